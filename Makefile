@@ -1,0 +1,18 @@
+# The README's commands. Each one creates .venv on first use (scripts/bootstrap.sh).
+VENV ?= .venv
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup test toy lint
+
+setup:
+	@VENV=$(VENV) scripts/bootstrap.sh
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+toy: setup
+	$(VENV)/bin/s2d toy build
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy

@@ -1,0 +1,513 @@
+"""The plan: what ``s2d run`` executes and ``s2d plan`` emits (schema version 1).
+
+A plan names the student, the teacher (or none, for the direct-GRPO baseline),
+the data, how the labeled pool is split between stage 1 and stage 3, and an
+ordered list of stages. Only ``grpo`` stages (and ``opd`` with a task reward)
+consume labels; ``forward_kl`` and ``opd`` read prompts without answers. The
+planner's prediction (accuracy and compute after each stage) rides along so
+the UI can put predicted beside measured.
+
+Loading validates everything at once and refuses an invalid plan with a
+:class:`~planner.errors.ValidationError` naming each field and its fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from planner.errors import Problem, UserError, ValidationError
+from planner.schema import Problems, build, to_plain
+
+SCHEMA_VERSION = 1
+
+StageKind = Literal["grpo", "forward_kl", "opd", "eval"]
+STAGE_KINDS: tuple[str, ...] = ("grpo", "forward_kl", "opd", "eval")
+ModelRole = Literal["student", "teacher"]
+# What a stage reads: one of the two label allocations, or the unlabeled prompt pool.
+DataSource = Literal["labels.stage1", "labels.stage3", "prompts"]
+LABEL_SOURCES = {"labels.stage1": "stage1", "labels.stage3": "stage3"}
+
+_STAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class ModelRef:
+    """A model by name and location: a local directory, a hub id, or ``toy:<size>``."""
+
+    name: str
+    path: str
+
+
+@dataclass
+class EvalSet:
+    name: str
+    path: str
+
+
+@dataclass
+class Datasets:
+    """Where problems come from. ``toy:`` paths resolve inside the built toy zoo."""
+
+    labeled: str  # the labeled pool: problems with verifiable answers
+    eval: list[EvalSet] = field(default_factory=list)
+    # Unlabeled prompts for the bridge. None: the part of the labeled pool that
+    # no stage is allocated, with its answers dropped.
+    prompts: str | None = None
+
+
+@dataclass
+class LabelSplit:
+    """How the labeled pool is spent: stage 1 (teacher RL) and stage 3 (held out)."""
+
+    pool: int  # labeled problems available
+    stage1: int
+    stage3: int = 0
+    prompts: int = 0  # unlabeled prompts to draw for stages 2a/2b (0: none needed)
+    seed: int = 0
+
+
+@dataclass
+class Budget:
+    steps: int
+    prompts_per_step: int
+    samples_per_prompt: int = 1
+    max_new_tokens: int = 256
+
+
+@dataclass
+class Optim:
+    learning_rate: float = 1e-6
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    lr_scheduler: str = "constant"
+    gradient_accumulation_steps: int = 1
+
+
+@dataclass
+class GRPOOptions:
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = "dapo"
+    epsilon: float = 0.2
+    epsilon_high: float = 0.28
+    beta: float = 0.0  # KL penalty to the reference model; 0 as in the paper
+    temperature: float = 1.0
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    # The paper's control: the same number of updates on stage-1 labels
+    # instead of held-out ones. Requires data: labels.stage1.
+    replay: bool = False
+
+
+@dataclass
+class ForwardKLOptions:
+    # soft: token-level KL(teacher || student) on teacher rollouts;
+    # hard: plain SFT on the same rollouts (for comparison).
+    mode: Literal["soft", "hard"] = "soft"
+    rollout_temperature: float = 1.0
+    # Store the teacher's top-k log-probabilities plus the remaining mass
+    # (0: score the full vocabulary in chunks at train time).
+    teacher_top_k: int = 0
+    chunk_tokens: int = 1024
+    epochs: int = 1
+
+
+@dataclass
+class OPDOptions:
+    # full: full-vocabulary reverse KL (TRL DistillationTrainer, beta=1);
+    # sampled: per-token advantage -(log p_student - log p_teacher).
+    estimator: Literal["full", "sampled"] = "full"
+    temperature: float = 1.0
+    # Weight of the verifier's sparse reward (sampled estimator only; needs labels).
+    reward_weight: float = 0.0
+
+
+@dataclass
+class EvalOptions:
+    sets: list[str] = field(default_factory=list)  # empty: every set in datasets.eval
+    k: int = 4
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    greedy: bool = True  # also report greedy (k=1, temperature 0) accuracy
+    max_problems: int = 0  # 0: the whole set
+
+
+OPTIONS_BY_KIND: dict[str, type] = {
+    "grpo": GRPOOptions,
+    "forward_kl": ForwardKLOptions,
+    "opd": OPDOptions,
+    "eval": EvalOptions,
+}
+
+
+@dataclass
+class Stage:
+    id: str
+    kind: StageKind
+    model: ModelRole = "student"
+    data: DataSource | None = None
+    budget: Budget | None = None
+    optim: Optim = field(default_factory=Optim)
+    options: Any = None  # the dataclass in OPTIONS_BY_KIND[kind]
+
+    @property
+    def label_source(self) -> str | None:
+        """``stage1``/``stage3`` when this stage reads labels, else None."""
+        return LABEL_SOURCES.get(self.data or "")
+
+    @property
+    def trains(self) -> bool:
+        return self.kind != "eval"
+
+
+@dataclass
+class StagePrediction:
+    accuracy: float  # 0..1, after this stage
+    low: float
+    high: float
+    compute: float = 0.0  # in Prediction.compute_unit
+
+
+@dataclass
+class Prediction:
+    compute_unit: Literal["gpu_hours", "cpu_seconds"] = "gpu_hours"
+    stages: dict[str, StagePrediction] = field(default_factory=dict)
+    labels_used: int = 0
+    total_compute: float = 0.0
+    final_accuracy: float = 0.0
+    benchmark: str = ""
+    source: str = ""  # which calibration profile produced it
+
+
+@dataclass
+class Rollout:
+    engine: Literal["transformers", "vllm"] = "transformers"
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+
+
+@dataclass
+class Plan:
+    name: str
+    student: ModelRef
+    datasets: Datasets
+    labels: LabelSplit
+    stages: list[Stage]
+    teacher: ModelRef | None = None
+    evaluation: EvalOptions = field(default_factory=EvalOptions)
+    eval_after_each_stage: bool = True
+    rollout: Rollout = field(default_factory=Rollout)
+    seed: int = 0
+    prediction: Prediction | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def stage(self, stage_id: str) -> Stage:
+        for s in self.stages:
+            if s.id == stage_id:
+                return s
+        raise KeyError(stage_id)
+
+    @property
+    def labels_used(self) -> int:
+        """Labels that some stage actually reads (allocated but unread ones do not count)."""
+        read = {s.label_source for s in self.stages if s.label_source}
+        return sum(getattr(self.labels, src) for src in read)
+
+    def with_prediction(self, prediction: Prediction) -> Plan:
+        return replace(self, prediction=prediction)
+
+
+# ---------------------------------------------------------------------------
+# building and validation
+
+
+def _build_stage(raw: Any, path: str, problems: Problems) -> Stage:
+    if not isinstance(raw, dict):
+        problems.add(path, f"expected a mapping, got {type(raw).__name__}")
+        return Stage(id="?", kind="eval")
+    raw = dict(raw)
+    options_raw = raw.pop("options", None)
+    stage = build(Stage, raw, path, problems)
+    options_cls = OPTIONS_BY_KIND.get(stage.kind) if isinstance(stage.kind, str) else None
+    if options_cls is not None:
+        stage.options = build(options_cls, options_raw, f"{path}.options", problems)
+    return stage
+
+
+def plan_from_dict(data: Any, source: str = "plan") -> Plan:
+    """Build and validate a plan; raise ValidationError listing every problem."""
+    problems = Problems()
+    if not isinstance(data, dict):
+        raise ValidationError(
+            source,
+            [
+                Problem(
+                    "",
+                    f"expected a mapping at the top level, got {type(data).__name__}",
+                    "a plan is a YAML mapping with name, student, datasets, labels and stages",
+                )
+            ],
+        )
+    data = dict(data)
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        problems.add(
+            "schema_version",
+            f"unsupported version {version!r}",
+            f"this sparse2dense reads version {SCHEMA_VERSION}",
+        )
+        raise ValidationError(source, problems)
+    stages_raw = data.pop("stages", None)
+    plan = build(Plan, {**data, "stages": []}, "", problems)
+    if not isinstance(stages_raw, list) or not stages_raw:
+        problems.add(
+            "stages",
+            "a plan needs a non-empty list of stages",
+            "add at least one stage (kind: grpo, forward_kl, opd or eval)",
+        )
+        stages_raw = []
+    plan.stages = [_build_stage(s, f"stages[{i}]", problems) for i, s in enumerate(stages_raw)]
+    if not problems:
+        problems.extend(check_plan(plan))
+    if problems:
+        raise ValidationError(source, problems)
+    return plan
+
+
+def check_plan(plan: Plan) -> list[Problem]:
+    """Cross-field rules. Assumes each field already has the right type."""
+    p = Problems()
+    lab = plan.labels
+    for name in ("pool", "stage1", "stage3", "prompts"):
+        if getattr(lab, name) < 0:
+            p.add(
+                f"labels.{name}",
+                f"must not be negative (got {getattr(lab, name)})",
+                "use 0 or more",
+            )
+    if lab.stage1 + lab.stage3 > lab.pool:
+        p.add(
+            "labels",
+            f"stage1 ({lab.stage1}) + stage3 ({lab.stage3}) = {lab.stage1 + lab.stage3} labels, beyond the pool of {lab.pool}",
+            "lower stage1 or stage3, or raise pool if you have more labeled problems",
+        )
+    eval_names = [e.name for e in plan.datasets.eval]
+    if len(set(eval_names)) != len(eval_names):
+        p.add("datasets.eval", "eval set names repeat", "give each eval set its own name")
+
+    seen: dict[str, int] = {}
+    for i, s in enumerate(plan.stages):
+        at = f"stages[{i}]"
+        if not _STAGE_ID.match(s.id or ""):
+            p.add(
+                f"{at}.id",
+                f"invalid stage id {s.id!r}",
+                "use letters, digits, '_', '-' or '.', starting with a letter or digit",
+            )
+        if s.id in seen:
+            p.add(
+                f"{at}.id",
+                f"duplicate stage id {s.id!r} (also stages[{seen[s.id]}])",
+                "give every stage a unique id",
+            )
+        seen.setdefault(s.id, i)
+        _check_stage(plan, s, at, eval_names, p)
+    return p
+
+
+def _check_stage(plan: Plan, s: Stage, at: str, eval_names: list[str], p: Problems) -> None:
+    if s.model == "teacher" and plan.teacher is None:
+        p.add(
+            f"{at}.model",
+            "trains the teacher, but the plan has no teacher",
+            "add a top-level teacher, or set model: student",
+        )
+    if s.kind in ("forward_kl", "opd"):
+        if plan.teacher is None:
+            p.add(
+                f"{at}.kind",
+                f"{s.kind} distils from a teacher, but the plan has no teacher",
+                "add a top-level teacher or remove this stage",
+            )
+        if s.model != "student":
+            p.add(
+                f"{at}.model", f"{s.kind} trains the student from the teacher", "set model: student"
+            )
+    if s.kind == "eval":
+        if s.data is not None:
+            p.add(
+                f"{at}.data",
+                "eval stages read the eval sets, not training data",
+                "remove data (choose sets in options.sets)",
+            )
+        for name in s.options.sets:
+            if name not in eval_names:
+                p.add(
+                    f"{at}.options.sets",
+                    f"unknown eval set {name!r}",
+                    f"define it under datasets.eval (known: {', '.join(eval_names) or 'none'})",
+                )
+        return
+    if s.budget is None:
+        p.add(
+            f"{at}.budget",
+            "a training stage needs a budget",
+            "add budget: {steps, prompts_per_step, samples_per_prompt, max_new_tokens}",
+        )
+    else:
+        for name in ("steps", "prompts_per_step", "samples_per_prompt", "max_new_tokens"):
+            value = getattr(s.budget, name)
+            if value is not None and value <= 0:
+                p.add(
+                    f"{at}.budget.{name}",
+                    f"must be positive (got {value})",
+                    "use a whole number of 1 or more",
+                )
+        if (
+            s.kind == "grpo"
+            and s.budget.samples_per_prompt is not None
+            and s.budget.samples_per_prompt == 1
+        ):
+            p.add(
+                f"{at}.budget.samples_per_prompt",
+                "GRPO needs a group of at least 2 samples per prompt",
+                "use 2 or more (8 is typical)",
+            )
+    if s.optim.learning_rate <= 0:
+        p.add(
+            f"{at}.optim.learning_rate",
+            f"must be positive (got {s.optim.learning_rate})",
+            "1e-6 is typical for RL at scale",
+        )
+    if s.data is None:
+        p.add(f"{at}.data", f"{s.kind} needs data", "use labels.stage1, labels.stage3 or prompts")
+        return
+    src = s.label_source
+    if src is not None and getattr(plan.labels, src) <= 0:
+        p.add(
+            f"{at}.data",
+            f"reads {s.data}, but labels.{src} allocates no labels",
+            f"allocate labels.{src} > 0 or read other data",
+        )
+    if s.data == "prompts" and plan.labels.prompts <= 0 and plan.datasets.prompts is None:
+        p.add(
+            f"{at}.data",
+            "reads prompts, but labels.prompts is 0",
+            "set labels.prompts to the number of unlabeled prompts to draw",
+        )
+    if s.kind == "grpo":
+        if src is None:
+            p.add(
+                f"{at}.data",
+                "GRPO needs labels for its reward, not bare prompts",
+                "use labels.stage1 or labels.stage3",
+            )
+        if s.options.replay and s.data != "labels.stage1":
+            p.add(
+                f"{at}.options.replay",
+                "the replay control re-reads stage-1 labels",
+                "set data: labels.stage1",
+            )
+    if s.kind == "forward_kl" and src is not None:
+        p.add(
+            f"{at}.data",
+            "the warmup reads prompts only; giving it labels would spend them for nothing",
+            "use data: prompts",
+        )
+    if s.kind == "opd":
+        wants_reward = s.options.reward_weight > 0
+        if wants_reward and s.options.estimator != "sampled":
+            p.add(
+                f"{at}.options.reward_weight",
+                "a task reward needs the sampled-token estimator",
+                "set estimator: sampled, or reward_weight: 0",
+            )
+        if wants_reward and src is None:
+            p.add(
+                f"{at}.data",
+                "reward_weight > 0 needs labels to score answers",
+                "read labels.stage1 or labels.stage3, or set reward_weight: 0",
+            )
+        if not wants_reward and src is not None:
+            p.add(
+                f"{at}.data",
+                "OPD without a task reward reads prompts only",
+                "use data: prompts, or set reward_weight > 0 with estimator: sampled",
+            )
+
+
+# ---------------------------------------------------------------------------
+# YAML
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    out = to_plain(plan)
+    out["schema_version"] = SCHEMA_VERSION
+    if plan.prediction is None:
+        out.pop("prediction")
+    # schema_version first, for humans
+    return {"schema_version": out.pop("schema_version"), **out}
+
+
+def dump_plan(plan: Plan) -> str:
+    return yaml.safe_dump(plan_to_dict(plan), sort_keys=False, width=100)
+
+
+def loads_plan(text: str, source: str = "plan") -> Plan:
+    return plan_from_dict(load_yaml_text(text, source), source)
+
+
+def load_plan(path: str | os.PathLike[str]) -> Plan:
+    path = Path(path)
+    return loads_plan(read_text(path, "plan"), str(path))
+
+
+def save_plan(plan: Plan, path: str | os.PathLike[str]) -> Path:
+    return atomic_write_text(Path(path), dump_plan(plan))
+
+
+def read_text(path: Path, what: str) -> str:
+    if not path.exists():
+        raise UserError(f"{what} file {path} does not exist; check the path.")
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; give the {what} YAML file inside it.")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(
+            f"{path} is not UTF-8 text (byte {e.start}); save the {what} as UTF-8."
+        ) from None
+
+
+def load_yaml_text(text: str, source: str) -> Any:
+    """Safe YAML (no object construction); syntax errors name line and column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(
+            f"{source} is not valid YAML{where}: {what}. Fix the syntax there (indentation, colons, quotes)."
+        ) from None
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write via a temporary file in the same directory and rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

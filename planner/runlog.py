@@ -1,0 +1,280 @@
+"""The run log: ``events.jsonl``, written by the trainer, read by the UI and by calibration.
+
+One JSON object per line, each with the schema version ``v``, a sequence number
+``seq`` (0, 1, 2, ... per run, continuing across resumes), a wall-clock time
+``t`` (unix seconds) and a ``kind``. Kinds and their fields:
+
+=============  ==============================================================
+run_start      plan (name), run_dir, resumed (bool), host, pid, device
+stage_start    stage, stage_kind, model, planned (Spend as dict), resumed_from
+metrics        stage, step, total_steps, values {loss, reward, kl, ...},
+               spent (Spend so far in this stage)
+eval           stage, benchmark, accuracy (0..1), n, k, temperature, greedy
+               accuracy (optional), sampled (bool)
+checkpoint     stage, step, path
+stage_end      stage, status (ok|skipped), spent (Spend), metrics {..}
+error          stage (optional), message, error_type, traceback (optional)
+warning        stage (optional), message
+run_end        status (ok|error|interrupted), spent (Spend over all stages)
+=============  ==============================================================
+
+Budget spend is a :class:`Spend`: tokens generated, tokens trained, teacher
+tokens scored, wall seconds, GPU-hours, CPU-seconds and labels consumed. A
+reader tolerates a half-written last line (a crash mid-write) and lines from a
+newer minor schema with extra fields; it refuses a newer major version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import IO, Any
+
+SCHEMA_VERSION = 1
+EVENT_KINDS = (
+    "run_start",
+    "stage_start",
+    "metrics",
+    "eval",
+    "checkpoint",
+    "stage_end",
+    "error",
+    "warning",
+    "run_end",
+)
+# Fields each kind must carry (beyond v, seq, t, kind).
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "run_start": ("plan",),
+    "stage_start": ("stage", "stage_kind"),
+    "metrics": ("stage", "step", "values"),
+    "eval": ("stage", "benchmark", "accuracy", "n", "k"),
+    "checkpoint": ("stage", "step", "path"),
+    "stage_end": ("stage", "status"),
+    "error": ("message",),
+    "warning": ("message",),
+    "run_end": ("status",),
+}
+# Kinds after which the writer fsyncs: the boundaries a crash must not lose.
+DURABLE_KINDS = frozenset(
+    {"run_start", "stage_start", "checkpoint", "stage_end", "error", "run_end"}
+)
+EVENTS_FILE = "events.jsonl"
+
+
+@dataclass
+class Spend:
+    """Budget spent (or planned). All counters are totals, never rates."""
+
+    tokens_generated: int = 0
+    tokens_trained: int = 0
+    teacher_tokens_scored: int = 0
+    wall_seconds: float = 0.0
+    gpu_hours: float = 0.0
+    cpu_seconds: float = 0.0
+    labels: int = 0
+
+    def __add__(self, other: Spend) -> Spend:
+        return Spend(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Spend:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+
+class EventLogError(ValueError):
+    """A line that parses as JSON but is not a valid event."""
+
+
+@dataclass
+class Event:
+    kind: str
+    seq: int
+    t: float
+    data: dict[str, Any] = field(default_factory=dict)
+    v: int = SCHEMA_VERSION
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"v": self.v, "seq": self.seq, "t": self.t, "kind": self.kind, **self.data},
+            separators=(",", ":"),
+            allow_nan=False,
+        )
+
+    @classmethod
+    def from_obj(cls, obj: Any) -> Event:
+        if not isinstance(obj, dict):
+            raise EventLogError(f"an event is a JSON object, got {type(obj).__name__}")
+        obj = dict(obj)
+        try:
+            v, seq, t, kind = obj.pop("v"), obj.pop("seq"), obj.pop("t"), obj.pop("kind")
+        except KeyError as e:
+            raise EventLogError(f"event lacks the {e.args[0]!r} field") from None
+        if not isinstance(v, int) or v > SCHEMA_VERSION:
+            raise EventLogError(
+                f"event schema version {v!r} is newer than this reader ({SCHEMA_VERSION}); upgrade sparse2dense"
+            )
+        if kind not in REQUIRED_FIELDS:
+            raise EventLogError(f"unknown event kind {kind!r}")
+        missing = [f for f in REQUIRED_FIELDS[kind] if f not in obj]
+        if missing:
+            raise EventLogError(f"{kind} event lacks {', '.join(missing)}")
+        return cls(kind=kind, seq=int(seq), t=float(t), data=obj, v=v)
+
+
+def _sanitize(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as null rather than produce unreadable lines."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _sanitize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_sanitize(v) for v in value]
+    if isinstance(value, Spend):
+        return value.to_dict()
+    return value
+
+
+class EventWriter:
+    """Append-only writer: one line per event, flushed; fsynced at stage boundaries.
+
+    Opening an existing log continues its sequence numbers (a resumed run). A
+    half-written last line left by a crash is terminated first so that the next
+    event starts on a line of its own and the partial line stays skippable.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._seq = 0
+        if self.path.exists():
+            events = read_events(self.path)
+            self._seq = events[-1].seq + 1 if events else 0
+            self._terminate_partial_line()
+        self._file: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open for the run)
+
+    def _terminate_partial_line(self) -> None:
+        with open(self.path, "rb+") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+
+    def emit(self, kind: str, **data: Any) -> Event:
+        if kind not in REQUIRED_FIELDS:
+            raise ValueError(f"unknown event kind {kind!r}")
+        missing = [f for f in REQUIRED_FIELDS[kind] if f not in data]
+        if missing:
+            raise ValueError(f"{kind} event lacks {', '.join(missing)}")
+        event = Event(kind=kind, seq=self._seq, t=time.time(), data=_sanitize(data))
+        self._file.write(event.to_json() + "\n")
+        self._file.flush()
+        if kind in DURABLE_KINDS:
+            os.fsync(self._file.fileno())
+        self._seq += 1
+        return event
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+    def __enter__(self) -> EventWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def parse_lines(chunk: str, *, strict: bool = False) -> tuple[list[Event], list[str]]:
+    """Parse complete lines; return (events, problems). Bad lines are skipped."""
+    events: list[Event] = []
+    problems: list[str] = []
+    for line in chunk.splitlines():
+        if not line.strip():
+            continue
+        try:
+            events.append(Event.from_obj(json.loads(line)))
+        except (json.JSONDecodeError, EventLogError) as e:
+            if strict:
+                raise EventLogError(str(e)) from None
+            problems.append(str(e))
+    return events, problems
+
+
+def read_events(path: str | os.PathLike[str]) -> list[Event]:
+    """All complete, valid events of a finished or crashed log."""
+    return EventTail(path).poll()
+
+
+class EventTail:
+    """Follow a growing events.jsonl: each ``poll()`` returns the new complete events.
+
+    Bytes after the last newline are held back until the line is finished, so a
+    half-written last line is never parsed as an event (and never lost: it is
+    read once the writer completes it). Lines that fail to parse are counted in
+    ``skipped`` and described in ``problems``, not raised. A file that does not
+    exist yet simply yields nothing.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], max_bytes_per_poll: int = 8 << 20):
+        self.path = Path(path)
+        self.offset = 0
+        self.max_bytes_per_poll = max_bytes_per_poll
+        self.skipped = 0
+        self.problems: list[str] = []
+        self._pending = b""
+
+    def poll(self) -> list[Event]:
+        try:
+            with open(self.path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size < self.offset:  # truncated or replaced: start over
+                    self.offset, self._pending = 0, b""
+                f.seek(self.offset)
+                chunk = f.read(self.max_bytes_per_poll if self.max_bytes_per_poll else -1)
+        except FileNotFoundError:
+            return []
+        self.offset += len(chunk)
+        data = self._pending + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._pending = data
+            return []
+        complete, self._pending = data[: cut + 1], data[cut + 1 :]
+        events, problems = parse_lines(complete.decode("utf-8", errors="replace"))
+        self.skipped += len(problems)
+        self.problems.extend(problems[-20:])
+        del self.problems[:-20]
+        return events
+
+    @property
+    def has_partial_line(self) -> bool:
+        return bool(self._pending)
+
+    def follow(self, interval_s: float = 0.25, stop: Any = None) -> Iterator[Event]:
+        """Yield events as they arrive until ``stop()`` is true (or forever)."""
+        while True:
+            yield from self.poll()
+            if stop is not None and stop():
+                yield from self.poll()
+                return
+            time.sleep(interval_s)

@@ -1,0 +1,5 @@
+import sys
+
+from s2d.cli import main
+
+sys.exit(main())

@@ -1,0 +1,57 @@
+"""Entry point of the ``s2d`` console script.
+
+``main(argv) -> int`` so tests call it directly. Subcommand modules are imported
+only to build their parsers; whatever is heavy is imported when a subcommand runs.
+A :class:`~planner.errors.UserError` becomes one paragraph on stderr and exit
+code 2; argparse's own usage errors exit 2 as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from planner.errors import UserError
+from s2d import __version__
+
+# Order is the order shown in --help.
+COMMAND_MODULES = [
+    "s2d.commands.validate",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s2d",
+        description=(
+            "sparse2dense: spend scarce labels on teacher RL, move the behaviour into "
+            "the student with dense per-token supervision, then RL the student."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"sparse2dense {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"s2d {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"s2d {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""``s2d validate FILE``: check a plan without running anything."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from planner.plan import Plan, load_plan
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="check a plan YAML without running it",
+        description="Check a plan YAML file and print its stages and label split, or each problem with its field and fix.",
+    )
+    p.add_argument("file", type=Path, help="plan YAML")
+    p.set_defaults(func=run)
+
+
+def describe_plan(plan: Plan) -> list[str]:
+    lab = plan.labels
+    teacher = plan.teacher.name if plan.teacher else "none (direct GRPO on the student)"
+    lines = [
+        f"plan {plan.name!r}: student {plan.student.name}, teacher {teacher}",
+        f"labels: pool {lab.pool}, stage 1 {lab.stage1}, stage 3 {lab.stage3}, unallocated {lab.pool - lab.stage1 - lab.stage3}; {lab.prompts} unlabeled prompts; split seed {lab.seed}",
+        "stages:",
+    ]
+    for i, s in enumerate(plan.stages, 1):
+        budget = ""
+        if s.budget is not None:
+            b = s.budget
+            budget = f" {b.steps} steps x {b.prompts_per_step} prompts x {b.samples_per_prompt} samples, <= {b.max_new_tokens} new tokens"
+        data = f" on {s.data}" if s.data else ""
+        lines.append(
+            f"  {i}. {s.id} [{s.kind}] trains {s.model}{data}{budget}"
+            if s.trains
+            else f"  {i}. {s.id} [eval]"
+        )
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = load_plan(args.file)
+    print(f"{args.file}: valid plan")
+    print("\n".join(describe_plan(plan)))
+    return 0

@@ -1,0 +1,46 @@
+"""`s2d validate`: a valid plan is described; a broken one is one paragraph and exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from s2d.cli import main
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "toy_plan.yaml"
+
+
+def test_valid_plan_is_described(capsys):
+    assert main(["validate", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "valid plan" in out
+    assert "stage 1 200, stage 3 200" in out
+    assert "4. student_rl [grpo] trains student on labels.stage3" in out
+
+
+def test_broken_yaml_exits_2_without_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "not valid YAML at line" in err and "Traceback" not in err
+
+
+def test_invalid_plan_lists_each_problem(tmp_path, capsys):
+    bad = tmp_path / "plan.yaml"
+    bad.write_text(
+        EXAMPLE.read_text().replace("stage3: 200", "stage3: 900").replace("kind: opd", "kind: odp")
+    )
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "stages[2].kind: unknown value 'odp'" in err
+
+
+def test_missing_file_and_usage_errors(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    try:
+        main(["validate"])
+    except SystemExit as e:
+        assert e.code == 2
+    else:
+        raise AssertionError("argparse should exit 2 on a missing argument")
