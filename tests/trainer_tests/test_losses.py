@@ -1,0 +1,117 @@
+"""Loss and advantage functions against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from trainer.losses import (
+    forward_kl_chunked,
+    forward_kl_full,
+    forward_kl_topk,
+    group_advantages,
+    kl_from_logits,
+    masked_mean,
+    reverse_kl_full,
+    sampled_reverse_kl,
+    sampled_token_advantages,
+    token_logprobs,
+)
+
+LN = math.log
+
+
+def test_masked_mean_counts_only_masked_tokens():
+    values = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    mask = torch.tensor([[1, 1, 0], [0, 0, 1]])
+    assert masked_mean(values, mask).item() == pytest.approx(3.0)
+    assert masked_mean(values, torch.zeros_like(mask)).item() == 0.0
+
+
+def test_group_advantages_by_hand():
+    rewards = torch.tensor([[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
+    adv = group_advantages(rewards)
+    sd = math.sqrt(1 / 3)  # unbiased std of (1, 0, 0, 1)
+    assert adv[0].tolist() == pytest.approx([0.5 / sd, -0.5 / sd, -0.5 / sd, 0.5 / sd], rel=1e-3)
+    assert adv[1].tolist() == [0.0, 0.0, 0.0, 0.0]  # no variance, no signal
+    assert group_advantages(rewards, "none")[0].tolist() == [0.5, -0.5, -0.5, 0.5]
+    with pytest.raises(ValueError):
+        group_advantages(rewards, "weird")
+
+
+def test_kl_by_hand():
+    p = torch.tensor([[LN(0.5), LN(0.5)]])
+    q = torch.tensor([[LN(0.25), LN(0.75)]])
+    expected = 0.5 * LN(2) + 0.5 * LN(0.5 / 0.75)  # 0.143841
+    assert kl_from_logits(p, q).item() == pytest.approx(expected, abs=1e-6)
+    mask = torch.ones(1, 1)
+    assert forward_kl_full(q.unsqueeze(0), p.unsqueeze(0), mask).item() == pytest.approx(
+        expected, abs=1e-6
+    )
+    reverse = 0.25 * LN(0.25 / 0.5) + 0.75 * LN(0.75 / 0.5)
+    assert reverse_kl_full(q.unsqueeze(0), p.unsqueeze(0), mask).item() == pytest.approx(
+        reverse, abs=1e-6
+    )
+
+
+def test_sampled_token_advantage_and_k1_estimate():
+    s = torch.tensor([[-1.0, -2.0, -9.0]])
+    t = torch.tensor([[-0.5, -3.0, 0.0]])
+    mask = torch.tensor([[1, 1, 0]])
+    assert sampled_token_advantages(s, t, mask).tolist() == [[0.5, -1.0, 0.0]]
+    assert sampled_reverse_kl(s, t, mask).item() == pytest.approx(((-1 + 0.5) + (-2 + 3)) / 2)
+    mixed = sampled_token_advantages(
+        s, t, mask, sequence_advantages_B=torch.tensor([2.0]), reward_weight=0.5
+    )
+    assert mixed.tolist() == [[1.5, 0.0, 0.0]]
+
+
+def test_topk_forward_kl_by_hand():
+    teacher = torch.tensor([0.5, 0.3, 0.2])
+    student = torch.tensor([[LN(0.4), LN(0.4), LN(0.2)]])
+    # top-1 of the teacher (token 0), rest mass 0.5 against the student's 0.6
+    got = forward_kl_topk(student, teacher[:1].log().unsqueeze(0), torch.tensor([[0]]))
+    assert got.item() == pytest.approx(0.5 * LN(0.5 / 0.4) + 0.5 * LN(0.5 / 0.6), abs=1e-6)
+    # k = V is exact
+    exact = kl_from_logits(teacher.log().unsqueeze(0), student).item()
+    full = forward_kl_topk(student, teacher.log().unsqueeze(0), torch.tensor([[0, 1, 2]]))
+    assert full.item() == pytest.approx(exact, abs=1e-6)
+
+
+def test_token_logprobs_picks_the_sampled_token():
+    logits = torch.tensor([[[LN(0.25), LN(0.75)], [LN(0.5), LN(0.5)]]])
+    got = token_logprobs(logits, torch.tensor([[1, 0]]))
+    assert got[0].tolist() == pytest.approx([LN(0.75), LN(0.5)])
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 64])
+def test_chunked_forward_kl_matches_full_in_value_and_gradient(chunk):
+    torch.manual_seed(0)
+    B, T, H, V = 2, 5, 8, 11
+    s_head, t_head = torch.nn.Linear(H, V, bias=False), torch.nn.Linear(H, V, bias=False)
+    s_hidden = torch.randn(B, T, H, requires_grad=True)
+    t_hidden = torch.randn(B, T, H)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [0, 1, 1, 1, 1]])
+
+    with torch.no_grad():
+        t_logits = t_head(t_hidden)
+    full = forward_kl_full(s_head(s_hidden), t_logits, mask)
+    full.backward()
+    grad_full, head_grad_full = s_hidden.grad.clone(), s_head.weight.grad.clone()
+    s_hidden.grad = None
+    s_head.weight.grad = None
+
+    chunked = forward_kl_chunked(s_hidden, t_hidden, mask, s_head, t_head, chunk_tokens=chunk)
+    chunked.backward()
+    assert chunked.item() == pytest.approx(full.item(), rel=1e-5)
+    assert torch.allclose(s_hidden.grad, grad_full, atol=1e-6)
+    assert torch.allclose(s_head.weight.grad, head_grad_full, atol=1e-6)
+    assert t_head.weight.grad is None  # the teacher is never trained
+
+
+def test_chunked_forward_kl_with_empty_mask_is_zero():
+    h = torch.randn(1, 3, 4, requires_grad=True)
+    head = torch.nn.Linear(4, 5)
+    assert forward_kl_chunked(h, h.detach(), torch.zeros(1, 3), head, head).item() == 0.0

@@ -1,0 +1,184 @@
+"""Per-token losses and advantages of the dense bridge, as pure tensor functions.
+
+Shapes are in the names: ``_B_T`` batch x tokens, ``_N_V`` selected tokens x
+vocabulary, ``_P_G`` prompts x group. Masks are 1 for tokens that count.
+
+Where this departs from TRL: TRL's distillers materialise full-vocabulary
+logits for the whole batch; :func:`forward_kl_chunked` never holds more than
+``chunk_tokens`` rows of logits of either model at once (each chunk is
+recomputed in the backward pass), which is what keeps the warmup inside the
+memory of an SFT step at Qwen3's 151,936-entry vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+
+def masked_mean(values_B_T: torch.Tensor, mask_B_T: torch.Tensor) -> torch.Tensor:
+    """Mean over the tokens where mask is set; 0 when no token is set."""
+    mask = mask_B_T.to(values_B_T.dtype)
+    return (values_B_T * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def group_advantages(
+    rewards_P_G: torch.Tensor, scale: str = "group", eps: float = 1e-4
+) -> torch.Tensor:
+    """GRPO advantages: reward minus its group mean, optionally over the group's std.
+
+    ``scale``: ``group`` (divide by each group's std), ``batch`` (by the std of
+    all rewards) or ``none`` (Dr. GRPO). A group with no reward variance gets
+    zero advantage: it carries no signal.
+    """
+    centered_P_G = rewards_P_G - rewards_P_G.mean(dim=1, keepdim=True)
+    if scale == "group":
+        return centered_P_G / (rewards_P_G.std(dim=1, keepdim=True) + eps)
+    if scale == "batch":
+        return centered_P_G / (rewards_P_G.std() + eps)
+    if scale == "none":
+        return centered_P_G
+    raise ValueError(f"unknown advantage scale {scale!r} (group, batch or none)")
+
+
+def sampled_token_advantages(
+    student_logprobs_B_T: torch.Tensor,
+    teacher_logprobs_B_T: torch.Tensor,
+    mask_B_T: torch.Tensor,
+    sequence_advantages_B: torch.Tensor | None = None,
+    reward_weight: float = 0.0,
+) -> torch.Tensor:
+    """On-policy distillation as RL: per-token advantage log p_T - log p_S on sampled tokens.
+
+    Its expectation under the student is minus the reverse KL(student || teacher),
+    so a policy-gradient step on it is a sampled reverse-KL step. A sequence-level
+    task advantage (e.g. from the verifier) can be mixed in with ``reward_weight``.
+    """
+    adv_B_T = (teacher_logprobs_B_T - student_logprobs_B_T).detach()
+    if sequence_advantages_B is not None and reward_weight:
+        adv_B_T = adv_B_T + reward_weight * sequence_advantages_B.detach().unsqueeze(1)
+    return adv_B_T * mask_B_T.to(adv_B_T.dtype)
+
+
+def sampled_reverse_kl(
+    student_logprobs_B_T: torch.Tensor, teacher_logprobs_B_T: torch.Tensor, mask_B_T: torch.Tensor
+) -> torch.Tensor:
+    """The k1 estimate of reverse KL(student || teacher) from the student's own samples."""
+    return masked_mean(student_logprobs_B_T - teacher_logprobs_B_T, mask_B_T)
+
+
+def kl_from_logits(p_logits_N_V: torch.Tensor, q_logits_N_V: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) per row, from logits, in float32."""
+    p_logp = F.log_softmax(p_logits_N_V.float(), dim=-1)
+    q_logp = F.log_softmax(q_logits_N_V.float(), dim=-1)
+    return (p_logp.exp() * (p_logp - q_logp)).sum(-1)
+
+
+def reverse_kl_full(
+    student_logits_B_T_V: torch.Tensor, teacher_logits_B_T_V: torch.Tensor, mask_B_T: torch.Tensor
+) -> torch.Tensor:
+    """Exact full-vocabulary reverse KL(student || teacher), mean over masked tokens."""
+    return masked_mean(kl_from_logits(student_logits_B_T_V, teacher_logits_B_T_V), mask_B_T)
+
+
+def forward_kl_full(
+    student_logits_B_T_V: torch.Tensor, teacher_logits_B_T_V: torch.Tensor, mask_B_T: torch.Tensor
+) -> torch.Tensor:
+    """Exact full-vocabulary forward KL(teacher || student), mean over masked tokens (reference)."""
+    return masked_mean(kl_from_logits(teacher_logits_B_T_V, student_logits_B_T_V), mask_B_T)
+
+
+def _chunk_forward_kl(
+    student_hidden_C_H: torch.Tensor,
+    teacher_hidden_C_H: torch.Tensor,
+    student_head: Callable[[torch.Tensor], torch.Tensor],
+    teacher_head: Callable[[torch.Tensor], torch.Tensor],
+    temperature: float,
+) -> torch.Tensor:
+    with torch.no_grad():
+        teacher_logits_C_V = teacher_head(teacher_hidden_C_H)
+    student_logits_C_V = student_head(student_hidden_C_H)
+    return kl_from_logits(teacher_logits_C_V / temperature, student_logits_C_V / temperature).sum()
+
+
+def forward_kl_chunked(
+    student_hidden_B_T_H: torch.Tensor,
+    teacher_hidden_B_T_H: torch.Tensor,
+    mask_B_T: torch.Tensor,
+    student_head: Callable[[torch.Tensor], torch.Tensor],
+    teacher_head: Callable[[torch.Tensor], torch.Tensor],
+    chunk_tokens: int = 1024,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Token-level KL(teacher || student) from final hidden states, ``chunk_tokens`` rows at a time.
+
+    Only masked tokens are projected to the vocabulary. Each chunk runs under
+    activation checkpointing, so the backward pass recomputes one chunk's logits
+    at a time instead of keeping all of them. Returns the mean over masked tokens.
+    """
+    if chunk_tokens <= 0:
+        raise ValueError("chunk_tokens must be positive")
+    keep = mask_B_T.bool()
+    student_N_H = student_hidden_B_T_H[keep]
+    teacher_N_H = teacher_hidden_B_T_H[keep].detach()
+    n_tokens = student_N_H.shape[0]
+    if n_tokens == 0:
+        return student_hidden_B_T_H.sum() * 0.0
+    total = student_N_H.new_zeros((), dtype=torch.float32)
+    for start in range(0, n_tokens, chunk_tokens):
+        s_chunk, t_chunk = (
+            student_N_H[start : start + chunk_tokens],
+            teacher_N_H[start : start + chunk_tokens],
+        )
+        if torch.is_grad_enabled() and s_chunk.requires_grad:
+            total = total + checkpoint(
+                _chunk_forward_kl,
+                s_chunk,
+                t_chunk,
+                student_head,
+                teacher_head,
+                temperature,
+                use_reentrant=False,
+            )
+        else:
+            total = total + _chunk_forward_kl(
+                s_chunk, t_chunk, student_head, teacher_head, temperature
+            )
+    return total / n_tokens
+
+
+def forward_kl_topk(
+    student_logits_N_V: torch.Tensor,
+    teacher_topk_logprobs_N_K: torch.Tensor,
+    teacher_topk_ids_N_K: torch.Tensor,
+) -> torch.Tensor:
+    """KL(teacher || student) when only the teacher's top-k log-probabilities were kept.
+
+    The teacher's remaining mass r = 1 - sum_k p_k is treated as one extra
+    outcome against the student's mass outside those k tokens, which makes the
+    estimate a true KL between two (k+1)-outcome distributions: never negative,
+    and exact when k covers the teacher's support. Mean over rows.
+    """
+    student_logp_N_V = F.log_softmax(student_logits_N_V.float(), dim=-1)
+    s_topk_N_K = student_logp_N_V.gather(-1, teacher_topk_ids_N_K)
+    t_topk_N_K = teacher_topk_logprobs_N_K.float()
+    head_N = (t_topk_N_K.exp() * (t_topk_N_K - s_topk_N_K)).sum(-1)
+    t_rest_N = (1.0 - t_topk_N_K.exp().sum(-1)).clamp(min=0.0)
+    s_rest_N = (1.0 - s_topk_N_K.exp().sum(-1)).clamp(min=1e-12)
+    tail_N = torch.where(
+        t_rest_N > 1e-12,
+        t_rest_N * (t_rest_N.clamp(min=1e-12).log() - s_rest_N.log()),
+        torch.zeros_like(t_rest_N),
+    )
+    return (head_N + tail_N).mean()
+
+
+def token_logprobs(
+    logits_B_T_V: torch.Tensor, ids_B_T: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """log p(ids) under logits; logits[:, t] must already predict ids[:, t]."""
+    logp = F.log_softmax(logits_B_T_V.float() / temperature, dim=-1)
+    return logp.gather(-1, ids_B_T.unsqueeze(-1)).squeeze(-1)
