@@ -1,0 +1,188 @@
+"""The verifier: a regression table of verdicts, hostile answers, dead workers, threads.
+
+One warm pool (timeout 1 s) serves the module; tests that kill or stop workers
+get their own pool so the others keep a predictable one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from trainer.verifier import Verdict, Verifier, answer_tail, count_verdicts
+
+TIMEOUT_S = 1.0
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    with Verifier(workers=2, timeout_s=TIMEOUT_S) as v:
+        v.wait_ready()
+        yield v
+
+
+# (gold, answer, expected verdict). Gold first: math-verify is asymmetric.
+REGRESSION = [
+    pytest.param("1/2", "so it is \\boxed{0.5}", Verdict.CORRECT, id="half-as-decimal"),
+    pytest.param(
+        "0.5", "\\boxed{\\frac{1}{2}}", Verdict.CORRECT, id="decimal-gold-fraction-answer"
+    ),
+    pytest.param("\\frac{1}{2}", "\\boxed{1/2}", Verdict.CORRECT, id="latex-gold"),
+    pytest.param(
+        "2", "first \\boxed{1}, on reflection \\boxed{2}", Verdict.CORRECT, id="last-boxed-wins"
+    ),
+    pytest.param(
+        "1", "first \\boxed{1}, on reflection \\boxed{2}", Verdict.WRONG, id="earlier-boxed-ignored"
+    ),
+    # math-verify rounds floats to 6 decimals: 0.333333 counts as 1/3, 0.33333 does not.
+    # We accept its rule rather than add our own tolerance.
+    pytest.param("1/3", "\\boxed{0.333333}", Verdict.CORRECT, id="third-6-decimals"),
+    pytest.param("1/3", "\\boxed{0.33333}", Verdict.WRONG, id="third-5-decimals"),
+    pytest.param("1,000", "\\boxed{1000}", Verdict.CORRECT, id="thousands-separator"),
+    pytest.param("x^2+1", "\\boxed{1 + x^{2}}", Verdict.CORRECT, id="symbolic"),
+    pytest.param("18", "The answer is 18.", Verdict.CORRECT, id="unboxed-number"),
+    pytest.param("5", "\\boxed{6}", Verdict.WRONG, id="wrong"),
+    pytest.param("\\frac{", "\\boxed{1}", Verdict.UNPARSEABLE, id="unparseable-gold"),
+    pytest.param("5", "I could not solve it.", Verdict.UNPARSEABLE, id="no-answer"),
+    pytest.param("5", "\\boxed{}", Verdict.UNPARSEABLE, id="empty-box"),
+    pytest.param("5", "", Verdict.UNPARSEABLE, id="empty-answer"),
+]
+
+
+@pytest.mark.parametrize("gold, answer, expected", REGRESSION)
+def test_regression_table(verifier, gold, answer, expected):
+    assert verifier.verify(gold, answer) == expected
+
+
+def test_batch_keeps_order(verifier):
+    golds = [p.values[0] for p in REGRESSION]
+    answers = [p.values[1] for p in REGRESSION]
+    assert verifier.verify_batch(golds, answers) == [p.values[2] for p in REGRESSION]
+
+
+HOSTILE = {
+    "power-tower": "\\boxed{9^{9^{9^{9}}}}",
+    "one-megabyte": "blah " * 200_000,
+    "one-megabyte-boxed": "\\boxed{" + "7" * 1_000_000 + "}",
+    "nested-10k-braces": "\\boxed{" + "{" * 10_000 + "1" + "}" * 10_000 + "}",
+    "nested-900-braces": "\\boxed{" + "{" * 900 + "1" + "}" * 900 + "}",
+    "lone-surrogates": "\\boxed{\ud800\udfff 5 \udc00}",
+    "sympy-chokes": "\\boxed{\\frac{\\frac{}{}{}}\\left(\\right]\\begin{matrix}&&\\\\}",
+    "hard-integral": "\\boxed{\\int_0^1 e^{x^2} \\sin(x^{100}) dx}",
+}
+
+
+@pytest.mark.parametrize("answer", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_answer_returns_within_timeout(verifier, answer):
+    start = time.monotonic()
+    verdict = verifier.verify("7", answer)  # no hostile answer holds a plain 7
+    elapsed_s = time.monotonic() - start
+    assert elapsed_s < TIMEOUT_S + 1.0
+    assert verdict in (Verdict.WRONG, Verdict.UNPARSEABLE)
+
+
+def test_lone_surrogates_do_not_hide_the_answer(verifier):
+    assert verifier.verify("5", "\\boxed{5\ud800}") == Verdict.CORRECT
+
+
+def test_many_hostile_answers_complete_in_bounded_time(verifier):
+    answers = [HOSTILE["power-tower"], HOSTILE["nested-900-braces"]] * 8 + ["\\boxed{5}"]
+    start = time.monotonic()
+    verdicts = verifier.verify_batch(["5"] * len(answers), answers)
+    elapsed_s = time.monotonic() - start
+    # 16 answers of at most TIMEOUT_S each over 2 workers, plus one worker restart.
+    assert elapsed_s < 16 * TIMEOUT_S / 2 + 4.0
+    assert verdicts[:16] == [Verdict.UNPARSEABLE] * 16
+    assert verdicts[16] == Verdict.CORRECT
+
+
+def test_worker_killed_mid_batch_is_replaced():
+    with Verifier(workers=2, timeout_s=2.0) as v:
+        v.wait_ready()
+        pids = v.worker_pids
+
+        def kill_workers():
+            time.sleep(0.3)  # both are busy on a power tower by now
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_workers)
+        killer.start()
+        answers = [HOSTILE["power-tower"]] * 2 + ["\\boxed{5}", "\\boxed{4}"]
+        verdicts = v.verify_batch(["5"] * 4, answers)
+        killer.join()
+        assert verdicts == [Verdict.UNPARSEABLE] * 2 + [Verdict.CORRECT, Verdict.WRONG]
+        assert v.crashes == 2
+        assert v.timeouts == 0
+        assert not set(v.worker_pids) & set(pids)
+
+
+def test_unresponsive_worker_is_killed_at_the_deadline():
+    # A stopped process cannot run its own timer: only the parent's deadline ends it.
+    with Verifier(workers=1, timeout_s=TIMEOUT_S) as v:
+        v.wait_ready()
+        (pid,) = v.worker_pids
+        os.kill(pid, signal.SIGSTOP)
+        start = time.monotonic()
+        verdicts = v.verify_batch(["5", "5"], ["\\boxed{5}", "\\boxed{5}"])
+        assert time.monotonic() - start < TIMEOUT_S + 10.0  # deadline, then a fresh worker
+        assert verdicts == [Verdict.UNPARSEABLE, Verdict.CORRECT]
+        assert v.timeouts == 1
+        assert v.worker_pids != [pid]
+
+
+def test_callable_from_a_thread(verifier):
+    results = []
+    thread = threading.Thread(
+        target=lambda: results.append(verifier.verify_batch(["3", "3"], ["\\boxed{3}", "4"]))
+    )
+    thread.start()
+    thread.join(timeout=30)
+    assert results == [[Verdict.CORRECT, Verdict.WRONG]]
+
+
+def test_throughput_of_simple_answers(verifier):
+    golds = [str(i % 32) for i in range(256)]
+    answers = [f"we get \\boxed{{{i % 32 + (i % 4 == 0)}}}" for i in range(256)]
+    start = time.monotonic()
+    verdicts = verifier.verify_batch(golds, answers)
+    answers_per_s = 256 / (time.monotonic() - start)
+    print(f"\nverifier throughput: {answers_per_s:.0f} answers/s (2 workers)")
+    assert count_verdicts(verdicts) == {
+        Verdict.CORRECT: 192,
+        Verdict.WRONG: 64,
+        Verdict.UNPARSEABLE: 0,
+    }
+    assert answers_per_s > 20  # about 350/s on an idle 2-core machine
+
+
+def test_closed_verifier_refuses_work():
+    v = Verifier(workers=1, timeout_s=TIMEOUT_S)
+    pids = v.worker_pids
+    v.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        v.verify("1", "\\boxed{1}")
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_batch_length_mismatch_is_refused(verifier):
+    with pytest.raises(ValueError, match="2 gold answers but 1 answers"):
+        verifier.verify_batch(["1", "2"], ["\\boxed{1}"])
+
+
+def test_answer_tail_starts_at_last_boxed():
+    assert answer_tail("a \\boxed{1} b \\boxed{2} c", 100) == "\\boxed{2} c"
+    assert answer_tail("x" * 50 + "\\boxed{3}", 5) == "\\boxe"
+    assert answer_tail("no box, answer 42", 9) == "answer 42"
+    assert answer_tail("\\boxed{4\ud800}", 100) == "\\boxed{4}"
+
+
+def test_count_verdicts_lists_every_verdict():
+    counts = count_verdicts(["correct", Verdict.CORRECT, "wrong"])
+    assert counts == {Verdict.CORRECT: 2, Verdict.WRONG: 1, Verdict.UNPARSEABLE: 0}

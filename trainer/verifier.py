@@ -1,0 +1,319 @@
+"""The math verifier: is a sampled answer's final result equal to the gold answer?
+
+This is the binary reward of stages 1 and 3 and the grader of every eval. It
+wraps math-verify (the checker the paper's code base and TRL's math rewards
+use) behind a batch API that never hangs its caller: each answer runs in a
+pool of worker processes (see ``trainer._verify_worker``) under a wall-clock
+deadline the parent enforces, and a worker that overruns or dies is killed and
+replaced while the rest of the batch goes on. Workers are fresh interpreters
+(fork + exec, like multiprocessing's "spawn") rather than forks, because the
+caller holds torch and its threads; unlike multiprocessing's spawn they do not
+re-import the caller's ``__main__``, so a training script without a
+``__main__`` guard still works. Nothing here uses signals, so any thread may
+call it (a Textual worker, a TRL reward callback).
+
+Where it departs from plain math-verify: the last ``\\boxed{}`` in an answer
+wins (math-verify merges every boxed value of an answer into one set); only a
+bounded tail of the answer is checked, so a megabyte of text costs nothing;
+and an answer with no sympy-parseable result, an unparseable gold, a timeout
+or a crashed worker are all one verdict, ``unparseable``, kept apart from
+``wrong`` so a run can tell a format problem from a reasoning one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import IO
+
+
+class Verdict(StrEnum):
+    CORRECT = "correct"
+    WRONG = "wrong"
+    UNPARSEABLE = "unparseable"
+
+
+def count_verdicts(verdicts: Iterable[Verdict | str]) -> dict[Verdict, int]:
+    """How many of each verdict, every verdict present (zero if absent)."""
+    counts = Counter(Verdict(v) for v in verdicts)
+    return {v: counts.get(v, 0) for v in Verdict}
+
+
+def answer_tail(answer: str, max_chars: int) -> str:
+    """The part of an answer that decides it, at most ``max_chars`` characters.
+
+    From the last ``\\boxed`` on (so the last boxed value wins and everything
+    before it is ignored), else the end of the answer, where a final number
+    sits. Lone surrogates (invalid unicode from a broken detokenizer) are
+    dropped: they cannot cross a pipe as UTF-8 and carry no mathematics.
+    """
+    start = answer.rfind("\\boxed")
+    tail = answer[start : start + max_chars] if start >= 0 else answer[-max_chars:]
+    return tail.encode("utf-8", "ignore").decode("utf-8")
+
+
+_REPO_ROOT = str(Path(__file__).resolve().parents[1])
+# A worker that has not loaded math-verify by then is broken, not slow.
+_STARTUP_TIMEOUT_S = 120.0
+# Workers that die before they are ready, in a row, before we stop retrying.
+_MAX_START_FAILURES = 3
+
+
+@dataclass(eq=False)  # identity: two workers are never the same worker
+class _Worker:
+    proc: subprocess.Popen[bytes]
+    stderr: IO[bytes]
+    started_at: float
+    buffer: bytearray = field(default_factory=bytearray)
+    ready: bool = False
+    task: int | None = None  # index into the batch being checked
+    deadline: float = 0.0
+
+    @property
+    def stdout_fd(self) -> int:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.fileno()
+
+    def kill(self) -> None:
+        """End the process (if it still runs) and close its pipes."""
+        self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.stderr):
+            # Closing stdin flushes it, which a dead reader may refuse.
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+
+    def stderr_tail(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode("utf-8", "replace")[-2000:]
+
+
+def _stop(workers: list[_Worker]) -> None:
+    """Close every worker: end of stdin asks politely, kill makes sure."""
+    for w in workers:
+        if w.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                w.proc.stdin.close()
+    for w in workers:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            w.proc.wait(timeout=0.5)
+        w.kill()
+    workers.clear()
+
+
+class Verifier:
+    """A warm pool of math-verify workers with a per-answer wall-clock timeout.
+
+    >>> with Verifier(workers=2, timeout_s=5.0) as verifier:
+    ...     verifier.verify_batch(["1/2", "3"], ["\\\\boxed{0.5}", "\\\\boxed{4}"])
+    [<Verdict.CORRECT: 'correct'>, <Verdict.WRONG: 'wrong'>]
+
+    ``timeouts`` and ``crashes`` count answers lost to each since start.
+    Calls from several threads are served one batch at a time.
+    """
+
+    def __init__(
+        self,
+        workers: int = 2,
+        timeout_s: float = 5.0,
+        max_answer_chars: int = 2000,
+        memory_mb: int = 2048,
+    ):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        self.timeout_s = timeout_s
+        self.max_answer_chars = max_answer_chars
+        self.memory_mb = memory_mb
+        self.timeouts = 0
+        self.crashes = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._start_failures = 0
+        self._selector = selectors.DefaultSelector()
+        self._workers: list[_Worker] = []
+        # Kill the workers even if close() is never called.
+        self._finalizer = weakref.finalize(self, _stop, self._workers)
+        for _ in range(workers):
+            self._workers.append(self._spawn())
+
+    # ---- public API ----------------------------------------------------
+
+    def verify(self, gold: str, answer: str) -> Verdict:
+        return self.verify_batch([gold], [answer])[0]
+
+    def verify_batch(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
+        """One verdict per (gold, answer) pair, in order; every pair is bounded by ``timeout_s``."""
+        if len(golds) != len(answers):
+            raise ValueError(f"{len(golds)} gold answers but {len(answers)} answers")
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Verifier is closed")
+            return self._run(golds, answers)
+
+    def wait_ready(self) -> None:
+        """Block until every worker has loaded math-verify (a few seconds after start)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Verifier is closed")
+            while not all(w.ready for w in self._workers):
+                self._pump([])
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._selector.close()
+            self._finalizer()
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def worker_pids(self) -> list[int]:
+        return [w.proc.pid for w in self._workers]
+
+    # ---- the pool --------------------------------------------------------
+
+    def _spawn(self) -> _Worker:
+        # The worker sees the same import path as we do, whoever set it up.
+        paths = [_REPO_ROOT] + [p for p in sys.path if p]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONIOENCODING="utf-8")
+        # Most slow checks end on the worker's own timer, which keeps the worker;
+        # the hard deadline (a kill) is for code that cannot be interrupted.
+        soft_timeout_s = max(self.timeout_s * 0.75, self.timeout_s - 0.5)
+        cmd = [
+            sys.executable,
+            "-P",  # do not put the current directory on the worker's path
+            "-m",
+            "trainer._verify_worker",
+            f"--timeout-s={self.timeout_s}",
+            f"--soft-timeout-s={soft_timeout_s}",
+            f"--memory-mb={self.memory_mb}",
+        ]
+        # Lives as long as the worker; _Worker.kill closes it.
+        stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env
+        )
+        worker = _Worker(proc=proc, stderr=stderr, started_at=time.monotonic())
+        assert proc.stdout is not None
+        os.set_blocking(worker.stdout_fd, False)
+        self._selector.register(worker.stdout_fd, selectors.EVENT_READ, worker)
+        return worker
+
+    def _replace(self, worker: _Worker, crashed_before_ready: bool = False) -> None:
+        """Kill ``worker`` (if still alive) and start a fresh one in its place."""
+        if crashed_before_ready:
+            self._start_failures += 1
+            if self._start_failures >= _MAX_START_FAILURES:
+                raise RuntimeError(
+                    "the math verifier's worker process failed to start "
+                    f"{self._start_failures} times; its last error output:\n" + worker.stderr_tail()
+                )
+        self._selector.unregister(worker.stdout_fd)
+        worker.kill()
+        self._workers[self._workers.index(worker)] = self._spawn()
+
+    def _send(self, worker: _Worker, index: int, gold: str, answer: str) -> bool:
+        message = json.dumps({"gold": gold, "answer": answer}) + "\n"
+        assert worker.proc.stdin is not None
+        try:
+            worker.proc.stdin.write(message.encode("ascii"))
+            worker.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return False
+        worker.task = index
+        worker.deadline = time.monotonic() + self.timeout_s
+        return True
+
+    def _read_lines(self, worker: _Worker) -> list[bytearray] | None:
+        """Complete lines the worker has written, or None once it has exited."""
+        try:
+            chunk = os.read(worker.stdout_fd, 65536)
+        except BlockingIOError:
+            return []
+        if not chunk:
+            return None
+        worker.buffer += chunk
+        *lines, rest = worker.buffer.split(b"\n")
+        worker.buffer = bytearray(rest)
+        return lines
+
+    def _run(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
+        verdicts: list[Verdict | None] = [None] * len(golds)
+        pending: deque[tuple[int, str, str]] = deque()
+        for i, (gold, answer) in enumerate(zip(golds, answers, strict=True)):
+            if not isinstance(gold, str) or not isinstance(answer, str) or not answer.strip():
+                verdicts[i] = Verdict.UNPARSEABLE
+                continue
+            gold_text = answer_tail(gold, self.max_answer_chars)
+            pending.append((i, gold_text, answer_tail(answer, self.max_answer_chars)))
+
+        while pending or any(w.task is not None for w in self._workers):
+            for worker in list(self._workers):
+                if worker.ready and worker.task is None and pending:
+                    index, gold, answer = pending.popleft()
+                    if not self._send(worker, index, gold, answer):
+                        pending.appendleft((index, gold, answer))  # died while idle: retry
+                        self._replace(worker)
+            self._pump(verdicts)
+
+        assert all(v is not None for v in verdicts)
+        return [v for v in verdicts if v is not None]
+
+    def _pump(self, verdicts: list[Verdict | None]) -> None:
+        """Wait for the next reply, death or deadline, and act on it."""
+        now = time.monotonic()
+        wake_at = [w.deadline for w in self._workers if w.task is not None]
+        wake_at += [w.started_at + _STARTUP_TIMEOUT_S for w in self._workers if not w.ready]
+        wait_s = max(0.0, min(wake_at) - now) if wake_at else None
+        for key, _ in self._selector.select(wait_s):
+            worker = key.data
+            if not any(w is worker for w in self._workers):
+                continue  # replaced earlier in this round
+            lines = self._read_lines(worker)
+            if lines is None:  # exited: segfault, rlimit, os._exit, killed
+                if worker.task is not None:
+                    self.crashes += 1
+                    verdicts[worker.task] = Verdict.UNPARSEABLE
+                self._replace(worker, crashed_before_ready=not worker.ready)
+                continue
+            for line in lines:
+                try:
+                    reply = json.loads(line)
+                except ValueError:
+                    continue  # not ours: the worker keeps stdout for the protocol only
+                if reply.get("ready"):
+                    worker.ready = True
+                    self._start_failures = 0
+                elif worker.task is not None:
+                    verdicts[worker.task] = Verdict(reply["verdict"])
+                    self.timeouts += bool(reply["timed_out"])
+                    worker.task = None
+
+        now = time.monotonic()
+        for worker in list(self._workers):
+            if worker.task is not None and now >= worker.deadline:
+                self.timeouts += 1
+                verdicts[worker.task] = Verdict.UNPARSEABLE
+                self._replace(worker)
+            elif not worker.ready and now >= worker.started_at + _STARTUP_TIMEOUT_S:
+                self._replace(worker, crashed_before_ready=True)
