@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     # Timeout warnings would print whole answers (up to megabytes) to stderr.
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)
     signal.signal(signal.SIGALRM, _on_alarm)
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     checker = _Checker()
     checker.check("1/2", "\\boxed{0.5}")  # first parse builds the grammar: pay it now
 

@@ -39,6 +39,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
+from planner.errors import UserError
+
 
 class Verdict(StrEnum):
     CORRECT = "correct"
@@ -224,9 +226,11 @@ class Verifier:
         if crashed_before_ready:
             self._start_failures += 1
             if self._start_failures >= _MAX_START_FAILURES:
-                raise RuntimeError(
-                    "the math verifier's worker process failed to start "
-                    f"{self._start_failures} times; its last error output:\n" + worker.stderr_tail()
+                raise UserError(
+                    "The math verifier's worker process failed to start "
+                    f"{self._start_failures} times. Check that math-verify is installed "
+                    f"for {sys.executable} (pip install 'math-verify>=0.9,<0.10'). "
+                    "The worker's last error output:\n" + worker.stderr_tail()
                 )
         self._selector.unregister(worker.stdout_fd)
         worker.kill()
@@ -267,14 +271,21 @@ class Verifier:
             gold_text = answer_tail(gold, self.max_answer_chars)
             pending.append((i, gold_text, answer_tail(answer, self.max_answer_chars)))
 
-        while pending or any(w.task is not None for w in self._workers):
+        try:
+            while pending or any(w.task is not None for w in self._workers):
+                for worker in list(self._workers):
+                    if worker.ready and worker.task is None and pending:
+                        index, gold, answer = pending.popleft()
+                        if not self._send(worker, index, gold, answer):
+                            pending.appendleft((index, gold, answer))  # died while idle
+                            self._replace(worker)
+                self._pump(verdicts)
+        finally:
+            # Left early (Ctrl-C, an error): a late reply must not land in the next batch.
             for worker in list(self._workers):
-                if worker.ready and worker.task is None and pending:
-                    index, gold, answer = pending.popleft()
-                    if not self._send(worker, index, gold, answer):
-                        pending.appendleft((index, gold, answer))  # died while idle: retry
-                        self._replace(worker)
-            self._pump(verdicts)
+                if worker.task is not None:
+                    worker.task = None
+                    self._replace(worker)
 
         assert all(v is not None for v in verdicts)
         return [v for v in verdicts if v is not None]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 
 import pytest
 
+from planner.errors import UserError
 from trainer.verifier import Verdict, Verifier, answer_tail, count_verdicts
 
 TIMEOUT_S = 1.0
@@ -106,7 +108,7 @@ def test_worker_killed_mid_batch_is_replaced():
         pids = v.worker_pids
 
         def kill_workers():
-            time.sleep(0.3)  # both are busy on a power tower by now
+            time.sleep(0.5)  # both are busy on a power tower by now (it runs 1.5 s)
             for pid in pids:
                 os.kill(pid, signal.SIGKILL)
 
@@ -133,6 +135,26 @@ def test_unresponsive_worker_is_killed_at_the_deadline():
         assert verdicts == [Verdict.UNPARSEABLE, Verdict.CORRECT]
         assert v.timeouts == 1
         assert v.worker_pids != [pid]
+
+
+def test_interrupted_batch_leaves_the_pool_usable():
+    with Verifier(workers=2, timeout_s=2.0) as v:
+        v.wait_ready()
+        pump = v._pump
+
+        def pump_then_interrupt(verdicts):
+            pump(verdicts)
+            raise KeyboardInterrupt
+
+        v._pump = pump_then_interrupt  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            v.verify_batch(["5"] * 4, [HOSTILE["power-tower"]] * 4)
+        del v._pump
+        # The power towers still running must not answer for this batch.
+        assert v.verify_batch(["1", "2"], ["\\boxed{1}", "\\boxed{3}"]) == [
+            Verdict.CORRECT,
+            Verdict.WRONG,
+        ]
 
 
 def test_callable_from_a_thread(verifier):
@@ -169,6 +191,14 @@ def test_closed_verifier_refuses_work():
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_worker_that_cannot_start_raises_instead_of_hanging(monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # exits at once, says nothing
+    v = Verifier(workers=1, timeout_s=TIMEOUT_S)
+    with pytest.raises(UserError, match="failed to start 3 times"):
+        v.verify("1", "\\boxed{1}")
+    v.close()
 
 
 def test_batch_length_mismatch_is_refused(verifier):
