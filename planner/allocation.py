@@ -1,0 +1,195 @@
+"""Allocations: the planner's decision variables, priced and predicted for many plans at once.
+
+An allocation is a teacher (or none: direct GRPO on the student), the share of
+the labels that stage 1 gets, the share of the spent budget each stage gets,
+and how much of the budget to spend. ``decode`` turns these continuous
+variables into whole step counts per stage under the budget, and canonicalises
+them (a stage given no steps gives up its labels; with no stage 3 every label
+goes upstream), so that the search, the reference grid and the emitted plan
+all agree on what an allocation means. ``evaluate`` prices and predicts a
+population in a handful of numpy operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from planner import cost as C
+from planner.errors import UserError
+from planner.response import Inputs, ResponseParams, predict
+from planner.scenario import STAGES, Scenario
+
+NONE = -1  # teacher index of direct GRPO
+
+
+@dataclass
+class Population:
+    """N plans: teacher index (-1: none), steps per stage and labels per RL stage (int arrays)."""
+
+    teacher: np.ndarray
+    steps: dict[str, np.ndarray]
+    labels1: np.ndarray
+    labels3: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.teacher)
+
+    def row(self, i: int) -> Population:
+        return Population(
+            self.teacher[i : i + 1],
+            {k: v[i : i + 1] for k, v in self.steps.items()},
+            self.labels1[i : i + 1],
+            self.labels3[i : i + 1],
+        )
+
+
+@dataclass
+class Evaluated:
+    pop: Population
+    valid: np.ndarray  # bool
+    teacher_acc: np.ndarray
+    bridge_acc: np.ndarray
+    final_acc: np.ndarray
+    sd_teacher: np.ndarray
+    sd_bridge: np.ndarray
+    sd_final: np.ndarray
+    stage_compute: dict[str, np.ndarray]  # budget units per stage
+    total_compute: np.ndarray
+    objective: np.ndarray  # final - risk * sd; -1 where invalid
+
+
+class CostTable:
+    """Per-step cost of each stage for each teacher choice (index 0: no teacher)."""
+
+    def __init__(self, sc: Scenario):
+        self.sc = sc
+        hw, n_s = sc.hardware, sc.student.params
+        n_t = np.array([n_s] + [t.params for t in sc.teachers])  # index 0 is a placeholder
+        sh = sc.shapes
+        self.step: dict[str, C.StepCost] = {
+            "teacher_rl": C.grpo_step(n_t, sh["teacher_rl"], hw),
+            "warmup": C.warmup_step(n_s, n_t, sh["warmup"], hw),
+            "opd": C.opd_step(n_s, n_t, sh["opd"], hw),
+            "student_rl": C.grpo_step(np.full_like(n_t, n_s), sh["student_rl"], hw),
+        }
+        self.units = {
+            k: np.asarray(C.to_budget_units(v, hw), dtype=float) for k, v in self.step.items()
+        }
+
+    def per_step(self, stage: str, teacher: np.ndarray) -> np.ndarray:
+        return self.units[stage][teacher + 1]
+
+    def cheapest_plan(self) -> tuple[float, str]:
+        """Cost and description of the cheapest runnable plan (one step of its cheapest stage)."""
+        options = []
+        if self.sc.labels > 0:
+            options.append(
+                (float(self.units["student_rl"][0]), "direct GRPO on the student, 1 step")
+            )
+        if self.sc.teachers and (self.sc.prompts > 0 or self.sc.labels > 0):
+            for i, t in enumerate(self.sc.teachers):
+                options.append(
+                    (float(self.units["opd"][i + 1]), f"raw {t.name} teacher, 1 OPD step")
+                )
+        if not options:
+            raise UserError(
+                f"{self.sc.source}: nothing can be trained: no labels for GRPO and no teacher with prompts for the bridge. Give labels, or a teacher and prompts."
+            )
+        return min(options)
+
+
+def decode(
+    sc: Scenario,
+    costs: CostTable,
+    teacher: Any,
+    stage1_fraction: Any,
+    shares: Any,
+    spend: Any = 1.0,
+) -> Population:
+    """Continuous allocations -> whole steps within the budget (see module docstring).
+
+    teacher (N,) int, stage1_fraction (N,), shares (N, 4) non-negative weights in
+    STAGES order, spend (N,) fraction of the budget to use.
+    """
+    teacher = np.asarray(teacher, dtype=int)
+    n = len(teacher)
+    shares = np.asarray(shares, dtype=float).reshape(n, len(STAGES))
+    has_t = teacher != NONE
+    direct = np.zeros_like(shares)
+    direct[:, STAGES.index("student_rl")] = 1.0
+    shares = np.where(has_t[:, None], shares, direct)
+    total = shares.sum(axis=1, keepdims=True)
+    shares = np.where(total > 0, shares / np.maximum(total, 1e-12), 0.0)
+    money = np.broadcast_to(np.asarray(spend, dtype=float), (n,)) * sc.budget
+    steps = {}
+    for j, stage in enumerate(STAGES):
+        s = np.floor(money * shares[:, j] / costs.per_step(stage, teacher) + 1e-9).astype(int)
+        steps[stage] = s
+    pool = sc.labels
+    if pool <= 0:
+        steps["teacher_rl"][:] = 0
+        steps["student_rl"][:] = 0
+    if sc.prompts <= 0 and pool <= 0:
+        steps["warmup"][:] = 0
+        steps["opd"][:] = 0
+    rl1, rl3 = steps["teacher_rl"] > 0, steps["student_rl"] > 0
+    frac = np.clip(np.broadcast_to(np.asarray(stage1_fraction, dtype=float), (n,)), 0.0, 1.0)
+    split1 = np.clip(np.round(frac * pool), 1, max(pool - 1, 1)).astype(int)
+    labels1 = np.where(rl1 & rl3, split1, np.where(rl1, pool, 0))
+    labels3 = np.where(rl3, pool - labels1, 0)
+    # a split that leaves stage 3 no labels drops stage 3 (and its compute)
+    steps["student_rl"] = np.where(labels3 > 0, steps["student_rl"], 0)
+    return Population(teacher, steps, labels1.astype(int), labels3.astype(int))
+
+
+def inputs_for(sc: Scenario, pop: Population) -> Inputs:
+    t = pop.teacher
+    has_t = t != NONE
+    idx = np.maximum(t, 0)
+    bench = sc.benchmark
+    t_acc = np.array([m.accuracy(bench, "teacher") for m in sc.teachers] or [0.0])[idx]
+    t_params = np.array([m.params for m in sc.teachers] or [1.0])[idx]
+    t_interp = np.array([m.interpolated for m in sc.teachers] or [False])[idx]
+    sh = sc.shapes
+    return Inputs(
+        student_acc=np.full(len(t), sc.student.accuracy(bench, "student")),
+        teacher_acc=np.where(has_t, t_acc, 0.0),
+        has_teacher=has_t,
+        param_ratio=np.where(has_t, t_params / sc.student.params, 1.0),
+        labels1=pop.labels1,
+        visits1=pop.steps["teacher_rl"] * sh["teacher_rl"].prompts_per_step,
+        warmup_samples=pop.steps["warmup"] * sh["warmup"].sequences,
+        opd_samples=pop.steps["opd"] * sh["opd"].sequences,
+        labels3=np.where(has_t, pop.labels3, sc.labels),
+        visits3=pop.steps["student_rl"] * sh["student_rl"].prompts_per_step,
+        interpolated=(has_t & t_interp) | sc.student.interpolated,
+    )
+
+
+def evaluate(sc: Scenario, costs: CostTable, params: ResponseParams, pop: Population) -> Evaluated:
+    t = pop.teacher
+    has_t = t != NONE
+    out = predict(inputs_for(sc, pop), params, sc.benchmark)
+    stage_compute = {s: pop.steps[s] * costs.per_step(s, t) for s in STAGES}
+    total = sum(stage_compute.values())
+    trained = sum(pop.steps.values()) > 0
+    bridged = (pop.steps["warmup"] + pop.steps["opd"]) > 0
+    valid = trained & (~has_t | bridged) & (total <= sc.budget * (1 + 1e-9))
+    # ties go to the cheaper plan (1e-5 of accuracy for the whole budget)
+    objective = np.where(valid, out.final - sc.risk * out.sd_final - 1e-5 * total / sc.budget, -1.0)
+    return Evaluated(
+        pop,
+        valid,
+        out.teacher,
+        out.bridge,
+        out.final,
+        out.sd_teacher,
+        out.sd_bridge,
+        out.sd_final,
+        stage_compute,
+        np.asarray(total, dtype=float),
+        objective,
+    )

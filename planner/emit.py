@@ -1,0 +1,150 @@
+"""Turn one evaluated allocation into a runnable Plan carrying its prediction.
+
+Stage ids and data follow the paper's workflow: ``teacher_rl`` (GRPO on the
+teacher, stage-1 labels), ``warmup`` (forward KL on teacher rollouts),
+``opd`` (on-policy distillation), ``student_rl`` (GRPO on the student,
+held-out labels). Direct GRPO is one ``student_rl`` stage reading the stage-1
+labels. The emitted plan is validated by ``plan_from_dict`` like any user plan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from planner.allocation import NONE, Evaluated
+from planner.plan import Plan, plan_from_dict
+from planner.scenario import Scenario
+from planner.schema import to_plain
+
+KIND = {"teacher_rl": "grpo", "warmup": "forward_kl", "opd": "opd", "student_rl": "grpo"}
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-")
+
+
+def plan_for(
+    sc: Scenario,
+    ev: Evaluated,
+    i: int,
+    profile_name: str,
+    name: str | None = None,
+    band_z: float = 1.645,
+) -> Plan:
+    pop = ev.pop
+    t = int(pop.teacher[i])
+    teacher = sc.teachers[t] if t != NONE else None
+    steps = {s: int(v[i]) for s, v in pop.steps.items()}
+    bridged = teacher is not None and (steps["warmup"] + steps["opd"]) > 0
+    direct = teacher is None
+    labels1 = sc.labels if direct else int(pop.labels1[i])
+    labels3 = 0 if direct else int(pop.labels3[i])
+    z = band_z
+    stages: list[dict[str, Any]] = []
+    predictions: dict[str, Any] = {}
+
+    def add(stage: str, model: str, data: str, acc: float, sd: float) -> None:
+        shape = sc.shapes[stage]
+        entry: dict[str, Any] = {
+            "id": stage,
+            "kind": KIND[stage],
+            "model": model,
+            "data": data,
+            "budget": {
+                "steps": steps[stage],
+                "prompts_per_step": shape.prompts_per_step,
+                "samples_per_prompt": shape.samples_per_prompt,
+                "max_new_tokens": shape.max_new_tokens,
+            },
+            "optim": {"learning_rate": sc.learning_rates[stage]},
+        }
+        stages.append(entry)
+        predictions[stage] = {
+            "accuracy": float(acc),
+            "low": float(max(acc - z * sd, 0.0)),
+            "high": float(min(acc + z * sd, 1.0)),
+            "compute": float(ev.stage_compute[stage][i]),
+        }
+
+    if teacher is not None and steps["teacher_rl"] > 0:
+        add("teacher_rl", "teacher", "labels.stage1", ev.teacher_acc[i], ev.sd_teacher[i])
+    for stage in ("warmup", "opd"):
+        if bridged and steps[stage] > 0:
+            add(stage, "student", "prompts", ev.bridge_acc[i], ev.sd_bridge[i])
+    if steps["student_rl"] > 0:
+        add(
+            "student_rl",
+            "student",
+            "labels.stage1" if direct else "labels.stage3",
+            ev.final_acc[i],
+            ev.sd_final[i],
+        )
+
+    bridge_prompts = (
+        sum(steps[s] * sc.shapes[s].prompts_per_step for s in ("warmup", "opd")) if bridged else 0
+    )
+    prompt_pool = sc.prompts if sc.prompts > 0 else sc.labels - labels1 - labels3
+    real = sc.world == "real"
+    data: dict[str, Any] = {
+        "name": name or _slug(f"{sc.name}-{teacher.name if teacher else 'direct-grpo'}"),
+        "student": {"name": sc.student.name, "path": sc.student.path},
+        "teacher": {"name": teacher.name, "path": teacher.path} if teacher else None,
+        "datasets": {
+            "labeled": sc.datasets.labeled,
+            "prompts": sc.datasets.prompts,
+            "eval": [to_plain(e) for e in sc.datasets.eval],
+        },
+        "labels": {
+            "pool": sc.labels,
+            "stage1": labels1,
+            "stage3": labels3,
+            "prompts": int(min(bridge_prompts, max(prompt_pool, 0))),
+            "seed": sc.seed,
+        },
+        "stages": stages,
+        "evaluation": {
+            "k": 16,
+            "temperature": 0.7,
+            "top_p": 0.8,
+            "max_new_tokens": sc.shapes["student_rl"].max_new_tokens,
+        }
+        if real
+        else {"k": 4, "temperature": 1.0, "max_new_tokens": sc.shapes["student_rl"].max_new_tokens},
+        "rollout": {"engine": sc.hardware.engine},
+        "seed": sc.seed,
+        "prediction": {
+            "compute_unit": sc.compute_unit,
+            "stages": predictions,
+            "labels_used": labels1 + labels3,
+            "total_compute": float(ev.total_compute[i]),
+            "final_accuracy": float(ev.final_acc[i]),
+            "benchmark": sc.benchmark,
+            "source": profile_name,
+        },
+    }
+    if data["teacher"] is None:
+        del data["teacher"]
+    return plan_from_dict(data, source=f"plan emitted for {sc.name}")
+
+
+def describe_allocation(sc: Scenario, ev: Evaluated, i: int) -> dict[str, Any]:
+    """Plain summary of one allocation (what the tables and --json show)."""
+    t = int(ev.pop.teacher[i])
+    return {
+        "teacher": sc.teachers[t].name if t != NONE else None,
+        "labels_stage1": int(ev.pop.labels1[i]) if t != NONE else sc.labels,
+        "labels_stage3": int(ev.pop.labels3[i]) if t != NONE else 0,
+        "steps": {s: int(v[i]) for s, v in ev.pop.steps.items()},
+        "compute": {s: float(v[i]) for s, v in ev.stage_compute.items()},
+        "total_compute": float(ev.total_compute[i]),
+        "compute_unit": sc.compute_unit,
+        "accuracy": {
+            "teacher": float(ev.teacher_acc[i]) if t != NONE else None,
+            "bridge": float(ev.bridge_acc[i]),
+            "final": float(ev.final_acc[i]),
+        },
+        "sd_final": float(ev.sd_final[i]),
+        "valid": bool(np.asarray(ev.valid)[i]),
+    }

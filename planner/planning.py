@@ -1,0 +1,131 @@
+"""From a scenario file to emitted plans: check feasibility, search, emit, optionally check.
+
+What ``s2d plan`` runs, usable from Python (the TUI's explorer and the tests
+call it directly). The budget is checked first: a budget below the cheapest
+runnable plan is refused with that plan's cost, before any trial runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner.emit import plan_for
+from planner.errors import UserError
+from planner.plan import Plan
+from planner.scenario import load_scenario
+from planner.search import SearchConfig, best_params, pareto_params, run_search
+from planner.space import Problem
+from planner.storage import open_storage, storage_url
+
+
+@dataclass
+class PlanResult:
+    best: Plan | None
+    front: list[Plan]
+    out_dir: Path
+    storage_url: str
+    study_name: str
+    n_trials: int
+    check: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def check_feasible(problem: Problem) -> None:
+    sc = problem.sc
+    cost, what = problem.costs.cheapest_plan()
+    if sc.budget < cost:
+        unit = sc.compute_unit.replace("_", "-")
+        raise UserError(
+            f"{sc.source}: the budget of {sc.budget:g} {unit} is below the cheapest feasible plan ({what}: {cost:.4g} {unit}). Raise budget.{sc.compute_unit} to at least {cost:.4g}, or use cheaper hardware settings."
+        )
+
+
+def plans_from_params(
+    problem: Problem, params_list: list[dict[str, Any]], prefix: str | None = None
+) -> list[Plan]:
+    ev = problem.evaluate_params(params_list)
+    plans = []
+    for i in range(len(params_list)):
+        if ev.valid[i]:
+            name = f"{prefix}-{i:02d}" if prefix else None
+            plans.append(
+                plan_for(
+                    problem.sc, ev, i, problem.profile.name, name, problem.profile.params.band_z
+                )
+            )
+    return plans
+
+
+def notes_for(problem: Problem, best: Plan | None) -> list[str]:
+    sc = problem.sc
+    notes = []
+    if sc.labels == 0:
+        notes.append(
+            f"no labels: GRPO (teacher or student) is impossible; the best possible is the bridge from a raw teacher, predicted {100 * (best.prediction.final_accuracy if best and best.prediction else 0):.1f} on {sc.benchmark} against {100 * sc.student.accuracy(sc.benchmark, 'student'):.1f} untrained. Labels would let teacher RL shape the teacher first (C1)."
+        )
+    if best is not None and best.teacher is None and sc.teachers and sc.labels > 0:
+        notes.append(
+            "direct GRPO wins here: the budget is too small for teacher RL to pay for itself through the bridge."
+        )
+    return notes
+
+
+def make_plans(
+    scenario: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    trials: int = 200,
+    seed: int = 0,
+    sampler: str = "s2d",
+    storage: str | None = None,
+    study: str | None = None,
+    workers: int = 1,
+    pareto: bool = False,
+    check: bool = False,
+    profile: str | None = None,
+) -> PlanResult:
+    sc = load_scenario(scenario)
+    problem = Problem.create(sc, profile)
+    check_feasible(problem)
+    out_dir = Path(out) if out else Path("plans") / sc.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    url = storage_url(storage, out_dir)
+    name = study or f"s2d-{sc.name}{'-pareto' if pareto else ''}"
+    cfg = SearchConfig(
+        trials=trials,
+        seed=seed,
+        sampler=sampler,
+        pareto=pareto,
+        storage=url,
+        study_name=name,
+        workers=workers,
+    )
+    result_study = run_search(
+        problem, cfg, open_storage(url), str(Path(scenario).resolve()), profile
+    )
+    best: Plan | None = None
+    front: list[Plan] = []
+    if pareto:
+        front = plans_from_params(problem, pareto_params(result_study), prefix=f"{sc.name}-pareto")
+    else:
+        found = plans_from_params(problem, [best_params(result_study)])
+        best = found[0] if found else None
+    result = PlanResult(
+        best, front, out_dir, url, name, len(result_study.trials), notes=notes_for(problem, best)
+    )
+    if check and not pareto:
+        from planner.grid import grid_search
+
+        g = grid_search(problem)
+        search_best = float(result_study.best_value)
+        result.check = {
+            "search_best": search_best,
+            "grid_best": g.best_objective,
+            "gap": search_best - g.best_objective,
+            "grid_points": g.evaluated,
+            "grid_seconds": g.seconds,
+            "grid_params": g.best_params,
+        }
+    return result

@@ -1,0 +1,150 @@
+"""Predict and price an existing plan (``s2d simulate``), stage by stage, as written.
+
+Unlike the search, which builds plans from the scenario's batch settings, this
+reads each stage's own budget (steps, prompts per step, samples, max new
+tokens) and its data, so a hand-edited plan is simulated faithfully. Stages
+map to the response model by role: GRPO on the teacher is stage 1, forward KL
+and OPD form the bridge, GRPO on the student is stage 3 (direct GRPO when
+there is no bridge; the replay control when it re-reads stage-1 labels). The
+scenario supplies the hardware, the model facts and the benchmark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from planner import cost as C
+from planner.cost import StageShape
+from planner.errors import UserError
+from planner.models import ModelProfile, resolve_model
+from planner.plan import Plan, Prediction, Stage, StagePrediction
+from planner.response import Inputs, predict
+from planner.space import Problem
+
+
+def _teacher_profile(problem: Problem, plan: Plan) -> ModelProfile | None:
+    if plan.teacher is None:
+        return None
+    for t in problem.sc.teachers:
+        if plan.teacher.path in (t.path, t.name) or plan.teacher.name == t.name:
+            return t
+    from pathlib import Path
+
+    prof = resolve_model(
+        plan.teacher.path, "plan teacher", Path(problem.sc.zoo) if problem.sc.zoo else None
+    )
+    prof.accuracy(problem.sc.benchmark, "plan teacher (not among the scenario's teachers)")
+    return prof
+
+
+def _shape(stage: Stage, prompt_tokens: float, default: StageShape) -> StageShape:
+    b = stage.budget
+    assert b is not None
+    resp = min(default.response_tokens, b.max_new_tokens)
+    return StageShape(
+        b.prompts_per_step, b.samples_per_prompt, b.max_new_tokens, resp, prompt_tokens
+    )
+
+
+def _role(stage: Stage) -> str:
+    if stage.kind == "grpo":
+        return "teacher_rl" if stage.model == "teacher" else "student_rl"
+    return {"forward_kl": "warmup", "opd": "opd"}.get(stage.kind, "eval")
+
+
+def simulate_plan(problem: Problem, plan: Plan) -> Plan:
+    sc, hw = problem.sc, problem.sc.hardware
+    if plan.student.path != sc.student.path and plan.student.name != sc.student.name:
+        raise UserError(
+            f"the plan trains {plan.student.name} ({plan.student.path}), the scenario's student is {sc.student.name}; simulate a plan under the scenario it was made for."
+        )
+    teacher = _teacher_profile(problem, plan)
+    n_s = sc.student.params
+    n_t = teacher.params if teacher else n_s
+    totals = {"teacher_rl": 0.0, "warmup": 0.0, "opd": 0.0, "student_rl": 0.0}
+    counts = {"visits1": 0, "warmup": 0, "opd": 0, "visits3": 0}
+    replay = False
+    per_stage: dict[str, float] = {}
+    roles: dict[str, str] = {}
+    for s in plan.stages:
+        role = _role(s)
+        roles[s.id] = role
+        if role == "eval" or s.budget is None:
+            per_stage[s.id] = 0.0
+            continue
+        shape = _shape(s, sc.shapes[role].prompt_tokens, sc.shapes[role])
+        step = {
+            "teacher_rl": lambda sh: C.grpo_step(n_t, sh, hw),
+            "student_rl": lambda sh: C.grpo_step(n_s, sh, hw),
+            "warmup": lambda sh: C.warmup_step(n_s, n_t, sh, hw),
+            "opd": lambda sh: C.opd_step(n_s, n_t, sh, hw),
+        }[role](shape)
+        compute = float(C.to_budget_units(step.scaled(s.budget.steps), hw))
+        per_stage[s.id] = compute
+        totals[role] += compute
+        if role == "teacher_rl":
+            counts["visits1"] += s.budget.steps * shape.prompts_per_step
+        elif role == "student_rl":
+            counts["visits3"] += s.budget.steps * shape.prompts_per_step
+            replay = (
+                replay
+                or bool(getattr(s.options, "replay", False))
+                or (
+                    teacher is not None
+                    and s.data == "labels.stage1"
+                    and counts["warmup"] + counts["opd"] > 0
+                )
+            )
+        else:
+            counts[role] += s.budget.steps * shape.sequences
+    bench = sc.benchmark
+    lab = plan.labels
+    student_rl_labels = [s for s in plan.stages if roles[s.id] == "student_rl"]
+    labels3 = (
+        sum(getattr(lab, s.label_source) for s in student_rl_labels if s.label_source)
+        if student_rl_labels
+        else 0
+    )
+    x = Inputs(
+        student_acc=np.array([sc.student.accuracy(bench, "student")]),
+        teacher_acc=np.array([teacher.accuracy(bench, "teacher") if teacher else 0.0]),
+        has_teacher=np.array([teacher is not None]),
+        param_ratio=np.array([n_t / n_s]),
+        labels1=np.array([lab.stage1 if counts["visits1"] else 0]),
+        visits1=np.array([counts["visits1"]]),
+        warmup_samples=np.array([counts["warmup"]]),
+        opd_samples=np.array([counts["opd"]]),
+        labels3=np.array([0 if replay else labels3]),
+        visits3=np.array([counts["visits3"]]),
+        replay_labels=np.array([lab.stage1 if replay else 0]),
+        interpolated=np.array(
+            [bool(sc.student.interpolated or (teacher and teacher.interpolated))]
+        ),
+    )
+    out = predict(x, problem.profile.params, bench)
+    z = problem.profile.params.band_z
+    acc = {
+        "teacher_rl": (out.teacher, out.sd_teacher),
+        "warmup": (out.bridge, out.sd_bridge),
+        "opd": (out.bridge, out.sd_bridge),
+        "student_rl": (out.final, out.sd_final),
+    }
+    stages = {}
+    for s in plan.stages:
+        a, sd = acc.get(roles[s.id], (out.final, out.sd_final))
+        a, sd = float(a[0]), float(sd[0])
+        stages[s.id] = StagePrediction(
+            a, max(a - z * sd, 0.0), min(a + z * sd, 1.0), per_stage[s.id]
+        )
+    prediction = Prediction(
+        compute_unit=sc.compute_unit,
+        stages=stages,
+        labels_used=plan.labels_used,
+        total_compute=float(sum(totals.values())),
+        final_accuracy=float(out.final[0]),
+        benchmark=bench,
+        source=problem.profile.name,
+    )
+    return replace(plan, prediction=prediction)

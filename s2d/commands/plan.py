@@ -1,0 +1,143 @@
+"""``s2d plan SCENARIO.yaml``: search allocations with Optuna and write the best plan(s)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="choose teacher, label split and stage budgets for a scenario; write plan YAMLs",
+        description="Search teacher choice (or none), the split of labels between teacher RL and student RL, and the compute of each stage under the scenario's budget. Writes the best plan (and with --pareto the accuracy-vs-cost front) as plan YAMLs carrying their predictions, and keeps every trial in an Optuna study.",
+    )
+    p.add_argument("scenario", type=Path, help="scenario YAML (see examples/paper_scenario.yaml)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="directory for the plans and the default study journal (default: plans/<scenario name>)",
+    )
+    p.add_argument("--trials", type=int, default=200, help="Optuna trials (default 200)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="sampler seed; the same seed and storage give the same plan",
+    )
+    p.add_argument(
+        "--sampler",
+        choices=["s2d", "tpe"],
+        default="s2d",
+        help="s2d: TPE with a vectorised screen and refinement (default); tpe: plain Optuna TPE",
+    )
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL (sqlite:///f.db, postgresql://..., journal:FILE); default: a journal file in --out",
+    )
+    p.add_argument(
+        "--study",
+        default=None,
+        help="study name (default: s2d-<scenario name>[-pareto]); an existing study is resumed",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes running trials on the same study"
+    )
+    p.add_argument(
+        "--pareto",
+        action="store_true",
+        help="multi-objective: accuracy vs compute; write the front",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="also score a discretised grid of the space and report the gap to its best",
+    )
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="response profile YAML (from s2d calibrate); default: the shipped one",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print machine-readable JSON instead of tables"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from planner.errors import UserError
+    from planner.plan import save_plan
+    from planner.planning import make_plans
+    from planner.report import plan_summary, print_plan
+    from planner.storage import mask_url
+
+    if args.trials < 1:
+        raise UserError(f"--trials must be 1 or more (got {args.trials}).")
+    if args.workers < 1:
+        raise UserError(f"--workers must be 1 or more (got {args.workers}).")
+    start = time.perf_counter()
+    result = make_plans(
+        args.scenario,
+        out=args.out,
+        trials=args.trials,
+        seed=args.seed,
+        sampler=args.sampler,
+        storage=args.storage,
+        study=args.study,
+        workers=args.workers,
+        pareto=args.pareto,
+        check=args.check,
+        profile=args.profile,
+    )
+    written = []
+    out = result.out_dir
+    if result.best is not None:
+        written.append(save_plan(result.best, out / "best.yaml"))
+    for i, plan in enumerate(result.front):
+        written.append(save_plan(plan, out / "pareto" / f"plan-{i:02d}.yaml"))
+    seconds = time.perf_counter() - start
+    if args.json:
+        doc = {
+            "scenario": str(args.scenario),
+            "storage": mask_url(result.storage_url),
+            "study": result.study_name,
+            "trials": result.n_trials,
+            "seconds": round(seconds, 3),
+            "best": plan_summary(result.best) if result.best else None,
+            "pareto": [plan_summary(p) for p in result.front],
+            "files": [str(w) for w in written],
+            "notes": result.notes,
+        }
+        if result.check is not None:
+            doc["check"] = result.check
+        print(json.dumps(doc, indent=2))
+        return 0
+    from rich.console import Console
+
+    import sys
+
+    console = Console() if sys.stdout.isatty() else Console(width=120)
+    if result.best is not None:
+        print_plan(result.best, console)
+    for i, plan in enumerate(result.front):
+        print_plan(
+            plan,
+            console,
+            title=f"pareto {i:02d}: {plan.teacher.name if plan.teacher else 'direct GRPO'}",
+        )
+    for note in result.notes:
+        console.print(f"note: {note}")
+    if result.check is not None:
+        c = result.check
+        console.print(
+            f"check: search best {100 * c['search_best']:.2f}, grid best {100 * c['grid_best']:.2f} ({c['grid_points']:,} points in {c['grid_seconds']:.2f} s): the search is {100 * c['gap']:+.2f} points from the grid"
+        )
+    console.print(
+        f"{result.n_trials} trials in study {result.study_name!r} at {mask_url(result.storage_url)} ({seconds:.1f} s); wrote {', '.join(str(w) for w in written)}"
+    )
+    return 0

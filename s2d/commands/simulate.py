@@ -1,0 +1,45 @@
+"""``s2d simulate PLAN.yaml``: predicted accuracy after each stage and cost of a given plan."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="predict accuracy and cost of a plan under a scenario",
+        description="Price a plan with the cost model and predict its accuracy after each stage with the response model. The scenario gives the hardware, model facts and benchmark (the plan's own stages, budgets and label split are used as written).",
+    )
+    p.add_argument("plan", type=Path, help="plan YAML")
+    p.add_argument(
+        "--scenario",
+        type=Path,
+        required=True,
+        help="scenario YAML the plan runs under (hardware, model priors, benchmark)",
+    )
+    p.add_argument(
+        "--profile", default=None, help="response profile YAML (default: the shipped one)"
+    )
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from planner.plan import load_plan
+    from planner.report import plan_summary, print_plan
+    from planner.scenario import load_scenario
+    from planner.simulate import simulate_plan
+    from planner.space import Problem
+
+    plan = load_plan(args.plan)
+    problem = Problem.create(load_scenario(args.scenario), args.profile)
+    predicted = simulate_plan(problem, plan)
+    if args.json:
+        print(json.dumps(plan_summary(predicted), indent=2))
+    else:
+        print_plan(predicted)
+    return 0
