@@ -1,0 +1,103 @@
+"""``s2d watch RUN_DIR``: follow a run live in the terminal (or save it as an SVG and exit)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from planner.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "watch",
+        help="follow a run live in the terminal",
+        description=(
+            "Show a run directory (runs/<name>) as a dashboard: the stages with their progress, budget spent "
+            "against planned, live curves, predicted beside measured accuracy, and the log. It follows "
+            "events.jsonl as it grows, and waits for a run directory that does not exist yet."
+        ),
+    )
+    p.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="the run directory (or its events.jsonl)"
+    )
+    p.add_argument(
+        "--no-follow",
+        dest="follow",
+        action="store_false",
+        help="show what is written now; do not follow or wait",
+    )
+    p.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="FILE.svg",
+        help="write the screen as SVG and exit (implies --no-follow)",
+    )
+    p.add_argument(
+        "--size",
+        default="120x40",
+        metavar="WxH",
+        help="terminal size for --screenshot (default 120x40)",
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=0.25,
+        metavar="SECONDS",
+        help="how often to look for new events (default 0.25)",
+    )
+    p.set_defaults(func=run)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size {text!r} is not WIDTHxHEIGHT; use e.g. --size 120x40.") from None
+    if w < 40 or h < 12:
+        raise UserError(
+            f"--size {text} is too small to draw the dashboard; use at least 40x12 (120x40 is best)."
+        )
+    return w, h
+
+
+def check_screenshot_path(path: Path | None) -> None:
+    if path is None:
+        return
+    if path.suffix.lower() != ".svg":
+        raise UserError(
+            f"--screenshot {path}: the screen is saved as SVG; give a file name ending in .svg."
+        )
+    if not path.parent.exists() and str(path.parent) != "":
+        raise UserError(
+            f"--screenshot {path}: the folder {path.parent} does not exist; create it first."
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    from tui.run_dir import DirKind, inspect_run_dir, resolve_run_path
+
+    run_dir = resolve_run_path(args.run_dir)
+    check_screenshot_path(args.screenshot)
+    if args.interval <= 0:
+        raise UserError(
+            f"--interval {args.interval}: give a positive number of seconds, e.g. 0.25."
+        )
+    follow = args.follow and args.screenshot is None
+    status = inspect_run_dir(run_dir)
+    if status.kind in (DirKind.FILE, DirKind.NOT_RUN) or (not follow and not status.is_run):
+        raise UserError(status.describe(following=False))
+
+    from tui.watch_app import make_app
+
+    app = make_app(
+        run_dir, follow=follow, poll_interval_s=args.interval, screenshot=args.screenshot
+    )
+    if args.screenshot is not None:
+        app.run(headless=True, size=parse_size(args.size))
+        if app.return_code:
+            return app.return_code
+        print(f"wrote {args.screenshot}")
+    else:
+        app.run()
+    return app.return_code or 0

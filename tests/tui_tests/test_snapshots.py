@@ -1,0 +1,42 @@
+"""Snapshots of the main screens at 120x40; update with ``pytest --snapshot-update`` after a deliberate change."""
+
+from __future__ import annotations
+
+from tui.watch_app import make_app
+from tui_tests.conftest import SIZE, TOY_RUN, TOY_RUN_ERROR, wait_for_text
+
+
+def test_watch_finished_run(snap_compare):
+    async def loaded(pilot):
+        await wait_for_text(pilot, "✔ finished", "run ended: ok")
+
+    assert snap_compare(make_app(TOY_RUN, follow=False), terminal_size=SIZE, run_before=loaded)
+
+
+def test_watch_selected_stage_and_kl_chart(snap_compare):
+    async def loaded(pilot):
+        await wait_for_text(pilot, "✔ finished", "run ended: ok")
+
+    assert snap_compare(
+        make_app(TOY_RUN, follow=False), press=["left", "c"], terminal_size=SIZE, run_before=loaded
+    )
+
+
+def test_watch_run_ending_in_error(snap_compare):
+    async def loaded(pilot):
+        await wait_for_text(pilot, "✖ failed", "run ended: error")
+
+    assert snap_compare(
+        make_app(TOY_RUN_ERROR, follow=False), terminal_size=SIZE, run_before=loaded
+    )
+
+
+def test_watch_waiting_for_a_run(snap_compare):
+    async def loaded(pilot):
+        await wait_for_text(pilot, "Waiting for runs/not-started-yet to be created")
+
+    assert snap_compare(
+        make_app("runs/not-started-yet", poll_interval_s=0.05),
+        terminal_size=SIZE,
+        run_before=loaded,
+    )

@@ -1,0 +1,284 @@
+"""Everything ``s2d watch`` shows, folded from the run's events (no UI code here).
+
+:class:`RunState` starts from the plan (its stages give the timeline, its
+prediction the predicted accuracy and planned compute) and applies events one
+by one. Stages that appear in events but not in the plan are appended, so a
+log without a readable plan still shows. Curves are downsampled and the log is
+a bounded deque, so a state built from any number of events stays small. The
+file follower mutates it in a worker thread under ``lock``; the UI reads it
+under the same lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.plan import Plan, StagePrediction
+from planner.runlog import Event, Spend
+from tui.series import DownsampledSeries
+
+CURVE_CAPACITY = 400
+LOG_CAPACITY = 1000
+# Run status shown in the header, in the order a run goes through them.
+WAITING, STARTED, RUNNING, OK, ERROR, INTERRUPTED = (
+    "waiting",
+    "started",
+    "running",
+    "ok",
+    "error",
+    "interrupted",
+)
+
+
+@dataclass
+class EvalResult:
+    benchmark: str
+    accuracy: float  # 0..1
+    n: int
+    k: int
+    greedy: float | None = None
+
+
+@dataclass
+class StageView:
+    id: str
+    kind: str = "?"
+    model: str = "student"
+    data: str | None = None
+    in_plan: bool = False
+    status: str = "pending"  # pending | running | ok | skipped | error
+    step: int = 0
+    total_steps: int | None = None
+    planned: Spend | None = None
+    spent: Spend = field(default_factory=Spend)
+    predicted: StagePrediction | None = None
+    started_t: float | None = None
+    ended_t: float | None = None
+    curves: dict[str, DownsampledSeries] = field(default_factory=dict)
+    evals: dict[str, EvalResult] = field(default_factory=dict)
+
+    @property
+    def progress(self) -> float:
+        """0..1 of planned steps; 1 once the stage ended well."""
+        if self.status in ("ok", "skipped"):
+            return 1.0
+        if not self.total_steps:
+            return 0.0
+        return min(1.0, self.step / self.total_steps)
+
+
+@dataclass
+class LogLine:
+    t: float
+    level: str  # info | warning | error
+    stage: str | None
+    text: str
+
+
+class RunState:
+    def __init__(self, plan: Plan | None = None):
+        self.lock = threading.RLock()
+        self.version = 0  # bumped by every change, so the UI can skip redraws
+        self.plan: Plan | None = None
+        self.plan_error: str | None = None
+        self.run_name: str | None = None
+        self.status = WAITING
+        self.started_t: float | None = None
+        self.last_t: float | None = None
+        self.stages: dict[str, StageView] = {}
+        self.current_stage: str | None = None
+        self.events_applied = 0
+        self.last_seq = -1
+        self.skipped_lines = 0
+        self.partial_line = False
+        self.caught_up = False  # the follower has read to the end of the file at least once
+        self.total_spent: Spend | None = None
+        self.warnings = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self.log: deque[LogLine] = deque(maxlen=LOG_CAPACITY)
+        self.log_total = 0  # lines ever logged; the UI appends those it has not shown
+        self.benchmarks: list[str] = []
+        if plan is not None:
+            self.set_plan(plan)
+
+    # -- plan ---------------------------------------------------------------
+    def set_plan(self, plan: Plan) -> None:
+        self.plan = plan
+        self.plan_error = None
+        self.run_name = self.run_name or plan.name
+        prediction = plan.prediction.stages if plan.prediction else {}
+        ordered: dict[str, StageView] = {}
+        for s in plan.stages:
+            view = self.stages.get(s.id) or StageView(id=s.id)
+            view.kind, view.model, view.data, view.in_plan = s.kind, s.model, s.data, True
+            if view.total_steps is None and s.budget is not None:
+                view.total_steps = s.budget.steps
+            view.predicted = prediction.get(s.id)
+            ordered[s.id] = view
+        for (
+            sid,
+            view,
+        ) in self.stages.items():  # stages only the log knows about keep their place at the end
+            ordered.setdefault(sid, view)
+        self.stages = ordered
+        if (
+            plan.prediction
+            and plan.prediction.benchmark
+            and plan.prediction.benchmark not in self.benchmarks
+        ):
+            self.benchmarks.insert(0, plan.prediction.benchmark)
+        self.version += 1
+
+    @property
+    def compute_unit(self) -> str:
+        """gpu_hours or cpu_seconds: the plan's unit, else whichever the log spends."""
+        if self.plan is not None and self.plan.prediction is not None:
+            return self.plan.prediction.compute_unit
+        for view in self.stages.values():
+            for spend in (view.planned, view.spent):
+                if spend is not None and spend.gpu_hours > 0:
+                    return "gpu_hours"
+        return "cpu_seconds"
+
+    @property
+    def main_benchmark(self) -> str | None:
+        return self.benchmarks[0] if self.benchmarks else None
+
+    # -- events ---------------------------------------------------------------
+    def _stage(self, stage_id: Any) -> StageView:
+        sid = str(stage_id)
+        view = self.stages.get(sid)
+        if view is None:
+            view = self.stages[sid] = StageView(id=sid)
+        return view
+
+    def _log(self, event: Event, level: str, text: str) -> None:
+        self.log.append(LogLine(event.t, level, event.get("stage"), text))
+        self.log_total += 1
+
+    def apply_all(self, events: list[Event]) -> None:
+        for event in events:
+            self.apply(event)
+
+    def apply(self, event: Event) -> None:
+        handler = getattr(self, f"_on_{event.kind}", None)
+        if handler is not None:
+            handler(event)
+        self.events_applied += 1
+        self.last_seq = event.seq
+        self.last_t = event.t
+        if self.started_t is None:
+            self.started_t = event.t
+        self.version += 1
+
+    def _on_run_start(self, e: Event) -> None:
+        self.run_name = self.run_name or str(e["plan"])
+        self.status = STARTED
+        resumed = " (resumed)" if e.get("resumed") else ""
+        where = " on ".join(str(x) for x in (e.get("host"), e.get("device")) if x)
+        self._log(
+            e, "info", f"run {e['plan']} started{resumed}" + (f" on {where}" if where else "")
+        )
+
+    def _on_stage_start(self, e: Event) -> None:
+        view = self._stage(e["stage"])
+        view.kind = str(e["stage_kind"])
+        if e.get("model"):
+            view.model = str(e["model"])
+        if e.get("planned"):
+            view.planned = Spend.from_dict(e["planned"])
+        if e.get("total_steps"):
+            view.total_steps = int(e["total_steps"])
+        view.status = "running"
+        view.started_t = e.t
+        view.ended_t = None
+        self.current_stage = view.id
+        self.status = RUNNING
+        note = f" (resumed from {e['resumed_from']})" if e.get("resumed_from") else ""
+        self._log(e, "info", f"stage {view.id} [{view.kind}] started{note}")
+
+    def _on_metrics(self, e: Event) -> None:
+        view = self._stage(e["stage"])
+        step = int(e["step"])
+        view.step = step
+        if e.get("total_steps"):
+            view.total_steps = int(e["total_steps"])
+        if e.get("spent"):
+            view.spent = Spend.from_dict(e["spent"])
+        if view.status == "pending":
+            view.status = "running"
+        self.current_stage = view.id
+        self.status = RUNNING
+        values = e["values"] if isinstance(e["values"], dict) else {}
+        for name, value in values.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                series = view.curves.get(name)
+                if series is None:
+                    series = view.curves[name] = DownsampledSeries(CURVE_CAPACITY)
+                series.add(step, float(value))
+
+    def _on_eval(self, e: Event) -> None:
+        view = self._stage(e["stage"])
+        bench = str(e["benchmark"])
+        greedy = e.get("greedy")
+        if isinstance(greedy, dict):  # {"accuracy": ...} or a bare number
+            greedy = greedy.get("accuracy")
+        view.evals[bench] = EvalResult(
+            bench,
+            float(e["accuracy"]),
+            int(e["n"]),
+            int(e["k"]),
+            float(greedy) if isinstance(greedy, (int, float)) else None,
+        )
+        if bench not in self.benchmarks:
+            self.benchmarks.append(bench)
+        self._log(
+            e,
+            "info",
+            f"eval {bench} after {view.id}: {e['accuracy'] * 100:.1f}% (n={e['n']}, k={e['k']})",
+        )
+
+    def _on_checkpoint(self, e: Event) -> None:
+        self._log(e, "info", f"checkpoint {e['stage']} step {e['step']}: {e['path']}")
+
+    def _on_stage_end(self, e: Event) -> None:
+        view = self._stage(e["stage"])
+        view.status = str(e["status"])
+        view.ended_t = e.t
+        if e.get("spent"):
+            view.spent = Spend.from_dict(e["spent"])
+        if view.status == "ok" and view.total_steps:
+            view.step = max(view.step, view.total_steps)
+        self._log(e, "info", f"stage {view.id} ended: {view.status}")
+
+    def _on_error(self, e: Event) -> None:
+        self.errors += 1
+        kind = f"{e['error_type']}: " if e.get("error_type") else ""
+        self.last_error = f"{kind}{e['message']}"
+        if e.get("stage"):
+            self._stage(e["stage"]).status = "error"
+        self._log(e, "error", self.last_error)
+
+    def _on_warning(self, e: Event) -> None:
+        self.warnings += 1
+        self._log(e, "warning", str(e["message"]))
+
+    def _on_run_end(self, e: Event) -> None:
+        status = str(e["status"])
+        self.status = status if status in (OK, ERROR, INTERRUPTED) else status
+        if e.get("spent"):
+            self.total_spent = Spend.from_dict(e["spent"])
+        for (
+            view
+        ) in self.stages.values():  # a stage still "running" when the run ended was cut short
+            if view.status == "running":
+                view.status = "error" if status == ERROR else "interrupted"
+        self._log(e, "error" if status == ERROR else "info", f"run ended: {status}")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (OK, ERROR, INTERRUPTED)

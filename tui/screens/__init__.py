@@ -1,0 +1,1 @@
+"""The screens: :mod:`watch_screen` for a run, :mod:`explore_screen` for a study."""

@@ -1,0 +1,191 @@
+"""The dashboard of one run: timeline, budget, accuracy, live curves and the log.
+
+The screen owns the :class:`RunState` and a thread worker that feeds it from
+the run directory (harlequin's pattern: blocking reads in a thread, results as
+messages). Every redraw reads the state under its lock. Following pauses by
+not reading the file: the screen stays as it was until resumed, then catches up.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TypeVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer
+from textual.worker import get_current_worker
+
+from tui.follower import RunFollower
+from tui.messages import RunChanged
+from tui.run_dir import DirKind
+from tui.run_state import RunState
+from tui.views import accuracy_rows
+from tui.widgets.accuracy_chart import AccuracyChart
+from tui.widgets.accuracy_table import AccuracyTable
+from tui.widgets.banner import Banner
+from tui.widgets.budget_bars import BudgetBars
+from tui.widgets.log_pane import LogPane
+from tui.widgets.metric_chart import MetricChart
+from tui.widgets.run_header import RunHeader
+from tui.widgets.stage_timeline import StageTimeline
+
+CHARTS = ("reward", "kl", "loss", "tokens_per_s")
+W = TypeVar("W", bound=Widget)
+
+
+def titled(widget: W, title: str) -> W:
+    widget.border_title = title
+    return widget
+
+
+class WatchScreen(Screen[None]):
+    BINDINGS = [
+        Binding("left,h", "stage(-1)", "Prev stage", priority=True),
+        Binding("right,l", "stage(1)", "Next stage", priority=True),
+        Binding("f", "follow_stage", "Current stage"),
+        Binding("c", "chart(1)", "Next chart"),
+        Binding("C", "chart(-1)", "Prev chart", show=False),
+        Binding("p,space", "pause", "Pause"),
+        Binding("s", "save_screenshot", "Save SVG"),
+    ]
+
+    def __init__(self, run_dir: Path, *, follow: bool = True, poll_interval_s: float = 0.25):
+        super().__init__()
+        self.run_dir = run_dir
+        self.follow = follow
+        self.poll_interval_s = poll_interval_s
+        self.state = RunState()
+        self.follower = RunFollower(run_dir, self.state)
+        self.paused = threading.Event()
+        self._wake = threading.Event()
+        self.steps_done = 0  # follower steps completed (tests wait on it)
+        self.selected: str | None = None  # None: follow the running stage
+        self.chart = CHARTS[0]
+        self.drawn_version = -1
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        yield Banner(id="banner")
+        with Horizontal(id="top"):
+            with Vertical(id="left"):
+                yield titled(StageTimeline(id="timeline"), "stages")
+                yield titled(BudgetBars(id="budget"), "budget: spent / planned")
+                yield titled(AccuracyTable(id="accuracy-table"), "accuracy after each stage")
+            with Vertical(id="right"):
+                yield MetricChart(id="metric-chart")
+                yield AccuracyChart(id="accuracy-chart")
+        yield titled(LogPane(id="log"), "log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.redraw()
+        self._follow()
+
+    def on_unmount(self) -> None:
+        self._wake.set()
+
+    # -- reading ---------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="follow", exit_on_error=False)
+    def _follow(self) -> None:
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            if self.paused.is_set():
+                self._wake.wait(self.poll_interval_s)
+                self._wake.clear()
+                continue
+            result = self.follower.step()
+            self.steps_done += 1
+            if result.changed or self.steps_done == 1:
+                self.post_message(RunChanged(self.state.version))
+            if not self.follow and (self.state.caught_up or not self.follower.dir_status.is_run):
+                return  # opened once: everything written so far is shown
+            if not result.more:
+                self._wake.wait(self.poll_interval_s)
+                self._wake.clear()
+
+    @on(RunChanged)
+    def _on_run_changed(self, message: RunChanged) -> None:
+        self.redraw()
+
+    # -- drawing ---------------------------------------------------------------
+    def _selected_stage(self) -> str | None:
+        if self.selected in self.state.stages:
+            return self.selected
+        return self.state.current_stage or next(iter(self.state.stages), None)
+
+    def _banner_text(self) -> tuple[str | None, str]:
+        st = self.follower.dir_status
+        if not st.is_run:
+            level = "error" if st.kind in (DirKind.NOT_RUN, DirKind.FILE) else "info"
+            return st.describe(self.follow), level
+        state = self.state
+        if state.last_error:
+            return f"The run failed: {state.last_error}", "error"
+        if state.plan_error:
+            return (
+                f"plan.yaml could not be read, so stages come from the log only. {state.plan_error}",
+                "warning",
+            )
+        if state.caught_up and state.events_applied == 0:
+            waiting = " Waiting for the first event." if self.follow else ""
+            return (
+                f"events.jsonl in {self.run_dir} is empty or missing: the run has not started.{waiting}",
+                "info",
+            )
+        return None, "info"
+
+    def redraw(self) -> None:
+        with self.state.lock:
+            state = self.state
+            selected = self._selected_stage()
+            self.query_one(RunHeader).show(
+                state, paused=self.paused.is_set(), following=self.follow
+            )
+            self.query_one(Banner).say(*self._banner_text())
+            self.query_one(StageTimeline).show(state, selected)
+            self.query_one(BudgetBars).show(state)
+            self.query_one(AccuracyTable).show(state)
+            self.query_one(MetricChart).show(state.stages.get(selected or ""), self.chart)
+            self.query_one(AccuracyChart).show(accuracy_rows(state), state.main_benchmark)
+            self.query_one(LogPane).show(state)
+            self.drawn_version = state.version
+
+    # -- actions ---------------------------------------------------------------
+    def action_stage(self, delta: int) -> None:
+        with self.state.lock:
+            ids = list(self.state.stages)
+            if not ids:
+                return
+            current = self._selected_stage()
+            index = ids.index(current) if current in ids else 0
+            self.selected = ids[(index + delta) % len(ids)]
+        self.redraw()
+
+    def action_follow_stage(self) -> None:
+        self.selected = None
+        self.redraw()
+
+    def action_chart(self, delta: int) -> None:
+        self.chart = CHARTS[(CHARTS.index(self.chart) + delta) % len(CHARTS)]
+        self.redraw()
+
+    def action_pause(self) -> None:
+        if self.paused.is_set():
+            self.paused.clear()
+            self.notify("Following again")
+        else:
+            self.paused.set()
+            self.notify("Paused: the screen stays as it is until you press p again")
+        self._wake.set()
+        self.redraw()
+
+    def action_save_screenshot(self) -> None:
+        name = f"{self.state.run_name or self.run_dir.name}.svg"
+        path = self.app.save_screenshot(filename=name)
+        self.notify(f"Saved {path}")

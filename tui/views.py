@@ -1,0 +1,122 @@
+"""Rows for the budget bars and the accuracy table, derived from a :class:`RunState`.
+
+Pure functions, tested on hand-built states. Planned spend comes from the
+stage's ``stage_start`` event; where the log has none yet (the stage has not
+started), the plan's prediction supplies planned compute and the label split
+supplies planned labels. Tokens are the sum of the three token counters a
+stage can spend (generated, trained, teacher-scored), planned and spent alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.runlog import Spend
+from tui.run_state import RunState, StageView
+
+
+def tokens_total(spend: Spend) -> int:
+    return spend.tokens_generated + spend.tokens_trained + spend.teacher_tokens_scored
+
+
+def compute_of(spend: Spend, unit: str) -> float:
+    return spend.gpu_hours if unit == "gpu_hours" else spend.cpu_seconds
+
+
+@dataclass
+class BudgetRow:
+    stage: str
+    status: str
+    compute_spent: float
+    compute_planned: float | None
+    tokens_spent: int
+    tokens_planned: int | None
+    labels_spent: int
+    labels_planned: int | None
+
+
+def _planned_labels(state: RunState, view: StageView) -> int | None:
+    if view.planned is not None:
+        return view.planned.labels
+    if state.plan is not None and view.in_plan:
+        source = state.plan.stage(view.id).label_source
+        return getattr(state.plan.labels, source) if source else 0
+    return None
+
+
+def budget_rows(state: RunState) -> list[BudgetRow]:
+    unit = state.compute_unit
+    rows = []
+    for view in state.stages.values():
+        if view.kind == "eval":
+            continue
+        planned_compute: float | None = None
+        if view.planned is not None and compute_of(view.planned, unit) > 0:
+            planned_compute = compute_of(view.planned, unit)
+        elif view.predicted is not None and view.predicted.compute > 0:
+            planned_compute = view.predicted.compute
+        planned_tokens = (
+            tokens_total(view.planned)
+            if view.planned is not None and tokens_total(view.planned) > 0
+            else None
+        )
+        rows.append(
+            BudgetRow(
+                stage=view.id,
+                status=view.status,
+                compute_spent=compute_of(view.spent, unit),
+                compute_planned=planned_compute,
+                tokens_spent=tokens_total(view.spent),
+                tokens_planned=planned_tokens,
+                labels_spent=view.spent.labels,
+                labels_planned=_planned_labels(state, view),
+            )
+        )
+    return rows
+
+
+@dataclass
+class AccuracyRow:
+    stage: str
+    model: str
+    predicted: float | None  # 0..1
+    low: float | None
+    high: float | None
+    measured: float | None  # 0..1, on the main benchmark
+    greedy: float | None
+
+    @property
+    def difference(self) -> float | None:
+        """measured - predicted, in accuracy units (0..1); the UI shows percentage points."""
+        if self.predicted is None or self.measured is None:
+            return None
+        return self.measured - self.predicted
+
+    @property
+    def inside_band(self) -> bool | None:
+        if self.measured is None or self.low is None or self.high is None:
+            return None
+        return self.low <= self.measured <= self.high
+
+
+def accuracy_rows(state: RunState, benchmark: str | None = None) -> list[AccuracyRow]:
+    """One row per stage that has a prediction or a measurement on ``benchmark``."""
+    bench = benchmark or state.main_benchmark
+    rows = []
+    for view in state.stages.values():
+        p = view.predicted
+        result = view.evals.get(bench) if bench else None
+        if p is None and result is None:
+            continue
+        rows.append(
+            AccuracyRow(
+                stage=view.id,
+                model=view.model,
+                predicted=p.accuracy if p else None,
+                low=p.low if p else None,
+                high=p.high if p else None,
+                measured=result.accuracy if result else None,
+                greedy=result.greedy if result else None,
+            )
+        )
+    return rows

@@ -1,0 +1,70 @@
+"""Budget per stage, spent against planned: compute (GPU-hours or CPU-seconds), tokens, labels.
+
+A bar turns red when a stage has spent more than planned; a dash stands for a
+plan that does not say.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from tui import format as fmt
+from tui.run_state import RunState
+from tui.views import budget_rows
+
+UNIT_HEADING = {"gpu_hours": "GPU-hours", "cpu_seconds": "CPU-seconds"}
+
+
+def _cell(spent: float, planned: float | None, width: int, show: str) -> Text:
+    if not planned:
+        return Text(f"{'·' * width} {show}", "dim")
+    frac = spent / planned
+    style = "red" if frac > 1.0 + 1e-9 else "cyan"
+    text = Text(fmt.bar(frac, width), f"{style} on grey23")
+    text.append(f" {show}", "red" if style == "red" else "")
+    return text
+
+
+class BudgetBars(Static):
+    def show(self, state: RunState) -> None:
+        unit = state.compute_unit
+        rows = budget_rows(state)
+        if not rows:
+            self.update(Text("no training stages yet", style="dim"))
+            return
+        table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
+        table.add_column("stage", no_wrap=True, style="bold")
+        table.add_column(UNIT_HEADING.get(unit, unit), no_wrap=True)
+        table.add_column("tokens", no_wrap=True)
+        table.add_column("labels", no_wrap=True)
+        short = "GPU-h" if unit == "gpu_hours" else "s"
+        for r in rows:
+            spent_c = f"{r.compute_spent:.3g}" if unit == "gpu_hours" else f"{r.compute_spent:.0f}"
+            planned_c = (
+                "—"
+                if r.compute_planned is None
+                else (
+                    f"{r.compute_planned:.3g}"
+                    if unit == "gpu_hours"
+                    else f"{r.compute_planned:.0f}"
+                )
+            )
+            table.add_row(
+                r.stage,
+                _cell(r.compute_spent, r.compute_planned, 6, f"{spent_c}/{planned_c}{short}"),
+                _cell(
+                    r.tokens_spent,
+                    r.tokens_planned,
+                    4,
+                    f"{fmt.count(r.tokens_spent)}/{fmt.count(r.tokens_planned)}",
+                ),
+                _cell(
+                    r.labels_spent,
+                    r.labels_planned,
+                    3,
+                    f"{r.labels_spent}/{'—' if r.labels_planned is None else r.labels_planned}",
+                ),
+            )
+        self.update(table)

@@ -1,0 +1,44 @@
+"""The live curve of one metric (reward, KL, loss, tokens/s) for the selected stage.
+
+The x axis spans the stage's planned steps, so the curve grows across the
+chart as the stage runs. Points are the downsampled means kept by
+:class:`tui.series.DownsampledSeries`.
+"""
+
+from __future__ import annotations
+
+from textual_plotext import PlotextPlot
+
+from tui.run_state import StageView
+
+METRIC_LABELS = {"reward": "reward", "kl": "KL", "loss": "loss", "tokens_per_s": "tokens/s"}
+
+
+class MetricChart(PlotextPlot):
+    def show(self, view: StageView | None, metric: str) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        label = METRIC_LABELS.get(metric, metric)
+        series = view.curves.get(metric) if view is not None else None
+        if view is None:
+            self.border_title = f"{label}"
+            plt.title("no stage selected")
+        elif series is None or not len(series):
+            self.border_title = f"{label} · {view.id}"
+            plt.title(
+                f"{view.id} has not recorded {label}"
+                + (" yet" if view.status in ("pending", "running") else "")
+            )
+        else:
+            xs, ys = series.points()
+            assert series.last is not None
+            self.border_title = (
+                f"{label} · {view.id} · last {series.last[1]:.4g} at step {series.last[0]:.0f}"
+            )
+            plt.plot(xs, ys, marker="braille", color="cyan")
+            if view.total_steps:
+                plt.xlim(0, view.total_steps)
+            if series.stride > 1:
+                plt.title(f"mean of every {series.stride} steps")
+        plt.xlabel("step")
+        self.refresh()
