@@ -117,9 +117,9 @@ def run(args: argparse.Namespace) -> int:
             doc["check"] = result.check
         print(json.dumps(doc, indent=2))
         return 0
-    from rich.console import Console
-
     import sys
+
+    from rich.console import Console
 
     console = Console() if sys.stdout.isatty() else Console(width=120)
     if result.best is not None:

@@ -10,7 +10,13 @@ from planner.hardware import resolve_hardware
 
 def test_opd_flops_for_one_million_tokens_match_2n_2nt_6n():
     hw = resolve_hardware("h100")
-    shape = C.StageShape(prompts_per_step=1000, samples_per_prompt=1, max_new_tokens=1000, response_tokens=1000, prompt_tokens=0)
+    shape = C.StageShape(
+        prompts_per_step=1000,
+        samples_per_prompt=1,
+        max_new_tokens=1000,
+        response_tokens=1000,
+        prompt_tokens=0,
+    )
     step = C.opd_step(1.7e9, 8e9, shape, hw)
     # 2 x 1.7e9 (generate) + 2 x 8e9 (teacher scores) + 6 x 1.7e9 (train), per token, 1e6 tokens
     assert step.flops == pytest.approx(2.96e16)

@@ -22,7 +22,9 @@ def test_curves_on_hand_computed_values():
     assert progress(64000, 16000, 2.0) == pytest.approx(1 / (1 + 1 / 16))
     assert progress(0, 16000, 1.5) == 0.0
     assert gap_efficiency(4.0, 4.0, 0.15) == pytest.approx(1.0)
-    assert gap_efficiency(2.0, 4.0, 0.15) == pytest.approx(1.0)  # smaller teachers are not penalised
+    assert gap_efficiency(2.0, 4.0, 0.15) == pytest.approx(
+        1.0
+    )  # smaller teachers are not penalised
     assert gap_efficiency(16.0, 4.0, 0.15) == pytest.approx(math.exp(-0.3))
 
 
@@ -65,4 +67,6 @@ def test_predict_is_vectorised():
     many = replace(b, visits1=np.array([0, 25600, 51200]), labels1=np.array([0, 14000, 14000]))
     out = predict(many, PARAMS)
     assert out.bridge.shape == (3,)
-    assert out.bridge[0] == pytest.approx(0.715, abs=0.005) and out.bridge[2] == pytest.approx(0.793, abs=0.005)
+    assert out.bridge[0] == pytest.approx(0.715, abs=0.005) and out.bridge[2] == pytest.approx(
+        0.793, abs=0.005
+    )

@@ -1,0 +1,71 @@
+"""Fixtures for planner tests: scenario files written into tmp_path (no built toy zoo needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PAPER = ROOT / "examples" / "paper_scenario.yaml"
+
+
+@pytest.fixture
+def paper_scenario(tmp_path):
+    """Write the paper scenario with overrides; return its path."""
+
+    def write(name: str = "paper", **overrides) -> Path:
+        data = yaml.safe_load(PAPER.read_text())
+        data.update(overrides)
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def fake_zoo(tmp_path) -> Path:
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    models = {
+        "s": {
+            "path": "models/s",
+            "params": 154_000,
+            "vocab_size": 100,
+            "hidden_size": 64,
+            "num_hidden_layers": 3,
+            "greedy_accuracy": 0.34,
+            "sampled_accuracy": 0.095,
+            "pretrain_steps": 400,
+            "pretrain_seconds": 60.0,
+        },
+        "m": {
+            "path": "models/m",
+            "params": 604_000,
+            "vocab_size": 100,
+            "hidden_size": 128,
+            "num_hidden_layers": 3,
+            "greedy_accuracy": 0.48,
+            "sampled_accuracy": 0.17,
+            "pretrain_steps": 400,
+            "pretrain_seconds": 147.0,
+        },
+    }
+    doc = {
+        "version": 1,
+        "key": "fake",
+        "seed": 0,
+        "build_seconds": 1.0,
+        "tokenizer": "tokenizer",
+        "data": {
+            "train": "data/train.jsonl",
+            "prompts": "data/prompts.jsonl",
+            "eval": "data/eval.jsonl",
+        },
+        "models": models,
+    }
+    (zoo / "zoo.json").write_text(json.dumps(doc))
+    return zoo
