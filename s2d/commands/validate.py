@@ -41,6 +41,17 @@ def describe_plan(plan: Plan) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from planner.plan import load_yaml_text, read_text
+    from planner.scenario import is_scenario_data, scenario_from_dict
+
+    data = load_yaml_text(read_text(args.file, "plan"), str(args.file))
+    if is_scenario_data(data):
+        sc = scenario_from_dict(data, str(args.file), base_dir=args.file.parent)
+        teachers = ", ".join(t.name for t in sc.teachers) or "none"
+        print(
+            f"{args.file}: valid scenario {sc.name!r}: student {sc.student.name}, teachers {teachers}, {sc.labels} labels, {sc.prompts} prompts, budget {sc.budget:g} {sc.compute_unit} on {sc.hardware.count} x {sc.hardware.name}, objective {sc.benchmark}"
+        )
+        return 0
     plan = load_plan(args.file)
     print(f"{args.file}: valid plan")
     print("\n".join(describe_plan(plan)))

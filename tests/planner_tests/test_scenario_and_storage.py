@@ -1,0 +1,137 @@
+"""Scenario loading (shipped, config.json and toy models), storage URLs and parallel workers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from planner.errors import UserError
+from planner.models import params_from_config
+from planner.planning import make_plans
+from planner.scenario import load_scenario
+from planner.storage import mask_url
+from s2d.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_paper_example_resolves_profiles(paper_scenario):
+    sc = load_scenario(ROOT / "examples" / "paper_scenario.yaml")
+    assert sc.student.params == 1.72e9 and [t.name for t in sc.teachers] == [
+        "qwen3-8b",
+        "qwen3-14b",
+    ]
+    assert sc.compute_unit == "gpu_hours" and sc.hardware.count == 8
+    assert sc.shapes["teacher_rl"].prompts_per_step == 512
+
+
+def test_toy_scenario_reads_a_fake_zoo_and_plans_in_cpu_seconds(tmp_path, fake_zoo):
+    data = yaml.safe_load((ROOT / "examples" / "toy_scenario.yaml").read_text())
+    data.update(zoo=str(fake_zoo), teachers=["toy:m"])
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    sc = load_scenario(path)
+    assert sc.student.path == "toy:s" and sc.student.base_accuracy == {"toy": 0.095}
+    plan = make_plans(path, out=tmp_path / "out", trials=10).best
+    assert plan.prediction.compute_unit == "cpu_seconds" and plan.prediction.total_compute <= 600
+    assert plan.student.path == "toy:s" and plan.datasets.labeled == "toy:train"
+
+
+def test_unknown_toy_size_lists_the_zoo(tmp_path, fake_zoo):
+    path = tmp_path / "toy.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "t",
+                "world": "toy",
+                "zoo": str(fake_zoo),
+                "student": "toy:q",
+                "labels": 10,
+                "budget": {"cpu_seconds": 10},
+                "hardware": {"device": "cpu"},
+            }
+        )
+    )
+    with pytest.raises(UserError, match="toy:s"):
+        load_scenario(path)
+
+
+def test_local_model_dir_is_profiled_from_config_json(tmp_path, paper_scenario):
+    cfg = {
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "intermediate_size": 128,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 151936,
+        "tie_word_embeddings": True,
+    }
+    # by hand: embed 151936*64 + 2 layers * (q,o 2*64*64 + k,v 2*64*32 + mlp 3*64*128 + norms 128) + final norm 64
+    assert params_from_config(cfg) == 151936 * 64 + 2 * (8192 + 4096 + 24576 + 128) + 64
+    model = tmp_path / "my-teacher"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(cfg))
+    sc = load_scenario(paper_scenario(teachers=[{"model": str(model), "accuracy": {"math": 0.8}}]))
+    assert sc.teachers[0].base_accuracy["math"] == 0.8
+
+
+def test_model_without_a_prior_on_the_benchmark_is_refused(tmp_path, paper_scenario):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text(
+        json.dumps({"hidden_size": 8, "num_hidden_layers": 1, "vocab_size": 151936})
+    )
+    with pytest.raises(UserError, match="no accuracy prior"):
+        load_scenario(paper_scenario(teachers=[str(model)]))
+
+
+def test_mask_url_hides_passwords():
+    assert (
+        mask_url("postgresql://bob:s3cret@db:5432/optuna") == "postgresql://bob:***@db:5432/optuna"
+    )
+    assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_bad_storage_url_is_a_user_error_without_the_password(paper_scenario, tmp_path, capsys):
+    code = main(
+        [
+            "plan",
+            str(paper_scenario()),
+            "--out",
+            str(tmp_path / "o"),
+            "--storage",
+            "nosuchdb://u:hunter2@h/db",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "hunter2" not in err and "***" in err
+
+
+def test_sqlite_storage_and_study_resume(paper_scenario, tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    first = make_plans(paper_scenario(), out=tmp_path / "o", trials=3, storage=url, study="mine")
+    again = make_plans(paper_scenario(), out=tmp_path / "o", trials=3, storage=url, study="mine")
+    assert again.n_trials > first.n_trials  # load_if_exists: the second run adds to the same study
+
+
+def test_two_workers_keep_every_trial(paper_scenario, tmp_path):
+    import optuna
+
+    from planner.storage import open_storage
+
+    result = make_plans(
+        paper_scenario(), out=tmp_path / "o", trials=16, workers=2, sampler="tpe", study="par"
+    )
+    study = optuna.load_study(study_name="par", storage=open_storage(result.storage_url))
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 16
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert sorted(t.number for t in trials) == list(range(16))
+
+
+def test_validate_accepts_a_scenario(capsys):
+    assert main(["validate", str(ROOT / "examples" / "paper_scenario.yaml")]) == 0
+    assert "valid scenario" in capsys.readouterr().out
