@@ -54,7 +54,11 @@ def _role(stage: Stage) -> str:
     return {"forward_kl": "warmup", "opd": "opd"}.get(stage.kind, "eval")
 
 
-def simulate_plan(problem: Problem, plan: Plan) -> Plan:
+ROLE_OUTPUT = {"teacher_rl": "teacher", "warmup": "bridge", "opd": "bridge", "student_rl": "final"}
+
+
+def plan_inputs(problem: Problem, plan: Plan) -> tuple[Inputs, dict[str, float], dict[str, str]]:
+    """Response-model inputs of a plan as written, its compute per stage id, and each stage's role."""
     sc, hw = problem.sc, problem.sc.hardware
     if plan.student.path != sc.student.path and plan.student.name != sc.student.name:
         raise UserError(
@@ -123,6 +127,13 @@ def simulate_plan(problem: Problem, plan: Plan) -> Plan:
             [bool(sc.student.interpolated or (teacher and teacher.interpolated))]
         ),
     )
+    return x, per_stage, roles
+
+
+def simulate_plan(problem: Problem, plan: Plan) -> Plan:
+    sc = problem.sc
+    x, per_stage, roles = plan_inputs(problem, plan)
+    bench = sc.benchmark
     out = predict(x, problem.profile.params, bench)
     z = problem.profile.params.band_z
     acc = {
@@ -142,7 +153,7 @@ def simulate_plan(problem: Problem, plan: Plan) -> Plan:
         compute_unit=sc.compute_unit,
         stages=stages,
         labels_used=plan.labels_used,
-        total_compute=float(sum(totals.values())),
+        total_compute=float(sum(per_stage.values())),
         final_accuracy=float(out.final[0]),
         benchmark=bench,
         source=problem.profile.name,

@@ -112,8 +112,12 @@ def test_bad_storage_url_is_a_user_error_without_the_password(paper_scenario, tm
 
 def test_sqlite_storage_and_study_resume(paper_scenario, tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    first = make_plans(paper_scenario(), out=tmp_path / "o", trials=3, storage=url, study="mine")
-    again = make_plans(paper_scenario(), out=tmp_path / "o", trials=3, storage=url, study="mine")
+    first = make_plans(
+        paper_scenario(), out=tmp_path / "o", trials=3, storage=url, study="mine", sampler="tpe"
+    )
+    again = make_plans(
+        paper_scenario(), out=tmp_path / "o", trials=3, storage=url, study="mine", sampler="tpe"
+    )
     assert again.n_trials > first.n_trials  # load_if_exists: the second run adds to the same study
 
 

@@ -1,0 +1,133 @@
+"""Calibration from measured runs: read run directories, refit the response model and the hardware.
+
+Each run directory holds the executed plan (plan.yaml) and its event log. Every
+``eval`` event on the scenario's benchmark after a training stage becomes an
+observation: the plan truncated after that stage is the allocation, the
+measured accuracy is the target, and its standard error is the binomial one
+for n problems x k samples (at least 0.5 points). Parameters marked ``fit`` in
+the starting profile are refitted with the starting values as priors
+(sd 0.5 in log space), so a few runs nudge the model instead of replacing it.
+Measured compute (``stage_end`` spend) against predicted gives one time factor
+for the hardware, applied to its overhead and utilisation figures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from planner.calibration import Observation, fit_response, predicted
+from planner.errors import UserError
+from planner.plan import load_plan
+from planner.response import Profile
+from planner.runlog import EVENTS_FILE, Spend, read_events
+from planner.simulate import ROLE_OUTPUT, plan_inputs
+from planner.space import Problem
+
+PRIOR_SD_LOG = 0.5
+
+
+@dataclass
+class CalibrationReport:
+    profile: Profile
+    points: list[dict[str, Any]]
+    hardware: dict[str, dict[str, float]]
+    fitted: list[str]
+
+
+def observations_from_run(
+    problem: Problem, run_dir: Path
+) -> tuple[list[Observation], list[tuple[float, float]]]:
+    """Accuracy observations and (measured, predicted) compute pairs of one run directory."""
+    if not (run_dir / "plan.yaml").is_file() or not (run_dir / EVENTS_FILE).is_file():
+        raise UserError(
+            f"{run_dir} is not a run directory (it needs plan.yaml and {EVENTS_FILE}); give directories written by `s2d run`."
+        )
+    plan = load_plan(run_dir / "plan.yaml")
+    events = read_events(run_dir / EVENTS_FILE)
+    ids = [s.id for s in plan.stages]
+    obs, compute = [], []
+    _, per_stage, roles = plan_inputs(problem, plan)
+    for ev in events:
+        stage = ev.get("stage")
+        if ev.kind == "stage_end" and stage in per_stage and ev.get("spent"):
+            measured = getattr(Spend.from_dict(ev["spent"]), problem.sc.compute_unit)
+            if measured > 0 and per_stage[stage] > 0:
+                compute.append((float(measured), per_stage[stage]))
+        if (
+            ev.kind != "eval"
+            or stage not in ids
+            or ev["benchmark"] != problem.sc.benchmark
+            or roles.get(stage) not in ROLE_OUTPUT
+        ):
+            continue
+        truncated = replace(plan, stages=plan.stages[: ids.index(stage) + 1])
+        inputs, _, _ = plan_inputs(problem, truncated)
+        acc, n = float(ev["accuracy"]), max(int(ev["n"]) * max(int(ev["k"]), 1), 1)
+        sd = max(math.sqrt(max(acc * (1 - acc), 1e-4) / n), 0.005)
+        obs.append(
+            Observation(
+                f"{run_dir.name}:{stage}",
+                inputs,
+                ROLE_OUTPUT[roles[stage]],
+                acc,
+                sd,
+                problem.sc.benchmark,
+            )
+        )
+    return obs, compute
+
+
+def calibrate_from_runs(problem: Problem, run_dirs: list[Path]) -> CalibrationReport:
+    observations, compute = [], []
+    for d in run_dirs:
+        o, c = observations_from_run(problem, Path(d))
+        observations += o
+        compute += c
+    if not observations:
+        raise UserError(
+            f"no eval events on benchmark {problem.sc.benchmark!r} after a training stage in {', '.join(map(str, run_dirs))}; run plans with evaluation after each stage, or pick the scenario whose benchmark they measured."
+        )
+    start = problem.profile
+    names = [n for n, meta in start.priors.items() if meta.get("fit")]
+    priors = {n: {"prior": getattr(start.params, n), "sd_log": PRIOR_SD_LOG} for n in names}
+    before = {o.key: predicted(o, start.params) for o in observations}
+    fit = fit_response(start.params, observations, names, priors, max_evals=3000)
+    points = [
+        {
+            "run": o.key.split(":")[0],
+            "stage": o.key.split(":")[1],
+            "measured": o.accuracy,
+            "prior": before[o.key],
+            "predicted": predicted(o, fit.params),
+            "error": round(100 * (predicted(o, fit.params) - o.accuracy), 2),
+        }
+        for o in observations
+    ]
+    hardware: dict[str, dict[str, float]] = {}
+    overrides = dict(start.hardware_overrides)
+    if compute:
+        ratio = sum(m for m, _ in compute) / sum(p for _, p in compute)
+        hw = problem.sc.hardware
+        for name, value in (
+            ("decode_step_overhead_s", hw.decode_step_overhead_s * ratio),
+            ("train_mfu", hw.train_mfu / ratio),
+            ("score_mfu", hw.score_mfu / ratio),
+            ("prefill_mfu", hw.prefill_mfu / ratio),
+            ("decode_bandwidth_util", hw.decode_bandwidth_util / ratio),
+        ):
+            hardware[name] = {"before": getattr(hw, name), "after": value, "ratio": ratio}
+            overrides[name] = value
+    profile = Profile(
+        name=f"{start.name}+calibrated",
+        params=fit.params,
+        priors=start.priors,
+        source=f"{start.source}; refitted to {len(observations)} measured point(s) from {len(run_dirs)} run(s)",
+        hardware_overrides=overrides,
+        fit_report=[
+            {k: (round(v, 4) if isinstance(v, float) else v) for k, v in p.items()} for p in points
+        ],
+    )
+    return CalibrationReport(profile, points, hardware, names)
