@@ -29,7 +29,7 @@ class StepResult:
 
 class RunFollower:
     def __init__(
-        self, run_dir: str | os.PathLike[str], state: RunState, max_bytes_per_poll: int = 4 << 20
+        self, run_dir: str | os.PathLike[str], state: RunState, max_bytes_per_poll: int = 8 << 20
     ):
         self.run_dir = Path(run_dir)
         self.state = state

@@ -53,12 +53,18 @@ class StageView:
     step: int = 0
     total_steps: int | None = None
     planned: Spend | None = None
-    spent: Spend = field(default_factory=Spend)
+    # The latest spend as written in the log; parsed on demand because a metrics
+    # line carries one and converting each would dominate replay time.
+    spent_raw: dict[str, Any] | None = None
     predicted: StagePrediction | None = None
     started_t: float | None = None
     ended_t: float | None = None
     curves: dict[str, DownsampledSeries] = field(default_factory=dict)
     evals: dict[str, EvalResult] = field(default_factory=dict)
+
+    @property
+    def spent(self) -> Spend:
+        return Spend.from_dict(self.spent_raw)
 
     @property
     def progress(self) -> float:
@@ -202,23 +208,29 @@ class RunState:
         self._log(e, "info", f"stage {view.id} [{view.kind}] started{note}")
 
     def _on_metrics(self, e: Event) -> None:
-        view = self._stage(e["stage"])
-        step = int(e["step"])
+        d = e.data
+        view = self.stages.get(str(d["stage"])) or self._stage(d["stage"])
+        step = int(d["step"])
         view.step = step
-        if e.get("total_steps"):
-            view.total_steps = int(e["total_steps"])
-        if e.get("spent"):
-            view.spent = Spend.from_dict(e["spent"])
+        total = d.get("total_steps")
+        if total:
+            view.total_steps = int(total)
+        spent = d.get("spent")
+        if spent:
+            view.spent_raw = spent
         if view.status == "pending":
             view.status = "running"
         self.current_stage = view.id
         self.status = RUNNING
-        values = e["values"] if isinstance(e["values"], dict) else {}
+        values = d["values"]
+        if not isinstance(values, dict):
+            return
+        curves = view.curves
         for name, value in values.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                series = view.curves.get(name)
+                series = curves.get(name)
                 if series is None:
-                    series = view.curves[name] = DownsampledSeries(CURVE_CAPACITY)
+                    series = curves[name] = DownsampledSeries(CURVE_CAPACITY)
                 series.add(step, float(value))
 
     def _on_eval(self, e: Event) -> None:
@@ -250,7 +262,7 @@ class RunState:
         view.status = str(e["status"])
         view.ended_t = e.t
         if e.get("spent"):
-            view.spent = Spend.from_dict(e["spent"])
+            view.spent_raw = e["spent"]
         if view.status == "ok" and view.total_steps:
             view.step = max(view.step, view.total_steps)
         self._log(e, "info", f"stage {view.id} ended: {view.status}")
