@@ -142,7 +142,7 @@ def dump_profile(profile: Profile) -> str:
 
 
 def with_values(params: ResponseParams, values: dict[str, float]) -> ResponseParams:
-    return replace(params, **values)
+    return replace(params, **values)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------

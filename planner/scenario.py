@@ -242,6 +242,7 @@ def scenario_from_dict(
         f"{source}: hardware",
     )
     budget = b.gpu_hours if b.gpu_hours is not None else b.cpu_seconds
+    assert budget is not None  # checked above: exactly one is given
     unit = "gpu_hours" if b.gpu_hours is not None else "cpu_seconds"
     if unit != hw.compute_unit:
         raise UserError(

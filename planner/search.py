@@ -69,7 +69,7 @@ def _sampler(kind: str, seed: int, pareto: bool) -> Any:
 def create_study(storage: Any, name: str, pareto: bool, sampler: Any) -> Any:
     import optuna
 
-    directions = ["maximize", "minimize"] if pareto else ["maximize"]
+    directions: list[Any] = ["maximize", "minimize"] if pareto else ["maximize"]
     try:
         return optuna.create_study(
             storage=storage,
@@ -101,13 +101,15 @@ def screen(
     arrays = problem.random(n, rng, pareto)
     ev = problem.evaluate(*arrays)
     t, f, sh, sp = arrays
+    idx: list[int] = []
     if pareto:
-        idx = np.flatnonzero(
+        front = np.flatnonzero(
             _pareto_mask(np.where(ev.valid, ev.final_acc, -1), ev.total_compute) & ev.valid
         )
-        idx = idx[np.linspace(0, len(idx) - 1, min(len(idx), 24)).astype(int)] if len(idx) else idx
+        if len(front):
+            picks = np.linspace(0, len(front) - 1, min(len(front), 24)).astype(int)
+            idx = [int(i) for i in front[picks]]
     else:
-        idx = []
         for teacher in range(
             -1, len(problem.sc.teachers)
         ):  # the best of each teacher, then overall

@@ -150,7 +150,7 @@ def simulate_plan(problem: Problem, plan: Plan) -> Plan:
             a, max(a - z * sd, 0.0), min(a + z * sd, 1.0), per_stage[s.id]
         )
     prediction = Prediction(
-        compute_unit=sc.compute_unit,
+        compute_unit=sc.compute_unit,  # type: ignore[arg-type]
         stages=stages,
         labels_used=plan.labels_used,
         total_compute=float(sum(per_stage.values())),

@@ -45,7 +45,7 @@ class Problem:
 
         profile = load_profile(profile_path or default_profile_path(sc))
         if profile.hardware_overrides:
-            sc = replace(sc, hardware=replace(sc.hardware, **profile.hardware_overrides))
+            sc = replace(sc, hardware=replace(sc.hardware, **profile.hardware_overrides))  # type: ignore[arg-type]
         return cls(sc, profile, CostTable(sc))
 
     @property
