@@ -41,5 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan_summary(predicted), indent=2))
     else:
-        print_plan(predicted)
+        import sys
+
+        from rich.console import Console
+
+        print_plan(predicted, Console() if sys.stdout.isatty() else Console(width=120))
     return 0
