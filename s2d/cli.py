@@ -20,6 +20,7 @@ from s2d import __version__
 COMMAND_MODULES = [
     "s2d.commands.validate",
     "s2d.commands.watch",
+    "s2d.commands.explore",
     "s2d.commands.plan",
     "s2d.commands.simulate",
     "s2d.commands.calibrate",

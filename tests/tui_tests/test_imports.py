@@ -22,7 +22,10 @@ def _top(modules: set[str]) -> set[str]:
     return {m.split(".")[0] for m in modules}
 
 
-@pytest.mark.parametrize("module", ["tui.watch_app", "s2d.commands.watch"])
+@pytest.mark.parametrize(
+    "module",
+    ["tui.watch_app", "tui.explore_app", "tui.study", "s2d.commands.watch", "s2d.commands.explore"],
+)
 def test_the_ui_never_imports_torch_or_the_trainer(module):
     top = _top(_modules_after(f"import {module}"))
     assert "torch" not in top and "trainer" not in top and "transformers" not in top
