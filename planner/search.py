@@ -46,6 +46,15 @@ def _objective(problem: Problem, pareto: bool):
         trial.set_user_attr("final_accuracy", float(ev.final_acc[0]))
         trial.set_user_attr("compute", float(ev.total_compute[0]))
         trial.set_user_attr("valid", bool(ev.valid[0]))
+        trial.set_user_attr("compute_unit", problem.sc.compute_unit)
+        if ev.valid[0]:
+            # The whole plan rides on the trial so that `s2d explore` (or
+            # optuna-dashboard) can show and export it without the scenario.
+            from planner.emit import plan_for
+            from planner.plan import plan_to_dict
+
+            plan = plan_for(problem.sc, ev, 0, problem.profile.name, None, problem.profile.params.band_z)
+            trial.set_user_attr("plan", plan_to_dict(plan))
         if pareto:
             return acc, float(ev.total_compute[0]) if ev.valid[0] else problem.sc.budget
         return acc
