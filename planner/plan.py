@@ -421,6 +421,16 @@ def _check_stage(plan: Plan, s: Stage, at: str, eval_names: list[str], p: Proble
         )
     if s.kind == "opd":
         wants_reward = s.options.reward_weight > 0
+        if (
+            s.options.estimator == "sampled"
+            and s.budget is not None
+            and s.budget.samples_per_prompt < 2
+        ):
+            p.add(
+                f"{at}.budget.samples_per_prompt",
+                "the sampled estimator runs on GRPO's machinery, which samples groups of at least 2",
+                "use 2 or more, or estimator: full",
+            )
         if wants_reward and s.options.estimator != "sampled":
             p.add(
                 f"{at}.options.reward_weight",

@@ -12,12 +12,16 @@ from s2d.cli import build_parser
 
 def _modules_after(code: str) -> set[str]:
     out = subprocess.run(
-        [sys.executable, "-c", code + "\nimport sys; print('\\n'.join(sys.modules))"],
+        [
+            sys.executable,
+            "-c",
+            code + "\nimport sys; print('@@modules@@'); print('\\n'.join(sys.modules))",
+        ],
         capture_output=True,
         text=True,
         check=True,
     )
-    return set(out.stdout.split())
+    return set(out.stdout.split("@@modules@@")[-1].split())
 
 
 def _heavy(mods: set[str]) -> set[str]:

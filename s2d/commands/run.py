@@ -1,0 +1,170 @@
+"""``s2d run PLAN.yaml``: execute a plan into a resumable run directory, with progress bars."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from planner.errors import UserError
+from planner.plan import Plan, load_plan
+from s2d.commands.validate import describe_plan
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="execute a plan (resumes an existing run directory)",
+        description="Execute a plan stage by stage on TRL + transformers. Re-running on the same run directory resumes it: finished stages are skipped, an unfinished one restarts from its last checkpoint.",
+    )
+    p.add_argument("plan", type=Path, help="plan YAML")
+    p.add_argument("--run-dir", type=Path, help="run directory (default: runs/<plan name>)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the plan, its models and data without loading weights or training",
+    )
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="checkpoint interval (default: about ten checkpoints per stage)",
+    )
+    p.add_argument(
+        "--toy-zoo",
+        type=Path,
+        help="toy zoo directory that toy: references resolve in (default: the built default zoo)",
+    )
+    p.add_argument(
+        "--launcher",
+        choices=["local", "accelerate"],
+        default="local",
+        help="run training stages in this process, or under `accelerate launch`",
+    )
+    p.add_argument(
+        "--accelerate-config",
+        type=Path,
+        help="accelerate config file for --launcher accelerate (DDP, FSDP or DeepSpeed)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=run)
+
+
+def default_run_dir(plan: Plan) -> Path:
+    return Path("runs") / re.sub(r"[^A-Za-z0-9_.-]+", "-", plan.name)
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = load_plan(args.plan)
+    run_dir = args.run_dir or default_run_dir(plan)
+    if args.toy_zoo:
+        os.environ["S2D_TOY_ZOO"] = str(args.toy_zoo.resolve())
+    if args.launcher == "accelerate" and not (
+        args.accelerate_config and args.accelerate_config.is_file()
+    ):
+        raise UserError(
+            "--launcher accelerate needs --accelerate-config FILE (an existing `accelerate config` file)."
+        )
+    if args.dry_run:
+        return dry_run(plan, run_dir)
+    if plan.rollout.engine == "vllm":
+        _check_vllm()
+    from trainer.executor import Executor, RunOptions
+
+    if args.launcher == "accelerate":
+        from trainer.launch import AccelerateExecutor
+
+        executor: Any = AccelerateExecutor(
+            plan,
+            run_dir,
+            args.accelerate_config,
+            RunOptions(device=args.device, save_every=args.save_every),
+        )
+    else:
+        executor = Executor(
+            plan, run_dir, RunOptions(device=args.device, save_every=args.save_every)
+        )
+    if args.quiet or not sys.stderr.isatty():
+        from s2d.progress import LineReporter
+
+        executor.options.reporter = LineReporter()
+        status = executor.run()
+    else:
+        from s2d.progress import RichReporter
+
+        with RichReporter() as reporter:
+            executor.options.reporter = reporter
+            status = executor.run()
+    print(f"run {status}: {run_dir}  (watch it with `s2d watch {run_dir}`)")
+    return 130 if status == "interrupted" else 0
+
+
+def _check_vllm() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise UserError(
+            "the plan asks for vLLM rollouts (rollout.engine: vllm) but vllm is not installed; `pip install sparse2dense[vllm]` on a CUDA machine, or set rollout.engine: transformers."
+        )
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UserError(
+            "the plan asks for vLLM rollouts, which need an NVIDIA GPU, and none is visible; set rollout.engine: transformers to run on this machine."
+        )
+
+
+def dry_run(plan: Plan, run_dir: Path) -> int:
+    """Everything that can be checked without weights: the plan, model configs, data, the split.
+
+    Models or data files that are not on this machine are reported, not fatal
+    (a GPU cluster may hold them); anything present is checked in full, and a
+    teacher/student mismatch or a leaking split is refused.
+    """
+    from trainer.executor import Executor, resolve_data_path
+    from trainer.models import check_compatible, resolve_model_path
+
+    print("\n".join(describe_plan(plan)))
+    notes: list[str] = []
+    found: dict[str, Path] = {}
+    for role, ref in [("student", plan.student), ("teacher", plan.teacher)]:
+        if ref is None:
+            continue
+        try:
+            found[role] = resolve_model_path(ref.path)
+            notes.append(f"{role}: {found[role]}")
+        except UserError as e:
+            notes.append(f"{role}: not on this machine: {e}")
+    if len(found) == 2:
+        check_compatible(found["teacher"], found["student"])
+        notes.append("teacher and student share vocabulary, special tokens and chat template")
+    refs = [
+        plan.datasets.labeled,
+        plan.datasets.prompts or "",
+        *[e.path for e in plan.datasets.eval],
+    ]
+    missing = [
+        r for r in refs if r and not r.startswith("toy:") and not resolve_data_path(r).exists()
+    ]
+    if missing:
+        notes.append(f"data: not on this machine: {', '.join(missing)}")
+    else:
+        split, eval_sets = Executor(plan, run_dir).load_data()
+        sizes = ", ".join(f"{k} {len(v)}" for k, v in eval_sets.items()) or "none"
+        notes.append(
+            f"data: stage-1 labels {len(split.stage1)}, stage-3 labels {len(split.stage3)}, prompts {len(split.prompts)} (no answers); eval sets {sizes}, disjoint from all of them"
+        )
+    if plan.rollout.engine == "vllm":
+        try:
+            _check_vllm()
+            notes.append("rollouts: vLLM available")
+        except UserError as e:
+            notes.append(f"rollouts: {e}")
+    print("\n".join(notes))
+    print(f"dry run: nothing was loaded or trained; a real run writes {run_dir}")
+    return 0

@@ -1,0 +1,99 @@
+"""What a stage executor is handed, and what it hands back.
+
+The executor owns the run directory, the event log and model lineage; a stage
+only sees its own slice: the checkpoint it starts from, the teacher (if any),
+exactly the data the plan allocated to it (prompts without answers for the
+bridge), and a meter that accumulates what it spends.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner.plan import Plan, Stage
+from planner.runlog import EventWriter, Spend
+
+
+class SpendMeter:
+    """Budget spent by one stage: token counters plus wall and CPU time since start."""
+
+    def __init__(self, gpus: int = 0, labels: int = 0):
+        self.gpus = gpus
+        self.labels = labels
+        self.tokens_generated = 0
+        self.tokens_trained = 0
+        self.teacher_tokens_scored = 0
+        self._wall0 = time.perf_counter()
+        self._cpu0 = time.process_time()
+        self._lock = threading.Lock()
+        self.offset = Spend()  # what earlier attempts of this stage spent (resume)
+        self.cpu_extra = 0.0  # CPU seconds of worker processes (accelerate launch)
+
+    def add(self, *, generated: int = 0, trained: int = 0, teacher_scored: int = 0) -> None:
+        with self._lock:
+            self.tokens_generated += int(generated)
+            self.tokens_trained += int(trained)
+            self.teacher_tokens_scored += int(teacher_scored)
+
+    def spent(self) -> Spend:
+        wall = time.perf_counter() - self._wall0
+        now = Spend(
+            tokens_generated=self.tokens_generated,
+            tokens_trained=self.tokens_trained,
+            teacher_tokens_scored=self.teacher_tokens_scored,
+            wall_seconds=round(wall, 3),
+            gpu_hours=round(wall * self.gpus / 3600.0, 6),
+            cpu_seconds=round(time.process_time() - self._cpu0 + self.cpu_extra, 3),
+            labels=self.labels,
+        )
+        return self.offset + now
+
+
+@dataclass
+class StageData:
+    labeled: list[Any] | None = None  # trainer.data.Problem, only for stages that read labels
+    prompts: list[Any] | None = None  # trainer.data.Prompt: no answers
+
+
+@dataclass
+class StageContext:
+    plan: Plan
+    stage: Stage
+    index: int
+    run_dir: Path
+    model_path: Path  # the checkpoint this stage starts from
+    teacher_path: Path | None
+    data: StageData
+    verifier: Any  # trainer.verifier.Verifier
+    events: EventWriter
+    meter: SpendMeter
+    device: str = "cpu"
+    stop: threading.Event = field(default_factory=threading.Event)
+    save_every: int = 0  # steps between checkpoints; 0: about ten per stage
+    on_step: Callable[[int, int], None] | None = None  # (step, total) for progress bars
+    engine: str = "transformers"
+
+    @property
+    def stage_dir(self) -> Path:
+        return self.run_dir / "stages" / self.stage.id
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.run_dir / "artifacts" / self.stage.id
+
+    @property
+    def seed(self) -> int:
+        # Every stage draws its own randomness from the plan seed, so that
+        # changing the seed varies all stages, not only the last.
+        return (self.plan.seed * 1_000_003 + self.index * 7919) % (2**31)
+
+
+@dataclass
+class StageResult:
+    model_path: Path | None  # the trained checkpoint (None for eval stages)
+    metrics: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,181 @@
+"""Glue between our stages and Hugging Face / TRL trainers.
+
+Three things every training stage needs: the shared TrainingArguments (CPU or
+GPU, logging every step, checkpoints), a callback that turns trainer logs into
+run-log events and honours Ctrl-C at the next step boundary, and checkpoints
+that are never half-written. transformers writes ``checkpoint-N`` in place;
+:class:`AtomicCheckpointMixin` writes it under a staging directory and renames
+it into place only once optimizer, scheduler, RNG and trainer state are all on
+disk, so a SIGKILL mid-save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PrinterCallback, ProgressCallback, TrainerCallback
+
+from trainer.context import StageContext
+
+CHECKPOINTS = "checkpoints"
+
+
+def training_args(ctx: StageContext, steps: int) -> dict[str, Any]:
+    """Keyword arguments shared by every TRL config we build."""
+    o = ctx.stage.optim
+    cuda = ctx.device.startswith("cuda")
+    save_every = ctx.save_every or max(1, math.ceil(steps / 10))
+    return {
+        "output_dir": str(ctx.stage_dir / CHECKPOINTS),
+        "max_steps": steps,
+        "learning_rate": o.learning_rate,
+        "weight_decay": o.weight_decay,
+        "warmup_steps": int(o.warmup_ratio * steps),
+        "max_grad_norm": o.max_grad_norm,
+        "lr_scheduler_type": o.lr_scheduler,
+        "gradient_accumulation_steps": o.gradient_accumulation_steps,
+        "logging_steps": 1,
+        "save_strategy": "steps",
+        "save_steps": save_every,
+        "save_total_limit": None,  # we keep only the newest complete checkpoint ourselves
+        "report_to": "none",
+        "seed": ctx.seed,
+        "data_seed": ctx.seed,
+        "use_cpu": not cuda,
+        "bf16": cuda and torch.cuda.is_bf16_supported(),
+        "gradient_checkpointing": cuda,
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+    }
+
+
+def quiet_libraries() -> None:
+    """Our progress display and event log replace the libraries' own bars and printed dicts."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    warnings.filterwarnings(
+        "ignore", message=r".*gradient_checkpointing.* is deprecated", category=FutureWarning
+    )
+
+
+def prepare_trainer(trainer: Any, ctx: StageContext) -> Any:
+    """Attach the stage context and drop the trainer's console printers."""
+    trainer.s2d_ctx = ctx
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def latest_checkpoint(stage_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a stage, or None."""
+    root = stage_dir / CHECKPOINTS
+    if not root.is_dir():
+        return None
+    done = [p for p in root.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+class AtomicCheckpointMixin:
+    """Write each trainer checkpoint to a staging dir, then rename it into place."""
+
+    s2d_ctx: StageContext
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        final_root = Path(self.args.output_dir)  # type: ignore[attr-defined]
+        staging = final_root.parent / (final_root.name + ".staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        self.args.output_dir = str(staging)  # type: ignore[attr-defined]
+        try:
+            super()._save_checkpoint(model, trial)  # type: ignore[misc]
+        finally:
+            self.args.output_dir = str(final_root)  # type: ignore[attr-defined]
+        if not self.args.should_save:  # type: ignore[attr-defined]
+            return  # non-zero ranks write nothing
+        name = f"checkpoint-{self.state.global_step}"  # type: ignore[attr-defined]
+        final_root.mkdir(parents=True, exist_ok=True)
+        target = final_root / name
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging / name, target)
+        _fsync_dir(final_root)
+        shutil.rmtree(staging, ignore_errors=True)
+        for old in final_root.glob("checkpoint-*"):
+            if old != target:
+                shutil.rmtree(old, ignore_errors=True)
+        ctx = self.s2d_ctx
+        ctx.events.emit(
+            "checkpoint",
+            stage=ctx.stage.id,
+            step=self.state.global_step,
+            path=str(target.relative_to(ctx.run_dir)),
+        )  # type: ignore[attr-defined]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_final_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> Path:
+    """save_pretrained the trained model (with its tokenizer) to stages/<id>/model, atomically."""
+    final = ctx.stage_dir / "model"
+    staging = ctx.stage_dir / "model.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    trainer.save_model(str(staging))
+    if trainer.args.should_save:
+        tokenizer.save_pretrained(str(staging))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(staging, final)
+        _fsync_dir(ctx.stage_dir)
+    return final
+
+
+class EventsCallback(TrainerCallback):
+    """Trainer logs -> ``metrics`` events; Ctrl-C -> checkpoint and stop at the step boundary."""
+
+    def __init__(self, ctx: StageContext, tokens_from_logs: Any = None):
+        self.ctx = ctx
+        self.tokens_from_logs = tokens_from_logs
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        if not logs or not state.is_world_process_zero:
+            return
+        if self.tokens_from_logs is not None:
+            self.tokens_from_logs(logs, self.ctx.meter)
+        values = {
+            k: float(v)
+            for k, v in logs.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        if "train_runtime" in values:  # the closing summary, not a step
+            return
+        self.ctx.events.emit(
+            "metrics",
+            stage=self.ctx.stage.id,
+            step=state.global_step,
+            total_steps=state.max_steps,
+            values=values,
+            spent=self.ctx.meter.spent(),
+        )
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.ctx.on_step is not None:
+            self.ctx.on_step(state.global_step, state.max_steps)
+        if self.ctx.stop.is_set():
+            control.should_save = True
+            control.should_training_stop = True

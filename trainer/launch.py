@@ -1,0 +1,90 @@
+"""Run training stages under ``accelerate launch`` (DDP, FSDP or DeepSpeed, as its config says).
+
+The parent process keeps everything that must happen once: the lock, the plan
+freeze, evaluation, DONE markers and the event log. Each training stage is
+handed to ``accelerate launch -m trainer.worker RUN_DIR STAGE_ID``; every rank
+rebuilds the stage's context from the run directory (the split is seeded, the
+lineage comes from DONE markers), rank 0 writes the stage's events to a side
+file that the parent tails and re-emits in order, and the result comes back
+through ``worker_result.json``. Ctrl-C reaches the workers too: they stop at the
+next step boundary with a checkpoint, like a local run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from planner.errors import UserError
+from planner.plan import Plan
+from planner.runlog import EventTail, Spend
+from trainer.context import StageContext, StageResult
+from trainer.executor import Executor, RunOptions
+from trainer.stages import StageInterrupted
+
+WORKER_EVENTS = "worker_events.jsonl"
+WORKER_RESULT = "worker_result.json"
+RELAYED = ("metrics", "checkpoint", "warning")
+
+
+def launch_command(config: Path, run_dir: Path, stage_id: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config),
+        "-m",
+        "trainer.worker",
+        str(run_dir),
+        stage_id,
+    ]
+
+
+class AccelerateExecutor(Executor):
+    def __init__(self, plan: Plan, run_dir: Path, config: Path, options: RunOptions | None = None):
+        super().__init__(plan, run_dir, options)
+        self.config = Path(config).resolve()
+
+    def _run_stage_fn(self, ctx: StageContext) -> StageResult:
+        side = ctx.stage_dir / WORKER_EVENTS
+        result_path = ctx.stage_dir / WORKER_RESULT
+        for stale in (side, result_path):
+            stale.unlink(missing_ok=True)
+        proc = subprocess.Popen(launch_command(self.config, self.run_dir, ctx.stage.id))
+        tail = EventTail(side)
+        try:
+            while proc.poll() is None:
+                self._relay(tail, ctx)
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            proc.wait()
+            raise
+        self._relay(tail, ctx)
+        if not result_path.exists():
+            raise UserError(
+                f"stage {ctx.stage.id} failed under accelerate launch (exit code {proc.returncode}); see the output above."
+            )
+        result = json.loads(result_path.read_text())
+        spent = Spend.from_dict(result.get("spent"))
+        ctx.meter.add(
+            generated=spent.tokens_generated,
+            trained=spent.tokens_trained,
+            teacher_scored=spent.teacher_tokens_scored,
+        )
+        ctx.meter.cpu_extra += spent.cpu_seconds
+        if result["status"] == "interrupted":
+            raise StageInterrupted(ctx.stage.id)
+        return StageResult(model_path=ctx.stage_dir / "model", metrics=result.get("metrics", {}))
+
+    def _relay(self, tail: EventTail, ctx: StageContext) -> None:
+        for event in tail.poll():
+            if event.kind in RELAYED:
+                data: dict[str, Any] = dict(event.data)
+                ctx.events.emit(event.kind, **data)
+                if event.kind == "metrics" and ctx.on_step is not None:
+                    ctx.on_step(int(data["step"]), int(data.get("total_steps") or 0))

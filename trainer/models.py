@@ -1,0 +1,150 @@
+"""Find models and check that a teacher can supervise a student, before any weights load.
+
+A model reference is a local ``save_pretrained`` directory, a hub id already in
+the local Hugging Face cache (nothing is downloaded), or ``toy:<size>`` from the
+built toy zoo. Logit distillation is only meaningful when teacher and student
+share one vocabulary: equal ``vocab_size`` is not enough (the teacher would score
+garbage silently), so :func:`check_compatible` compares the token tables, the
+special tokens and the chat templates, reading only config and tokenizer files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from planner.errors import UserError
+
+
+def resolve_model_path(ref: str) -> Path:
+    """Turn a plan's model path into a local directory, or explain why it cannot."""
+    if ref.startswith("toy:"):
+        from trainer.toy.zoo import resolve_toy_path
+
+        return resolve_toy_path(ref, active_zoo())
+    path = Path(ref).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise UserError(
+                f"model directory {path} has no config.json; give a directory written by save_pretrained."
+            )
+        return path
+    if ref.count("/") == 1 and not ref.startswith((".", "/", "~")):
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(ref, local_files_only=True))
+        except Exception:
+            raise UserError(
+                f"model {ref!r} is not in the local Hugging Face cache and nothing is downloaded at run time; "
+                f"fetch it first (`hf download {ref}`) or give the path of a local save_pretrained directory."
+            ) from None
+    raise UserError(
+        f"model directory {ref} does not exist; check the path (or use toy:<size> for the toy world)."
+    )
+
+
+def active_zoo() -> Any:
+    """The toy zoo that ``toy:`` references resolve in: $S2D_TOY_ZOO if set, else the default build."""
+    import os
+
+    from trainer.toy.zoo import Zoo, load_zoo
+
+    root = os.environ.get("S2D_TOY_ZOO")
+    if not root:
+        return load_zoo()
+    if not (Path(root) / "zoo.json").is_file():
+        raise UserError(
+            f"S2D_TOY_ZOO={root} is not a built toy zoo (no zoo.json); unset it or run `s2d toy build`."
+        )
+    return Zoo.read(Path(root))
+
+
+@dataclass(frozen=True)
+class TokenizerFacts:
+    vocab_size: int  # the model's embedding rows (config.json)
+    vocab: dict[str, int]
+    special: dict[str, str | None]
+    chat_template: str | None
+
+
+def tokenizer_facts(model_dir: Path) -> TokenizerFacts:
+    from transformers import AutoTokenizer
+
+    config = json.loads((model_dir / "config.json").read_text())
+    vocab_size = config.get("vocab_size") or config.get("text_config", {}).get("vocab_size", 0)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    special = {name: getattr(tok, name, None) for name in ("eos_token", "pad_token", "bos_token")}
+    template = (
+        tok.chat_template
+        if isinstance(tok.chat_template, str)
+        else json.dumps(tok.chat_template, sort_keys=True)
+    )
+    return TokenizerFacts(
+        vocab_size=int(vocab_size),
+        vocab=dict(tok.get_vocab()),
+        special=special,
+        chat_template=template,
+    )
+
+
+def compatibility_problems(teacher: TokenizerFacts, student: TokenizerFacts) -> list[str]:
+    """Every difference that makes the teacher's per-token scores meaningless for the student."""
+    problems: list[str] = []
+    if teacher.vocab_size != student.vocab_size:
+        problems.append(
+            f"vocabulary sizes differ: teacher {teacher.vocab_size}, student {student.vocab_size}"
+        )
+    if teacher.vocab != student.vocab:
+        t_by_id = {i: tok for tok, i in teacher.vocab.items()}
+        s_by_id = {i: tok for tok, i in student.vocab.items()}
+        differing = sorted(
+            i for i in set(t_by_id) | set(s_by_id) if t_by_id.get(i) != s_by_id.get(i)
+        )
+        i = differing[0]
+        problems.append(
+            f"token tables differ at {len(differing)} id(s), first at id {i}: teacher {t_by_id.get(i)!r}, student {s_by_id.get(i)!r}"
+        )
+    for name in teacher.special:
+        if teacher.special[name] != student.special.get(name):
+            problems.append(
+                f"{name} differs: teacher {teacher.special[name]!r}, student {student.special.get(name)!r}"
+            )
+    if teacher.chat_template != student.chat_template:
+        problems.append(
+            "chat templates differ (the teacher would score prompts formatted for another model)"
+        )
+    return problems
+
+
+def check_compatible(teacher_dir: Path, student_dir: Path) -> None:
+    """Refuse a teacher/student pair that does not share one vocabulary and template."""
+    problems = compatibility_problems(tokenizer_facts(teacher_dir), tokenizer_facts(student_dir))
+    if problems:
+        raise UserError(
+            f"teacher {teacher_dir} cannot supervise student {student_dir} token by token: "
+            + "; ".join(problems)
+            + ". Choose a teacher from the student's model family (same tokenizer and chat template)."
+        )
+
+
+def load_model(
+    model_dir: Path, device: str = "cpu", dtype: Any = None, trainable: bool = True
+) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype or "auto").to(device)
+    if not trainable:
+        model.eval().requires_grad_(False)
+    return model
+
+
+def load_tokenizer(model_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok

@@ -1,0 +1,191 @@
+"""Stage 2a: the forward-KL warmup on teacher rollouts.
+
+The teacher samples completions for unlabeled prompts (saved once under
+artifacts/<stage>/teacher_rollouts.jsonl and reused on resume); the student is
+then trained on those completions with token-level KL(teacher || student)
+against the teacher's full next-token distribution (``mode: soft``), or with
+plain cross-entropy on the sampled tokens (``mode: hard``, i.e. SFT).
+
+Built on TRL's SFTTrainer for data handling, batching and checkpoints; only
+the loss differs. The soft loss runs through
+:func:`trainer.losses.forward_kl_chunked`: the student's and the teacher's
+final hidden states are projected to the vocabulary ``chunk_tokens`` tokens at
+a time, so peak memory stays near an SFT step even at a 151,936-entry vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainer.context import StageContext, StageResult
+from trainer.hf import (
+    AtomicCheckpointMixin,
+    EventsCallback,
+    latest_checkpoint,
+    prepare_trainer,
+    save_final_model,
+    training_args,
+)
+from trainer.losses import forward_kl_chunked
+from trainer.stages import StageInterrupted
+
+ROLLOUTS = "teacher_rollouts.jsonl"
+
+
+def teacher_rollouts(ctx: StageContext) -> list[dict[str, str]]:
+    """Generate (or reload) the teacher's completions for this stage's prompts."""
+    from trainer.models import load_model, load_tokenizer
+    from trainer.rollouts import sample
+
+    path = ctx.artifacts_dir / ROLLOUTS
+    if path.exists():
+        return [
+            json.loads(line)
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+    s, b = ctx.stage, ctx.stage.budget
+    assert b is not None and ctx.data.prompts is not None and ctx.teacher_path is not None
+    prompts = ctx.data.prompts[: b.steps * b.prompts_per_step]
+    tokenizer = load_tokenizer(ctx.teacher_path)
+    teacher = load_model(ctx.teacher_path, ctx.device, trainable=False)
+    torch.manual_seed(ctx.seed)
+    done = 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        ctx.events.emit(
+            "metrics",
+            stage=s.id,
+            step=0,
+            total_steps=b.steps,
+            values={"rollout_prompts": done, "rollout_total": len(prompts)},
+            spent=ctx.meter.spent(),
+        )
+
+    groups = sample(
+        teacher,
+        tokenizer,
+        [p.problem for p in prompts],
+        n=b.samples_per_prompt,
+        temperature=s.options.rollout_temperature,
+        max_new_tokens=b.max_new_tokens,
+        on_batch=progress,
+    )
+    rows = []
+    for prompt, group in zip(prompts, groups, strict=True):
+        for c in group:
+            ctx.meter.add(generated=c.n_tokens)
+            rows.append({"prompt_id": prompt.id, "problem": prompt.problem, "completion": c.text})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".jsonl.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    del teacher
+    return rows
+
+
+def final_hidden(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Last-layer hidden states (after the final norm) without projecting every token to the vocabulary."""
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        output_hidden_states=True,
+        logits_to_keep=1,
+    )
+    return out.hidden_states[-1]
+
+
+def run_forward_kl(ctx: StageContext) -> StageResult:
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from trainer.models import load_model, load_tokenizer
+
+    s, b, o = ctx.stage, ctx.stage.budget, ctx.stage.options
+    assert b is not None
+    rows = teacher_rollouts(ctx)
+    tokenizer = load_tokenizer(ctx.model_path)
+    student = load_model(ctx.model_path, ctx.device)
+    teacher = (
+        load_model(ctx.teacher_path, ctx.device, trainable=False) if o.mode == "soft" else None
+    )
+    meter = ctx.meter
+
+    class Trainer(AtomicCheckpointMixin, SFTTrainer):
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: dict[str, Any],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            labels = inputs["labels"]
+            mask_B_T = labels[:, 1:] != -100  # position t predicts token t+1
+            n_tokens = int(mask_B_T.sum())
+            if teacher is None:
+                meter.add(trained=n_tokens)
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            ids, attn = inputs["input_ids"], inputs["attention_mask"]
+            student_hidden = final_hidden(model, ids, attn)[:, :-1]
+            with torch.no_grad():
+                teacher_hidden = final_hidden(teacher, ids, attn)[:, :-1]
+            loss = forward_kl_chunked(
+                student_hidden,
+                teacher_hidden,
+                mask_B_T,
+                self.accelerator.unwrap_model(model).get_output_embeddings(),
+                teacher.get_output_embeddings(),
+                chunk_tokens=o.chunk_tokens,
+            )
+            meter.add(trained=n_tokens, teacher_scored=n_tokens)
+            return loss
+
+    dataset = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": r["problem"]}],
+                "completion": [{"role": "assistant", "content": r["completion"]}],
+            }
+            for r in rows
+        ]
+    )
+    config = SFTConfig(
+        **training_args(ctx, b.steps),
+        per_device_train_batch_size=b.prompts_per_step,
+        completion_only_loss=True,
+        max_length=None,
+        num_train_epochs=1,
+        shuffle_dataset=True,
+    )
+    trainer = Trainer(
+        model=student,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[EventsCallback(ctx)],
+    )
+    prepare_trainer(trainer, ctx)
+    resume = latest_checkpoint(ctx.stage_dir)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if ctx.stop.is_set():
+        raise StageInterrupted(s.id)
+    out = save_final_model(trainer, tokenizer, ctx)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return StageResult(
+        model_path=out,
+        metrics={"final_loss": float(losses[-1])} if losses else {},
+    )
+
+
+def rollouts_path(run_dir: Path, stage_id: str) -> Path:
+    return run_dir / "artifacts" / stage_id / ROLLOUTS

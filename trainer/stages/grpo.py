@@ -1,0 +1,140 @@
+"""Stages 1 and 3: GRPO with the verifier as the reward (TRL GRPOTrainer).
+
+The stage trains on exactly the labels the plan allocated to it (stage-1 labels
+for the teacher or for direct GRPO, held-out stage-3 labels for the student;
+the replay control re-reads stage-1 labels). TRL defaults that moved between
+releases are set explicitly: one policy update per generation batch, rollouts
+with top_p=1 and top_k=0 (truncated sampling biases the importance ratio), no
+KL penalty unless the plan asks for one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trainer.context import SpendMeter, StageContext, StageResult
+from trainer.hf import (
+    AtomicCheckpointMixin,
+    EventsCallback,
+    latest_checkpoint,
+    prepare_trainer,
+    save_final_model,
+    training_args,
+)
+from trainer.stages import StageInterrupted
+
+
+def completion_text(completion: Any) -> str:
+    """TRL hands conversational completions as message lists, plain ones as strings."""
+    if isinstance(completion, list):
+        return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
+    return str(completion)
+
+
+class VerifierReward:
+    """A TRL reward function: 1.0 for a verified correct final answer, else 0.0."""
+
+    __name__ = "verifier"
+
+    def __init__(self, verifier: Any):
+        self.verifier = verifier
+
+    def __call__(
+        self, prompts: list[Any], completions: list[Any], answer: list[str], **_: Any
+    ) -> list[float]:
+        verdicts = self.verifier.verify_batch(
+            list(answer), [completion_text(c) for c in completions]
+        )
+        return [1.0 if v == "correct" else 0.0 for v in verdicts]
+
+
+def grpo_tokens_from_logs(n_completions: int):
+    def count(logs: dict[str, Any], meter: SpendMeter) -> None:
+        mean_len = logs.get("completions/mean_length")
+        if mean_len is not None:
+            tokens = int(round(mean_len * n_completions))
+            meter.add(generated=tokens, trained=tokens)
+
+    return count
+
+
+def prompt_dataset(problems: list[Any], with_answers: bool) -> Any:
+    from datasets import Dataset
+
+    rows = []
+    for p in problems:
+        row: dict[str, Any] = {"prompt": [{"role": "user", "content": p.problem}]}
+        if with_answers:
+            row["answer"] = p.answer
+        rows.append(row)
+    return Dataset.from_list(rows)
+
+
+def grpo_config_kwargs(ctx: StageContext, world_size: int = 1) -> dict[str, Any]:
+    """GRPOConfig keywords for this stage; non-GRPO stages (sampled OPD) get GRPO's defaults."""
+    from planner.plan import GRPOOptions
+
+    s, b = ctx.stage, ctx.stage.budget
+    o = s.options if isinstance(s.options, GRPOOptions) else GRPOOptions()
+    assert b is not None
+    completions = b.prompts_per_step * b.samples_per_prompt
+    if completions % world_size:
+        from planner.errors import UserError
+
+        raise UserError(
+            f"stage {s.id}: prompts_per_step x samples_per_prompt = {completions} completions cannot be split over {world_size} processes; make it a multiple of {world_size}."
+        )
+    return {
+        **training_args(ctx, b.steps),
+        "per_device_train_batch_size": completions // world_size,
+        "num_generations": b.samples_per_prompt,
+        "steps_per_generation": 1,
+        "num_iterations": 1,
+        "max_completion_length": b.max_new_tokens,
+        "temperature": o.temperature,
+        "top_p": 1.0,
+        "top_k": 0,
+        "beta": o.beta,
+        "epsilon": o.epsilon,
+        "epsilon_high": o.epsilon_high,
+        "loss_type": o.loss_type,
+        "scale_rewards": o.scale_rewards,
+        "mask_truncated_completions": False,
+        "shuffle_dataset": True,
+        "log_completions": False,
+        "use_vllm": ctx.engine == "vllm",
+        "vllm_mode": ctx.plan.rollout.vllm_mode,
+    }
+
+
+def run_grpo(ctx: StageContext) -> StageResult:
+    from trl import GRPOConfig, GRPOTrainer
+
+    from trainer.models import load_model, load_tokenizer
+
+    class Trainer(AtomicCheckpointMixin, GRPOTrainer):
+        pass
+
+    b = ctx.stage.budget
+    assert b is not None and ctx.data.labeled is not None
+    tokenizer = load_tokenizer(ctx.model_path)
+    model = load_model(ctx.model_path, ctx.device)
+    trainer = Trainer(
+        model=model,
+        reward_funcs=[VerifierReward(ctx.verifier)],
+        args=GRPOConfig(**grpo_config_kwargs(ctx)),
+        train_dataset=prompt_dataset(ctx.data.labeled, with_answers=True),
+        processing_class=tokenizer,
+        callbacks=[
+            EventsCallback(ctx, grpo_tokens_from_logs(b.prompts_per_step * b.samples_per_prompt))
+        ],
+    )
+    prepare_trainer(trainer, ctx)
+    resume = latest_checkpoint(ctx.stage_dir)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if ctx.stop.is_set():
+        raise StageInterrupted(ctx.stage.id)
+    out = save_final_model(trainer, tokenizer, ctx)
+    history = [h for h in trainer.state.log_history if "reward" in h]
+    metrics = {"final_reward": float(history[-1]["reward"])} if history else {}
+    return StageResult(model_path=out, metrics=metrics)

@@ -1,0 +1,188 @@
+"""Stage 2b: on-policy distillation. The student samples; the teacher scores every token.
+
+Two estimators, chosen in the plan:
+
+- ``full``: reverse KL(student || teacher) over the full vocabulary on the
+  student's own samples, with TRL's DistillationTrainer (beta=1).
+- ``sampled``: on-policy distillation as RL with another advantage. Each
+  sampled token gets the advantage log p_T - log p_S (its expectation is minus
+  the reverse KL), fed to TRL's GRPO loss as a per-token (B, T) advantage. The
+  verifier's sparse reward can be mixed in (``reward_weight``) when the plan
+  gives the stage labels. This overrides GRPOTrainer's private
+  ``_generate_and_score_completions``; trl is pinned to a minor version for it
+  and a test covers the hook.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from trainer.context import SpendMeter, StageContext, StageResult
+from trainer.hf import (
+    AtomicCheckpointMixin,
+    EventsCallback,
+    latest_checkpoint,
+    prepare_trainer,
+    save_final_model,
+    training_args,
+)
+from trainer.losses import sampled_reverse_kl, sampled_token_advantages, token_logprobs
+from trainer.stages import StageInterrupted
+from trainer.stages.grpo import (
+    VerifierReward,
+    grpo_config_kwargs,
+    grpo_tokens_from_logs,
+    prompt_dataset,
+)
+
+
+def completion_logprobs(
+    model: Any,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    completion_ids: torch.Tensor,
+    completion_mask: torch.Tensor,
+    temperature: float,
+    rows_per_chunk: int = 8,
+) -> torch.Tensor:
+    """log p(completion token) under ``model``, (B, C), a few rows at a time to bound logits memory."""
+    ids = torch.cat([prompt_ids, completion_ids], dim=1)
+    mask = torch.cat([prompt_mask, completion_mask], dim=1)
+    n_completion = completion_ids.shape[1]
+    out = []
+    with torch.no_grad():
+        for start in range(0, ids.shape[0], rows_per_chunk):
+            sl = slice(start, start + rows_per_chunk)
+            logits = model(
+                input_ids=ids[sl], attention_mask=mask[sl], logits_to_keep=n_completion + 1
+            ).logits[:, :-1]
+            out.append(token_logprobs(logits, completion_ids[sl], temperature))
+    return torch.cat(out, dim=0)
+
+
+def zero_reward(prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
+    return [0.0] * len(completions)
+
+
+def run_opd(ctx: StageContext) -> StageResult:
+    if ctx.stage.options.estimator == "sampled":
+        return _run_sampled(ctx)
+    return _run_full(ctx)
+
+
+def _run_full(ctx: StageContext) -> StageResult:
+    from trl import DistillationConfig, DistillationTrainer
+
+    from trainer.models import load_model, load_tokenizer
+
+    class Trainer(AtomicCheckpointMixin, DistillationTrainer):
+        pass
+
+    s, b, o = ctx.stage, ctx.stage.budget, ctx.stage.options
+    assert b is not None and ctx.data.prompts is not None
+    tokenizer = load_tokenizer(ctx.model_path)
+    student = load_model(ctx.model_path, ctx.device)
+    teacher = load_model(ctx.teacher_path, ctx.device, trainable=False)
+    n_completions = b.prompts_per_step * b.samples_per_prompt
+
+    def count(logs: dict[str, Any], meter: SpendMeter) -> None:
+        # DistillationTrainer reports completion lengths like GRPO; the teacher scores each generated token.
+        mean_len = logs.get("completions/mean_length")
+        if mean_len is not None:
+            tokens = int(round(mean_len * n_completions))
+            meter.add(generated=tokens, trained=tokens, teacher_scored=tokens)
+
+    config = DistillationConfig(
+        **training_args(ctx, b.steps),
+        per_device_train_batch_size=n_completions,
+        max_completion_length=b.max_new_tokens,
+        temperature=o.temperature,
+        top_p=1.0,
+        top_k=0,
+        beta=1.0,
+        use_vllm=ctx.engine == "vllm",
+        vllm_mode=ctx.plan.rollout.vllm_mode,
+    )
+    trainer = Trainer(
+        model=student,
+        teacher_model=teacher,
+        args=config,
+        train_dataset=prompt_dataset(ctx.data.prompts, with_answers=False),
+        processing_class=tokenizer,
+        callbacks=[EventsCallback(ctx, count)],
+    )
+    prepare_trainer(trainer, ctx)
+    resume = latest_checkpoint(ctx.stage_dir)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if ctx.stop.is_set():
+        raise StageInterrupted(s.id)
+    out = save_final_model(trainer, tokenizer, ctx)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return StageResult(model_path=out, metrics={"final_loss": float(losses[-1])} if losses else {})
+
+
+def _run_sampled(ctx: StageContext) -> StageResult:
+    from trl import GRPOConfig, GRPOTrainer
+
+    from trainer.models import load_model, load_tokenizer
+
+    s, b, o = ctx.stage, ctx.stage.budget, ctx.stage.options
+    assert b is not None
+    tokenizer = load_tokenizer(ctx.model_path)
+    student = load_model(ctx.model_path, ctx.device)
+    teacher = load_model(ctx.teacher_path, ctx.device, trainable=False)
+    with_reward = o.reward_weight > 0
+    meter = ctx.meter
+
+    class Trainer(AtomicCheckpointMixin, GRPOTrainer):
+        def _generate_and_score_completions(self, inputs: Any) -> dict[str, Any]:
+            out = super()._generate_and_score_completions(inputs)
+            args = (
+                out["prompt_ids"],
+                out["prompt_mask"],
+                out["completion_ids"],
+                out["completion_mask"],
+                o.temperature,
+            )
+            student_lp_B_T = completion_logprobs(self.model, *args)
+            teacher_lp_B_T = completion_logprobs(teacher, *args)
+            mask_B_T = out["completion_mask"]
+            sequence_adv_B = out["advantages"] if with_reward else None
+            out["advantages"] = sampled_token_advantages(
+                student_lp_B_T, teacher_lp_B_T, mask_B_T, sequence_adv_B, o.reward_weight
+            )
+            mode = "train" if self.model.training else "eval"
+            self._metrics[mode]["opd/reverse_kl"].append(
+                sampled_reverse_kl(student_lp_B_T, teacher_lp_B_T, mask_B_T).item()
+            )
+            meter.add(teacher_scored=int(mask_B_T.sum()))
+            return out
+
+    if with_reward:
+        reward_funcs: list[Any] = [VerifierReward(ctx.verifier)]
+        dataset = prompt_dataset(ctx.data.labeled or [], with_answers=True)
+    else:
+        reward_funcs = [zero_reward]
+        dataset = prompt_dataset(ctx.data.prompts or [], with_answers=False)
+    kwargs = grpo_config_kwargs(ctx)
+    kwargs.update(temperature=o.temperature, scale_rewards="group" if with_reward else "none")
+    trainer = Trainer(
+        model=student,
+        reward_funcs=reward_funcs,
+        args=GRPOConfig(**kwargs),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[
+            EventsCallback(ctx, grpo_tokens_from_logs(b.prompts_per_step * b.samples_per_prompt))
+        ],
+    )
+    prepare_trainer(trainer, ctx)
+    resume = latest_checkpoint(ctx.stage_dir)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if ctx.stop.is_set():
+        raise StageInterrupted(s.id)
+    out = save_final_model(trainer, tokenizer, ctx)
+    kls = [h["opd/reverse_kl"] for h in trainer.state.log_history if "opd/reverse_kl" in h]
+    return StageResult(model_path=out, metrics={"final_reverse_kl": float(kls[-1])} if kls else {})
