@@ -289,7 +289,7 @@ def split_pool(
     """
     for name, count in (("stage1", stage1), ("stage3", stage3), ("prompts", prompts)):
         if count < 0:
-            raise UserError(f"label_split.{name} is {count}; it must be 0 or more.")
+            raise UserError(f"labels.{name} is {count}; it must be 0 or more.")
     held_out = set().union(*(_texts(s) for s in eval_sets)) if eval_sets else set()
 
     usable = [p for p in labeled if normalize_text(p.problem) not in held_out]
@@ -300,8 +300,8 @@ def split_pool(
             f"The labeled pool has {len(order)} usable problems ({len(labeled)} loaded, "
             f"{len(labeled) - len(usable)} also in an eval set, "
             f"{len(usable) - len(order)} duplicates) but the plan asks for "
-            f"stage1 + stage3 = {stage1} + {stage3} = {asked}. Lower label_split.stage1 "
-            "or label_split.stage3, or use a larger labeled pool."
+            f"stage1 + stage3 = {stage1} + {stage3} = {asked}. Lower labels.stage1 "
+            "or labels.stage3, or use a larger labeled pool."
         )
     first, third = order[:stage1], order[stage1:asked]
 
@@ -315,7 +315,7 @@ def split_pool(
         raise UserError(
             f"The plan asks for {prompts} prompts but {source} has {len(candidates)} "
             "problems left after removing eval problems, duplicates and the stage-1 and "
-            "stage-3 labels. Lower label_split.prompts, or give a larger unlabeled "
+            "stage-3 labels. Lower labels.prompts, or give a larger unlabeled "
             "pool in datasets.prompts."
         )
     return Split(
