@@ -11,6 +11,7 @@ from planner.plan import save_plan
 from planner.planning import make_plans
 from planner.response import load_profile
 from planner.runlog import EventWriter, Spend
+from planner.scenario import load_scenario
 from s2d.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,8 +66,9 @@ def test_calibrate_refits_accuracy_and_time_and_plan_uses_it(tmp_path, fake_zoo,
     befores = [abs(100 * (p["prior"] - p["measured"])) for p in prof.fit_report]
     assert max(errors) < max(befores)  # the fit moved toward what was measured
     # runs took twice the predicted compute: the overhead doubles, the utilisations halve
-    assert prof.hardware_overrides["decode_step_overhead_s"] == pytest.approx(2 * 0.012)
-    assert prof.hardware_overrides["train_mfu"] == pytest.approx(0.02 / 2)
+    cpu = load_scenario(scenario).hardware
+    assert prof.hardware_overrides["decode_step_overhead_s"] == pytest.approx(2 * cpu.decode_step_overhead_s)
+    assert prof.hardware_overrides["train_mfu"] == pytest.approx(cpu.train_mfu / 2)
     again = make_plans(scenario, out=tmp_path / "plans2", trials=10, profile=str(out)).best
     assert again.prediction.source.endswith("+calibrated")
 
