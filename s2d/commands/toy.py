@@ -1,0 +1,143 @@
+"""``s2d toy build`` and ``s2d toy info``: build (or reuse) the offline toy zoo and show its models."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "toy",
+        help="build or inspect the offline toy world (data, tokenizer, tiny Qwen3-shaped models)",
+        description="The toy world: arithmetic problems in the MATH answer format and a zoo of tiny "
+        "Qwen3-shaped models pretrained on noisy worked solutions, built locally and cached.",
+    )
+    toy_sub = p.add_subparsers(dest="toy_command", metavar="ACTION", required=True)
+    for name, help_text in (
+        ("build", "build the toy zoo, or reuse the cached one with the same config"),
+        ("info", "print the table of an already built toy zoo"),
+    ):
+        q = toy_sub.add_parser(
+            name, help=help_text, description=help_text[0].upper() + help_text[1:] + "."
+        )
+        q.add_argument(
+            "--cache-dir",
+            default=None,
+            help="cache root (default: $S2D_HOME/toy, S2D_HOME defaults to ~/.cache/sparse2dense)",
+        )
+        q.add_argument("--seed", type=int, default=0, help="world and training seed (default 0)")
+        q.add_argument(
+            "--preset",
+            default="default",
+            choices=["default", "tiny"],
+            help="zoo size (default: default)",
+        )
+        if name == "build":
+            q.add_argument(
+                "--force", action="store_true", help="rebuild even if a cached zoo exists"
+            )
+            q.add_argument(
+                "--workers", type=int, default=2, help="parallel training processes (default 2)"
+            )
+            q.set_defaults(func=run_build)
+        else:
+            q.set_defaults(func=run_info)
+
+
+def zoo_table(zoo):
+    from rich.table import Table
+
+    table = Table(title=f"toy zoo {zoo.root}")
+    for col, justify in (
+        ("size", "left"),
+        ("params", "right"),
+        ("layers / hidden", "right"),
+        ("greedy acc", "right"),
+        ("sampled acc", "right"),
+        ("pretrain s", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for name, m in zoo.models.items():
+        table.add_row(
+            name,
+            f"{m['params']:,}",
+            f"{m['num_hidden_layers']} / {m['hidden_size']}",
+            f"{100 * m['greedy_accuracy']:.1f}%",
+            f"{100 * m['sampled_accuracy']:.1f}%",
+            f"{m['pretrain_seconds']:.0f}",
+        )
+    return table
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from planner.errors import UserError
+    from trainer.toy.zoo import build_zoo, zoo_dir
+
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    console = Console()
+    target = zoo_dir(args.cache_dir, args.seed, args.preset)
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(event) -> None:
+            if event.model not in tasks:
+                tasks[event.model] = bar.add_task(event.model, total=event.total)
+            task = tasks[event.model]
+            if event.phase == "pretrain":
+                bar.update(
+                    task,
+                    description=f"{event.model} pretrain",
+                    completed=event.done,
+                    total=event.total,
+                )
+            elif event.phase == "eval":
+                bar.update(task, description=f"{event.model} grading")
+            else:
+                bar.update(task, description=f"{event.model} done")
+                info = event.info or {}
+                bar.console.print(
+                    f"{event.model}: {info.get('params', 0):,} params, greedy "
+                    f"{100 * info.get('greedy_accuracy', 0):.1f}%, sampled "
+                    f"{100 * info.get('sampled_accuracy', 0):.1f}%, pretrain "
+                    f"{info.get('pretrain_seconds', 0):.0f} s"
+                )
+
+        if not args.force and (target / "zoo.json").is_file():
+            bar.stop()
+        zoo = build_zoo(args.cache_dir, args.seed, args.preset, args.force, args.workers, progress)
+    wall = time.perf_counter() - started
+    if zoo.reused:
+        console.print(f"reusing cached zoo at {zoo.root}", soft_wrap=True)
+    console.print(zoo_table(zoo))
+    if zoo.reused:
+        console.print(f"built in {zoo.build_seconds:.0f} s (when it was built)")
+    else:
+        console.print(f"built in {wall:.0f} s wall time with {args.workers} worker(s)")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from trainer.toy.zoo import load_zoo
+
+    zoo = load_zoo(args.cache_dir, args.seed, args.preset)
+    console = Console()
+    console.print(zoo_table(zoo))
+    console.print(f"key {zoo.key}, seed {zoo.seed}, built in {zoo.build_seconds:.0f} s")
+    for split, path in zoo.data.items():
+        console.print(f"toy:{split} -> {path}")
+    return 0

@@ -1,0 +1,264 @@
+"""Build, cache and find the toy zoo: data files, the shared tokenizer and the pretrained models.
+
+A zoo lives in ``<cache>/<preset>-seed<seed>-<key>/`` where the cache is ``--cache-dir``, else
+``$S2D_HOME/toy``, else ``~/.cache/sparse2dense/toy``, and the key hashes the full config
+(presets.ZooConfig.key), so the same request always finds the same directory: that is how later
+stages locate the default zoo without rebuilding it. The layout, described by ``zoo.json``::
+
+    zoo.json  tokenizer/  data/{train,prompts,eval}.jsonl  models/<name>/
+
+Data: eval, train (labeled RL pool) and prompts (unlabeled, ``problem`` only) are disjoint by
+problem text (problems.split_problems). The models were pretrained on noisy worked solutions of
+every problem *except* the eval ones, so train and prompt problems were seen in pretraining with
+noisy answers, as real RL prompts resemble pretraining text; eval problems never were, although
+their one-line steps (``7*8=56``) do occur inside other problems' solutions. Models train in a
+process pool, one torch thread per process and largest first: at this size two one-thread
+processes beat one two-thread process. Everything is written under a temporary name and renamed
+when complete, so a crashed build never looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from planner.errors import UserError
+from trainer.toy.presets import PRESETS, ModelSpec, ZooConfig
+from trainer.toy.problems import Problem, record, split_problems
+
+ZOO_FORMAT_VERSION = 1
+DATA_FILES = {
+    "train": "data/train.jsonl",
+    "prompts": "data/prompts.jsonl",
+    "eval": "data/eval.jsonl",
+}
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    """One progress report: `phase` is "pretrain", "eval" or "done" (then `info` is the zoo.json entry)."""
+
+    model: str
+    phase: str
+    done: int
+    total: int
+    info: dict | None = None
+
+
+@dataclass(frozen=True)
+class Zoo:
+    root: Path
+    key: str
+    seed: int
+    build_seconds: float
+    tokenizer_dir: Path
+    data: dict[str, Path]
+    models: dict[str, dict]  # name -> zoo.json entry (path relative to root)
+    reused: bool = False
+
+    def model_dir(self, name: str) -> Path:
+        return self.root / self.models[name]["path"]
+
+    @classmethod
+    def read(cls, root: Path, reused: bool = False) -> Zoo:
+        meta = json.loads((root / "zoo.json").read_text())
+        return cls(
+            root=root,
+            key=meta["key"],
+            seed=meta["seed"],
+            build_seconds=meta["build_seconds"],
+            tokenizer_dir=root / meta["tokenizer"],
+            data={k: root / v for k, v in meta["data"].items()},
+            models=meta["models"],
+            reused=reused,
+        )
+
+
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    home = os.environ.get("S2D_HOME") or str(Path("~/.cache/sparse2dense").expanduser())
+    return Path(home).expanduser() / "toy"
+
+
+def preset_config(preset: str) -> ZooConfig:
+    if preset not in PRESETS:
+        raise UserError(f"unknown toy preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[preset]
+
+
+def zoo_dir(cache_dir: str | Path | None, seed: int, preset: str) -> Path:
+    return cache_root(cache_dir) / f"{preset}-seed{seed}-{preset_config(preset).key(seed)}"
+
+
+def load_zoo(cache_dir: str | Path | None = None, seed: int = 0, preset: str = "default") -> Zoo:
+    root = zoo_dir(cache_dir, seed, preset)
+    if not (root / "zoo.json").is_file():
+        flags = "".join(
+            [
+                f" --cache-dir {cache_dir}" if cache_dir is not None else "",
+                f" --seed {seed}" if seed != 0 else "",
+                f" --preset {preset}" if preset != "default" else "",
+            ]
+        )
+        raise UserError(f"toy zoo not built yet; run `s2d toy build{flags}` (looked in {root})")
+    return Zoo.read(root)
+
+
+def resolve_toy_path(ref: str, zoo: Zoo) -> Path:
+    """Map "toy:<model>" to a model directory and "toy:train|prompts|eval" to a data file."""
+    name = ref.removeprefix("toy:")
+    if ref.startswith("toy:") and name in zoo.models:
+        return zoo.model_dir(name)
+    if ref.startswith("toy:") and name in zoo.data:
+        return zoo.data[name]
+    valid = ", ".join(f"toy:{n}" for n in [*zoo.models, *zoo.data])
+    raise UserError(f"unknown toy reference {ref!r}; valid names are: {valid}")
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+
+
+def write_data(root: Path, config: ZooConfig, seed: int) -> dict[str, int]:
+    """Write the three data files (clean solutions, shuffled across levels); return their sizes."""
+    sets = split_problems(config.split, seed)
+    sizes = {}
+    for split in DATA_FILES:
+        problems: list[Problem] = list(sets[split])
+        random.Random(f"order:{seed}:{split}").shuffle(problems)
+        if split == "prompts":
+            rows = [{"problem": p.text} for p in problems]
+        else:
+            rows = [record(p) for p in problems]
+        _write_jsonl(root / DATA_FILES[split], rows)
+        sizes[split] = len(rows)
+    return sizes
+
+
+def _rough_cost(spec: ModelSpec) -> int:
+    """Per-token training cost proxy used to start the largest models first."""
+    h = spec.hidden_size
+    return spec.steps * spec.num_hidden_layers * (4 * h * h + 3 * h * spec.intermediate_size)
+
+
+def _train_job(spec, config, seed, tokenizer_dir, out_dir, queue) -> tuple[str, dict]:
+    """Process-pool entry: one model, progress sent through `queue`."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from trainer.toy.pretrain import train_and_save
+
+    def report(phase: str, done: int, total: int) -> None:
+        if queue is not None:
+            queue.put(BuildProgress(spec.name, phase, done, total))
+
+    return spec.name, train_and_save(spec, config, seed, tokenizer_dir, out_dir, report)
+
+
+def _train_models(
+    config: ZooConfig,
+    seed: int,
+    root: Path,
+    workers: int,
+    progress: Callable[[BuildProgress], None],
+) -> dict[str, dict]:
+    specs = sorted(config.models, key=_rough_cost, reverse=True)
+    jobs = [(s, config, seed, root / "tokenizer", root / "models" / s.name) for s in specs]
+    infos: dict[str, dict] = {}
+    if workers <= 1:
+        from trainer.toy.pretrain import train_and_save
+
+        for spec, *rest in jobs:
+
+            def report(phase: str, done: int, total: int, name: str = spec.name) -> None:
+                progress(BuildProgress(name, phase, done, total))
+
+            infos[spec.name] = train_and_save(spec, *rest, report)
+            progress(BuildProgress(spec.name, "done", 1, 1, infos[spec.name]))
+        return infos
+
+    import multiprocessing as mp
+    import queue as queue_mod
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
+    with (
+        ctx.Manager() as manager,
+        ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool,
+    ):
+        q = manager.Queue()
+        pending = {pool.submit(_train_job, *job, q) for job in jobs}
+
+        def drain() -> None:
+            while True:
+                try:
+                    progress(q.get_nowait())
+                except queue_mod.Empty:
+                    return
+
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            drain()
+            for fut in done:
+                name, info = fut.result()
+                infos[name] = info
+                progress(BuildProgress(name, "done", 1, 1, info))
+        drain()
+    return infos
+
+
+def build_zoo(
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+    preset: str = "default",
+    force: bool = False,
+    workers: int = 2,
+    progress: Callable[[BuildProgress], None] | None = None,
+) -> Zoo:
+    """Build the zoo for (preset, seed) unless it is cached; `force` rebuilds it."""
+    config = preset_config(preset)
+    final = zoo_dir(cache_dir, seed, preset)
+    if (final / "zoo.json").is_file() and not force:
+        return Zoo.read(final, reused=True)
+    progress = progress or (lambda event: None)
+    started = time.perf_counter()
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "models").mkdir(parents=True)
+    try:
+        from trainer.toy.tokenizer import save_tokenizer
+
+        save_tokenizer(tmp / "tokenizer")
+        write_data(tmp, config, seed)
+        infos = _train_models(config, seed, tmp, workers, progress)
+        meta = {
+            "version": ZOO_FORMAT_VERSION,
+            "key": config.key(seed),
+            "seed": seed,
+            "build_seconds": round(time.perf_counter() - started, 2),
+            "tokenizer": "tokenizer",
+            "data": dict(DATA_FILES),
+            "models": {
+                s.name: {"path": f"models/{s.name}", **infos[s.name]} for s in config.models
+            },
+        }
+        (tmp / "zoo.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if (final / "zoo.json").is_file() and not force:
+            return Zoo.read(final)  # a concurrent build finished first; keep its zoo
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            final.rename(old)
+            shutil.rmtree(old, ignore_errors=True)
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Zoo.read(final)
