@@ -19,6 +19,7 @@ from s2d import __version__
 # Order is the order shown in --help.
 COMMAND_MODULES = [
     "s2d.commands.validate",
+    "s2d.commands.demo",
     "s2d.commands.run",
     "s2d.commands.watch",
     "s2d.commands.explore",

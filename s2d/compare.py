@@ -1,0 +1,244 @@
+"""Run the paper's comparison (a workflow plan and its arms) and tabulate predicted vs measured.
+
+Used by ``s2d demo`` and by the toy replication study. Runs are separate
+``s2d run`` processes, one torch thread each, in lanes that run side by side
+(on two cores, two one-thread processes beat one two-thread process for models
+this small). Arms that start from the workflow's checkpoints wait for it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner.arms import ROWS, Row, arm_plans
+from planner.errors import UserError
+from planner.plan import Plan, save_plan
+from planner.runlog import EVENTS_FILE, Spend, read_events
+
+# Runs that read the workflow's checkpoints must start after it.
+AFTER_WORKFLOW = {"replay", "opd_only"}
+
+
+@dataclass
+class RunOutcome:
+    name: str
+    run_dir: Path
+    returncode: int | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Comparison:
+    plan: Plan
+    out: Path
+    runs: dict[str, Plan]
+    outcomes: dict[str, RunOutcome] = field(default_factory=dict)
+
+    def run_dir(self, name: str) -> Path:
+        return self.out / name
+
+
+def lanes_for(runs: list[str], n_lanes: int) -> list[list[str]]:
+    """Workflow first in lane 0 with the runs that need it after it; the rest spread over the lanes."""
+    lanes: list[list[str]] = [[] for _ in range(max(1, n_lanes))]
+    lanes[0] = [r for r in runs if r == "workflow"] + [r for r in runs if r in AFTER_WORKFLOW]
+    others = [r for r in runs if r != "workflow" and r not in AFTER_WORKFLOW]
+    # Lane 0 carries the long workflow chain: the other runs share the remaining lanes.
+    for i, r in enumerate(others):
+        lanes[1 + i % (len(lanes) - 1) if len(lanes) > 1 else 0].append(r)
+    return [lane for lane in lanes if lane]
+
+
+def prepare(plan: Plan, out: Path, rows: tuple[str, ...]) -> Comparison:
+    out.mkdir(parents=True, exist_ok=True)
+    runs = arm_plans(plan, (out / "workflow").resolve(), rows)
+    for name, p in runs.items():
+        save_plan(p, out / "plans" / f"{name}.yaml")
+    return Comparison(plan=plan, out=out, runs=runs)
+
+
+def execute(
+    comp: Comparison,
+    zoo_root: Path,
+    n_lanes: int = 2,
+    on_finish: Callable[[RunOutcome], None] | None = None,
+) -> None:
+    """Run every plan of the comparison (resuming finished ones) and wait for all lanes."""
+    env = {
+        **os.environ,
+        "S2D_TOY_ZOO": str(zoo_root),
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+    }
+    failures: list[str] = []
+
+    def lane(names: list[str]) -> None:
+        for name in names:
+            run_dir = comp.run_dir(name)
+            outcome = RunOutcome(name, run_dir)
+            t0 = time.perf_counter()
+            with open(comp.out / f"{name}.log", "a", encoding="utf-8") as log:
+                proc = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "s2d",
+                        "run",
+                        str(comp.out / "plans" / f"{name}.yaml"),
+                        "--run-dir",
+                        str(run_dir),
+                        "--quiet",
+                    ],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    check=False,
+                )
+            outcome.returncode, outcome.seconds = proc.returncode, time.perf_counter() - t0
+            comp.outcomes[name] = outcome
+            if on_finish is not None:
+                on_finish(outcome)
+            if proc.returncode != 0:
+                failures.append(
+                    f"{name} (exit {proc.returncode}, see {comp.out / (name + '.log')})"
+                )
+                return
+
+    threads = [
+        threading.Thread(target=lane, args=(names,), daemon=True)
+        for names in lanes_for(list(comp.runs), n_lanes)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise UserError("runs failed: " + "; ".join(failures))
+
+
+@dataclass
+class Measured:
+    accuracy: float | None = None  # sampled avg@k, 0..1
+    greedy: float | None = None
+    labels: int = 0
+    cpu_seconds: float = 0.0
+    gpu_hours: float = 0.0
+    wall_seconds: float = 0.0
+
+
+def _spent_by_stage(run_dir: Path) -> dict[str, Spend]:
+    out: dict[str, Spend] = {}
+    for e in read_events(run_dir / EVENTS_FILE):
+        if e.kind == "stage_end" and e.get("spent"):
+            out[e["stage"]] = Spend.from_dict(e["spent"])
+    return out
+
+
+def _eval_after(
+    run_dir: Path, stage: str, benchmark: str | None
+) -> tuple[float | None, float | None]:
+    acc = greedy = None
+    path = run_dir / EVENTS_FILE
+    if not path.exists():
+        return None, None
+    for e in read_events(path):
+        if (
+            e.kind == "eval"
+            and e["stage"] == stage
+            and (benchmark is None or e["benchmark"] == benchmark)
+        ):
+            acc, greedy = e["accuracy"], e.get("greedy_accuracy")
+    return acc, greedy
+
+
+# Workflow stages each row's pipeline also went through (reused checkpoints cost what they cost once).
+REUSED = {"replay": ("teacher_rl", "warmup", "opd"), "opd_only": ("teacher_rl",)}
+PIPELINE_UNTIL = {"rl_bridge": "opd", "full": "student_rl", "warmup_only": "warmup"}
+
+
+def measure(comp: Comparison, row: Row, benchmark: str | None = None) -> Measured:
+    run_dir = comp.run_dir(row.run)
+    m = Measured()
+    if not (run_dir / EVENTS_FILE).exists():
+        return m
+    m.accuracy, m.greedy = _eval_after(run_dir, row.stage, benchmark)
+    spent = Spend()
+    stage_ids = [s.id for s in comp.runs[row.run].stages]
+    if row.key in PIPELINE_UNTIL:
+        stage_ids = stage_ids[: stage_ids.index(PIPELINE_UNTIL[row.key]) + 1]
+    by_stage = _spent_by_stage(run_dir)
+    for sid in stage_ids:
+        spent = spent + by_stage.get(sid, Spend())
+    workflow = _spent_by_stage(comp.run_dir("workflow")) if row.key in REUSED else {}
+    for sid in REUSED.get(row.key, ()):
+        spent = spent + workflow.get(sid, Spend())
+    plan = comp.runs[row.run]
+    labels_read = {s.label_source for s in plan.stages if s.label_source and s.id in stage_ids}
+    if row.key in REUSED:
+        labels_read.add("stage1")
+    m.labels = sum(getattr(plan.labels, src) for src in labels_read)
+    m.cpu_seconds, m.gpu_hours, m.wall_seconds = (
+        spent.cpu_seconds,
+        spent.gpu_hours,
+        spent.wall_seconds,
+    )
+    return m
+
+
+def predictions(
+    plan: Plan, scenario_path: Path | None, rows: tuple[str, ...], profile: Path | None = None
+) -> dict[str, float | None]:
+    """Predicted accuracy of each row from the planner's simulator (None when it cannot say)."""
+    if scenario_path is None:
+        return {k: None for k in rows}
+    from planner.arms import prediction_plan
+    from planner.scenario import load_scenario
+    from planner.simulate import simulate_plan
+    from planner.space import Problem
+
+    problem = Problem.create(load_scenario(scenario_path), str(profile) if profile else None)
+    out: dict[str, float | None] = {}
+    for row in ROWS:
+        if row.key not in rows:
+            continue
+        try:
+            pred = simulate_plan(problem, prediction_plan(plan, row.key)).prediction
+            out[row.key] = (
+                pred.stages[row.stage].accuracy if pred and row.stage in pred.stages else None
+            )
+        except UserError:
+            out[row.key] = None
+    return out
+
+
+def table_rows(
+    comp: Comparison, rows: tuple[str, ...], predicted: dict[str, Any], benchmark: str | None = None
+) -> list[dict[str, Any]]:
+    out = []
+    for row in ROWS:
+        if row.key not in rows:
+            continue
+        m = measure(comp, row, benchmark)
+        out.append(
+            {
+                "key": row.key,
+                "setting": row.label,
+                "predicted": predicted.get(row.key),
+                "measured": m.accuracy,
+                "greedy": m.greedy,
+                "labels": m.labels,
+                "cpu_seconds": m.cpu_seconds,
+                "gpu_hours": m.gpu_hours,
+                "wall_seconds": m.wall_seconds,
+            }
+        )
+    return out

@@ -1,0 +1,231 @@
+"""``s2d demo``: the whole story on the offline toy world, in minutes on a laptop CPU.
+
+1. Build (or reuse) the toy zoo.
+2. Plan on the toy scenario with the local-CPU profile: which teacher, how to
+   split the scarce labels, how many steps per stage.
+3. Run the plan's workflow and the arms it is judged against (direct GRPO with
+   the same labels, the bridge from a raw teacher, the replay control), two
+   runs side by side.
+4. Show the workflow live in ``s2d watch`` on a terminal (a line summary otherwise).
+5. Print the paper's table, predicted beside measured, with labels and compute.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from planner.arms import PAPER_ROWS, check_workflow
+from planner.errors import UserError
+from planner.plan import Plan, atomic_write_text
+
+DEMO_LABELS = 400
+DEMO_PROMPTS = 2000
+# student and teacher per toy preset ("tiny" is the test suite's two-model zoo)
+PAIRS = {"default": ("toy:s", "toy:m"), "tiny": ("toy:xs", "toy:s")}
+
+
+@dataclass
+class DemoConfig:
+    seed: int = 0
+    out: Path = Path("runs/demo")
+    budget_cpu_seconds: float = 420.0
+    labels: int = DEMO_LABELS
+    trials: int = 80
+    lanes: int = 2
+    tui: bool = True
+    cache_dir: Path | None = None
+    preset: str = "default"
+
+
+def scenario_dict(zoo_root: Path, cfg: DemoConfig) -> dict[str, Any]:
+    return {
+        "kind": "scenario",
+        "name": f"toy-demo-seed{cfg.seed}",
+        "world": "toy",
+        "zoo": str(zoo_root),
+        "student": PAIRS[cfg.preset][0],
+        "teachers": [PAIRS[cfg.preset][1]],
+        "labels": min(cfg.labels, _pool_size(zoo_root, "train")),
+        "prompts": min(DEMO_PROMPTS, _pool_size(zoo_root, "prompts")),
+        "hardware": {"device": "cpu", "count": cfg.lanes, "probe": False},
+        "budget": {"cpu_seconds": cfg.budget_cpu_seconds},
+        "seed": cfg.seed,
+    }
+
+
+def _pool_size(zoo_root: Path, name: str) -> int:
+    with open(zoo_root / "data" / f"{name}.jsonl", encoding="utf-8") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def choose_plan(scenario_path: Path, out: Path, cfg: DemoConfig) -> tuple[Plan, list[str]]:
+    """The planner's best workflow plan (the best plan, unless direct GRPO won: then the best bridge plan)."""
+    from planner.planning import make_plans
+
+    result = make_plans(scenario_path, out=out, trials=cfg.trials, seed=cfg.seed)
+    best = result.best
+    notes = list(result.notes)
+    if best is None:
+        raise UserError("the planner found no feasible plan for the demo scenario")
+    try:
+        check_workflow(best)
+        return _with_eval_settings(best), notes
+    except UserError:
+        pass
+    workflow = _best_workflow(result)
+    if workflow is None:
+        raise UserError(
+            "the planner chose direct GRPO and produced no workflow plan to compare it with; raise --budget"
+        )
+    notes.append(
+        f"the planner's best plan was {best.name} (predicted {100 * best.prediction.final_accuracy:.1f}%); the demo runs the best workflow plan against it"
+    )  # type: ignore[union-attr]
+    return _with_eval_settings(workflow), notes
+
+
+def _best_workflow(result: Any) -> Plan | None:
+    """The best four-stage workflow among the study's trials (each trial carries its plan)."""
+    import optuna
+
+    from planner.plan import plan_from_dict
+    from planner.storage import open_storage
+
+    study = optuna.load_study(
+        study_name=result.study_name, storage=open_storage(result.storage_url)
+    )
+    best: tuple[float, Plan] | None = None
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        data = trial.user_attrs.get("plan")
+        if not data:
+            continue
+        plan = plan_from_dict(data, f"trial {trial.number}")
+        try:
+            check_workflow(plan)
+        except UserError:
+            continue
+        acc = plan.prediction.final_accuracy if plan.prediction else 0.0
+        if best is None or acc > best[0]:
+            best = (acc, plan)
+    return best[1] if best else None
+
+
+def _with_eval_settings(plan: Plan) -> Plan:
+    from dataclasses import replace
+
+    from planner.plan import EvalOptions
+
+    return replace(
+        plan,
+        evaluation=EvalOptions(
+            k=4, temperature=1.0, top_p=1.0, max_new_tokens=48, greedy=True, max_problems=200
+        ),
+    )
+
+
+def run_demo(cfg: DemoConfig, console: Any) -> int:
+    from s2d import compare
+
+    t0 = time.perf_counter()
+    zoo = _zoo(cfg, console)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    scenario_path = atomic_write_text(
+        cfg.out / "scenario.yaml", yaml.safe_dump(scenario_dict(zoo.root, cfg), sort_keys=False)
+    )
+    plan, notes = choose_plan(scenario_path, cfg.out / "planner", cfg)
+    for note in notes:
+        console.print(f"[dim]planner:[/] {note}")
+    comp = compare.prepare(plan, cfg.out, PAPER_ROWS)
+    predicted = compare.predictions(plan, scenario_path, PAPER_ROWS)
+    console.print(f"running {', '.join(comp.runs)} in {cfg.out} ({cfg.lanes} at a time)")
+
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            compare.execute(
+                comp,
+                zoo.root,
+                cfg.lanes,
+                on_finish=lambda o: console.print(
+                    f"  {o.name}: {'done' if o.returncode == 0 else 'FAILED'} in {o.seconds:.0f} s"
+                ),
+            )
+        except BaseException as e:  # reported in the main thread
+            errors.append(e)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    if cfg.tui:
+        from tui.watch_app import make_app
+
+        make_app(comp.run_dir("workflow"), follow=True).run()
+        if worker.is_alive():
+            console.print(
+                "watch closed; the runs go on, waiting for them to finish (Ctrl-C stops them at a checkpoint)"
+            )
+    worker.join()
+    if errors:
+        raise errors[0]
+    rows = compare.table_rows(comp, PAPER_ROWS, predicted)
+    print_table(console, rows, plan)
+    wall = time.perf_counter() - t0
+    console.print(
+        f"demo wall time: {wall / 60:.1f} min ({wall:.0f} s; zoo {'reused' if zoo.reused else f'built in {zoo.build_seconds:.0f} s'}); runs and plans in {cfg.out}"
+    )
+    atomic_write_text(
+        cfg.out / "summary.yaml",
+        yaml.safe_dump(
+            {
+                "seed": cfg.seed,
+                "wall_seconds": round(wall, 1),
+                "zoo_reused": zoo.reused,
+                "rows": rows,
+            },
+            sort_keys=False,
+        ),
+    )
+    return 0
+
+
+def _zoo(cfg: DemoConfig, console: Any) -> Any:
+    from trainer.toy.zoo import build_zoo
+
+    console.print("toy zoo: building or reusing (first build takes a few minutes)")
+    return build_zoo(cache_dir=cfg.cache_dir, preset=cfg.preset)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def print_table(console: Any, rows: list[dict[str, Any]], plan: Plan) -> None:
+    from rich.table import Table
+
+    t = Table(
+        title=f"sparse-to-dense on the toy world (student {plan.student.name}, teacher {plan.teacher.name if plan.teacher else '-'}); held-out accuracy, %"
+    )
+    for col, justify in (
+        ("setting", "left"),
+        ("predicted", "right"),
+        ("measured (avg@k, T=1)", "right"),
+        ("greedy", "right"),
+        ("labels", "right"),
+        ("CPU-seconds", "right"),
+    ):
+        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        t.add_row(
+            r["setting"],
+            _pct(r["predicted"]),
+            _pct(r["measured"]),
+            _pct(r["greedy"]),
+            str(r["labels"]),
+            f"{r['cpu_seconds']:.0f}",
+        )
+    console.print(t)

@@ -1,0 +1,282 @@
+"""The executor end to end on the tiny toy zoo: every stage kind, resume, refusals, crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from planner.errors import UserError
+from planner.plan import load_plan, save_plan
+from planner.runlog import read_events
+from trainer.executor import Executor, RunOptions
+from trainer.rundir import RunLock
+
+TINY_PLAN = Path(__file__).with_name("tiny_plan.yaml")
+
+
+@pytest.fixture(autouse=True)
+def _zoo_env(tiny_zoo, monkeypatch):
+    monkeypatch.setenv("S2D_TOY_ZOO", str(tiny_zoo.root))
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_zoo, tmp_path_factory):
+    os.environ["S2D_TOY_ZOO"] = str(tiny_zoo.root)
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    status = Executor(load_plan(TINY_PLAN), run_dir, RunOptions(verifier_workers=1)).run()
+    return status, run_dir
+
+
+def test_every_stage_kind_runs_and_is_logged(finished_run):
+    status, run_dir = finished_run
+    assert status == "ok"
+    events = read_events(run_dir / "events.jsonl")
+    kinds = Counter(e.kind for e in events)
+    assert kinds["run_start"] == 1 and kinds["run_end"] == 1
+    ends = [e for e in events if e.kind == "stage_end"]
+    assert [e["stage"] for e in ends] == ["teacher_rl", "warmup", "opd", "opd_s", "student_rl"]
+    evals = [(e["stage"], e["model"]) for e in events if e.kind == "eval"]
+    assert evals[0] == ("base", "student") and evals[1] == ("teacher_rl", "teacher")
+    assert len(evals) == 6  # base + after each training stage
+    for e in events:
+        if e.kind == "eval":
+            assert 0.0 <= e["accuracy"] <= 1.0 and e["n"] == 8 and e["k"] == 2
+    by_stage = {e["stage"]: e["spent"] for e in ends}
+    assert by_stage["teacher_rl"]["labels"] == 16 and by_stage["warmup"]["labels"] == 0
+    assert (
+        by_stage["warmup"]["teacher_tokens_scored"] > 0
+        and by_stage["teacher_rl"]["teacher_tokens_scored"] == 0
+    )
+    assert all(s["tokens_generated"] > 0 and s["wall_seconds"] > 0 for s in by_stage.values())
+    assert (run_dir / "artifacts" / "warmup" / "teacher_rollouts.jsonl").exists()
+
+
+def test_checkpoints_are_complete_save_pretrained_dirs(finished_run):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _, run_dir = finished_run
+    for stage in ["teacher_rl", "warmup", "opd", "opd_s", "student_rl"]:
+        done = json.loads((run_dir / "stages" / stage / "DONE.json").read_text())
+        model_dir = run_dir / done["model_path"]
+        AutoModelForCausalLM.from_pretrained(model_dir)
+        assert AutoTokenizer.from_pretrained(model_dir).chat_template
+        assert not list((run_dir / "stages" / stage).glob("*.staging"))
+    assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_rerun_resumes_and_skips_finished_stages(finished_run):
+    _, run_dir = finished_run
+    before = read_events(run_dir / "events.jsonl")
+    assert Executor(load_plan(TINY_PLAN), run_dir, RunOptions(verifier_workers=1)).run() == "ok"
+    new = read_events(run_dir / "events.jsonl")[len(before) :]
+    assert [e.kind for e in new] == ["run_start", "run_end"]
+    assert new[0]["resumed"] is True and new[0].seq == before[-1].seq + 1
+
+
+def test_a_different_plan_in_the_same_run_dir_is_refused(finished_run):
+    _, run_dir = finished_run
+    plan = load_plan(TINY_PLAN)
+    plan.stages[1].budget.steps = 3
+    with pytest.raises(
+        UserError,
+        match=r"already holds a different plan \(stages\[1\]\.budget\.steps: 2 in the run, 3 given\)",
+    ):
+        Executor(plan, run_dir).run()
+
+
+def test_a_live_writer_holds_the_lock(tmp_path):
+    lock = RunLock(tmp_path)
+    lock.acquire()
+    try:
+        with pytest.raises(UserError, match=rf"another live `s2d run` \(pid {os.getpid()}\)"):
+            Executor(load_plan(TINY_PLAN), tmp_path).run()
+    finally:
+        lock.release()
+
+
+def test_teacher_with_other_tokens_is_refused_before_loading(tiny_zoo, tmp_path):
+    from trainer.models import check_compatible
+
+    other = tmp_path / "teacher"
+    shutil.copytree(tiny_zoo.model_dir("s"), other)
+    tok = json.loads((other / "tokenizer.json").read_text())
+    vocab = tok["model"]["vocab"]
+    a, b = "7", "8"
+    vocab[a], vocab[b] = vocab[b], vocab[a]  # same size, two tokens swapped
+    (other / "tokenizer.json").write_text(json.dumps(tok))
+    with pytest.raises(UserError, match=r"token tables differ at 2 id\(s\)"):
+        check_compatible(other, tiny_zoo.model_dir("xs"))
+    config = json.loads((other / "config.json").read_text())
+    config["vocab_size"] += 5
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match="vocabulary sizes differ"):
+        check_compatible(other, tiny_zoo.model_dir("xs"))
+
+
+def test_missing_model_directory_is_a_clear_error(tmp_path):
+    from trainer.models import resolve_model_path
+
+    with pytest.raises(UserError, match="does not exist"):
+        resolve_model_path(str(tmp_path / "nope"))
+    with pytest.raises(UserError, match="not in the local Hugging Face cache"):
+        resolve_model_path("Qwen/Qwen3-NotThere")
+
+
+def _s2d(*args: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "s2d", "run", *args, "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_sigkill_mid_stage_then_resume_finishes_without_rerunning_stages(tiny_zoo, tmp_path):
+    plan = load_plan(TINY_PLAN)
+    plan.stages[1].budget.steps = 12  # the warmup: long enough to be killed in the middle
+    plan_path = save_plan(plan, tmp_path / "plan.yaml")
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "S2D_TOY_ZOO": str(tiny_zoo.root), "OMP_NUM_THREADS": "1"}
+    proc = _s2d(str(plan_path), "--run-dir", str(run_dir), "--save-every", "2", env=env)
+    events_path = run_dir / "events.jsonl"
+    deadline = time.monotonic() + 240
+    killed = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        if events_path.exists() and any(
+            e.kind == "checkpoint" and e["stage"] == "warmup" and e["step"] >= 4
+            for e in read_events(events_path)
+        ):
+            proc.send_signal(signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.2)
+    proc.wait(timeout=30)
+    assert killed, proc.stdout.read() if proc.stdout else ""
+    out = subprocess.run(
+        [sys.executable, "-m", "s2d", "run", str(plan_path), "--run-dir", str(run_dir), "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    events = read_events(events_path)
+    ends = Counter(e["stage"] for e in events if e.kind == "stage_end")
+    assert all(n == 1 for n in ends.values()) and len(ends) == 5
+    restarts = [e for e in events if e.kind == "stage_start" and e["stage"] == "warmup"]
+    assert len(restarts) == 2 and restarts[1]["resumed_from"].startswith(
+        "stages/warmup/checkpoints/checkpoint-"
+    )
+    assert events[-1].kind == "run_end" and events[-1]["status"] == "ok"
+    assert "teacher_rl" not in [e["stage"] for e in events if e.kind == "stage_start"][1:]
+
+
+def test_sigint_stops_at_a_step_boundary_with_a_checkpoint_then_resumes(tiny_zoo, tmp_path):
+    plan = load_plan(TINY_PLAN)
+    plan.stages = plan.stages[:2]
+    plan.stages[1].budget.steps = 40
+    plan_path = save_plan(plan, tmp_path / "plan.yaml")
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "S2D_TOY_ZOO": str(tiny_zoo.root), "OMP_NUM_THREADS": "1"}
+    proc = _s2d(str(plan_path), "--run-dir", str(run_dir), "--save-every", "50", env=env)
+    events_path = run_dir / "events.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if events_path.exists() and any(
+            e.kind == "metrics" and e["stage"] == "warmup" and e["step"] >= 2
+            for e in read_events(events_path)
+        ):
+            proc.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.2)
+    assert proc.wait(timeout=120) == 130, proc.stdout.read() if proc.stdout else ""
+    events = read_events(events_path)
+    assert events[-1].kind == "run_end" and events[-1]["status"] == "interrupted"
+    saved = [e for e in events if e.kind == "checkpoint" and e["stage"] == "warmup"]
+    assert saved and saved[-1]["step"] < 40  # written at the boundary, not on the 50-step schedule
+    assert not (run_dir / "stages" / "warmup" / "DONE.json").exists()
+    out = subprocess.run(
+        [sys.executable, "-m", "s2d", "run", str(plan_path), "--run-dir", str(run_dir), "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    resumed = [e for e in read_events(events_path) if e.kind == "stage_start"][-1]
+    assert resumed["stage"] == "warmup" and resumed["resumed_from"] == saved[-1]["path"]
+
+
+@pytest.mark.slow
+def test_accelerate_launcher_runs_a_stage_in_worker_processes(tiny_zoo, tmp_path):
+    plan = load_plan(TINY_PLAN)
+    plan.stages = plan.stages[:1]
+    plan.eval_after_each_stage = False
+    plan_path = save_plan(plan, tmp_path / "plan.yaml")
+    run_dir = tmp_path / "run"
+    config = Path(__file__).parents[2] / "examples" / "accelerate" / "cpu_single.yaml"
+    env = {**os.environ, "S2D_TOY_ZOO": str(tiny_zoo.root), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "s2d",
+            "run",
+            str(plan_path),
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+            "--launcher",
+            "accelerate",
+            "--accelerate-config",
+            str(config),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    events = read_events(run_dir / "events.jsonl")
+    metrics = [e for e in events if e.kind == "metrics" and e["stage"] == "teacher_rl"]
+    assert [m["step"] for m in metrics] == [1, 2]  # relayed from the worker, in order
+    end = next(e for e in events if e.kind == "stage_end")
+    assert end["spent"]["tokens_generated"] > 0 and end["spent"]["labels"] == 16
+    assert (run_dir / "stages" / "teacher_rl" / "model" / "config.json").exists()
+
+
+def test_dry_run_checks_without_weights(tiny_zoo, tmp_path, capsys):
+    from s2d.cli import main
+
+    assert main(["run", "--dry-run", str(TINY_PLAN), "--run-dir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "share vocabulary, special tokens and chat template" in out
+    assert "stage-1 labels 16, stage-3 labels 16, prompts 32" in out
+    assert not (tmp_path / "r").exists()
+    real = Path(__file__).parents[2] / "examples" / "qwen3_math_plan.yaml"
+    assert main(["run", "--dry-run", str(real)]) == 0
+    out = capsys.readouterr().out
+    assert "student: not on this machine" in out and "data: not on this machine" in out
+
+
+def test_vllm_without_the_extra_is_a_clear_error(tmp_path, capsys):
+    from s2d.cli import main
+
+    plan = load_plan(TINY_PLAN)
+    plan.rollout.engine = "vllm"
+    path = save_plan(plan, tmp_path / "plan.yaml")
+    assert main(["run", str(path), "--run-dir", str(tmp_path / "r")]) == 2
+    assert "vllm is not installed" in capsys.readouterr().err
