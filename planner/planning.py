@@ -18,6 +18,7 @@ from planner.plan import Plan
 from planner.scenario import load_scenario
 from planner.search import SearchConfig, best_params, pareto_params, run_search
 from planner.space import Problem
+from planner.stale_trials import recover_study
 from planner.storage import open_storage, storage_url
 
 
@@ -102,9 +103,9 @@ def make_plans(
         study_name=name,
         workers=workers,
     )
-    result_study = run_search(
-        problem, cfg, open_storage(url), str(Path(scenario).resolve()), profile
-    )
+    storage_handle = open_storage(url)
+    stale = recover_study(storage_handle, name)
+    result_study = run_search(problem, cfg, storage_handle, str(Path(scenario).resolve()), profile)
     best: Plan | None = None
     front: list[Plan] = []
     if pareto:
@@ -115,6 +116,10 @@ def make_plans(
     result = PlanResult(
         best, front, out_dir, url, name, len(result_study.trials), notes=notes_for(problem, best)
     )
+    if stale:
+        result.notes.append(
+            f"marked failed {len(stale)} trial(s) that a worker which died had left running (number {', '.join(map(str, stale))}); the study went on from its finished trials."
+        )
     if check and not pareto:
         from planner.grid import grid_search
 

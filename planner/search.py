@@ -21,6 +21,7 @@ import numpy as np
 
 from planner.errors import UserError
 from planner.space import Problem
+from planner.stale_trials import claim_trial
 
 SCREEN_TOP = 8
 
@@ -40,6 +41,7 @@ class SearchConfig:
 
 def _objective(problem: Problem, pareto: bool):
     def objective(trial: Any) -> Any:
+        claim_trial(trial)  # so that a later run can fail this trial if our process dies
         params = problem.suggest(trial, pareto)
         ev = problem.evaluate_params([params])
         acc = float(ev.objective[0])
@@ -53,7 +55,9 @@ def _objective(problem: Problem, pareto: bool):
             from planner.emit import plan_for
             from planner.plan import plan_to_dict
 
-            plan = plan_for(problem.sc, ev, 0, problem.profile.name, None, problem.profile.params.band_z)
+            plan = plan_for(
+                problem.sc, ev, 0, problem.profile.name, None, problem.profile.params.band_z
+            )
             trial.set_user_attr("plan", plan_to_dict(plan))
         if pareto:
             return acc, float(ev.total_compute[0]) if ev.valid[0] else problem.sc.budget
@@ -171,6 +175,14 @@ def _worker(
     study.optimize(_objective(problem, pareto), n_trials=trials)
 
 
+def _exit_reason(exitcode: int) -> str:
+    if exitcode < 0:
+        import signal
+
+        return f"killed by {signal.Signals(-exitcode).name}"
+    return f"exit code {exitcode}"
+
+
 def run_search(
     problem: Problem,
     cfg: SearchConfig,
@@ -226,10 +238,10 @@ def run_search(
             p.start()
         for p in procs:
             p.join()
-        failed = [p.exitcode for p in procs if p.exitcode]
+        failed = [_exit_reason(p.exitcode) for p in procs if p.exitcode]
         if failed:
             raise UserError(
-                f"{len(failed)} worker process(es) failed (exit codes {failed}); run with --workers 1 to see the error."
+                f"{len(failed)} worker process(es) failed ({', '.join(failed)}). The study keeps every finished trial: run the same command again to continue it (trials left running are marked failed), or with --workers 1 to see an error."
             )
         study = create_study(
             storage, cfg.study_name, cfg.pareto, _sampler(cfg.sampler, cfg.seed, cfg.pareto)
