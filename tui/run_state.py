@@ -84,6 +84,9 @@ class LogLine:
     text: str
 
 
+BASE_STAGE = "base"  # eval events before any training stage (trainer.executor.BASE)
+
+
 class RunState:
     def __init__(self, plan: Plan | None = None):
         self.lock = threading.RLock()
@@ -159,7 +162,13 @@ class RunState:
         sid = str(stage_id)
         view = self.stages.get(sid)
         if view is None:
-            view = self.stages[sid] = StageView(id=sid)
+            view = StageView(id=sid)
+            if sid == BASE_STAGE:
+                # The trainer's evaluation of the untrained student: it comes first.
+                view.kind, view.model = "eval", "student"
+                self.stages = {sid: view, **self.stages}
+            else:
+                self.stages[sid] = view
         return view
 
     def _log(self, event: Event, level: str, text: str) -> None:
@@ -236,7 +245,7 @@ class RunState:
     def _on_eval(self, e: Event) -> None:
         view = self._stage(e["stage"])
         bench = str(e["benchmark"])
-        greedy = e.get("greedy")
+        greedy = e.get("greedy_accuracy", e.get("greedy"))
         if isinstance(greedy, dict):  # {"accuracy": ...} or a bare number
             greedy = greedy.get("accuracy")
         view.evals[bench] = EvalResult(

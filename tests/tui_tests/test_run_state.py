@@ -177,3 +177,25 @@ def test_checked_in_fixtures_match_the_generator(tmp_path):
             assert (fresh / f).read_text() == ((TOY_RUN.parent / name) / f).read_text(), (
                 f"{name}/{f} is stale: run tests/tui_tests/fixtures/toy_run.py"
             )
+
+
+def test_the_untrained_students_eval_comes_first_with_greedy_beside_it():
+    state = RunState(toy_plan())
+    state.apply(
+        Event(
+            "eval",
+            0,
+            0.0,
+            {
+                "stage": "base",
+                "benchmark": "toy",
+                "accuracy": 0.085,
+                "greedy_accuracy": 0.28,
+                "n": 200,
+                "k": 4,
+            },
+        )
+    )
+    assert next(iter(state.stages)) == "base"
+    base = state.stages["base"]
+    assert base.kind == "eval" and base.evals["toy"].greedy == pytest.approx(0.28)
