@@ -27,7 +27,7 @@ from planner.errors import UserError
 from planner.plan import EvalOptions, Plan, Stage, atomic_write_text
 from planner.runlog import EVENTS_FILE, EventWriter, Spend, read_events
 from trainer.context import SpendMeter, StageContext, StageData
-from trainer.rundir import RunLock, freeze_plan
+from trainer.rundir import RunLock, check_same_plan, freeze_plan
 from trainer.stages import StageInterrupted
 
 DONE = "DONE.json"
@@ -165,12 +165,15 @@ class Executor:
         from trainer.hf import quiet_libraries
 
         quiet_libraries()
+        # Whatever can refuse the run is checked before the run directory is touched: a
+        # refused run must leave no trace (a frozen plan.yaml would then refuse the fixed plan).
+        check_same_plan(self.run_dir, self.plan)
+        student, teacher = self.resolve_models()
+        split, eval_sets = self.load_data()
         lock = RunLock(self.run_dir)
         lock.acquire()
         try:
             resumed = freeze_plan(self.run_dir, self.plan)
-            student, teacher = self.resolve_models()
-            split, eval_sets = self.load_data()
             with EventWriter(self.run_dir / EVENTS_FILE) as events:
                 return self._run(events, resumed, student, teacher, split, eval_sets)
         finally:

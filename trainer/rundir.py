@@ -72,22 +72,30 @@ def _first_differences(a: object, b: object, path: str = "") -> list[str]:
     return [] if a == b else [f"{path}: {a!r} in the run, {b!r} given"]
 
 
+def check_same_plan(run_dir: Path, plan: Plan) -> bool:
+    """Refuse a plan other than the one frozen in ``run_dir``; True when one is frozen there.
+
+    Read-only (plan.yaml is only ever replaced whole), so it can run before the lock.
+    """
+    path = run_dir / PLAN
+    if not path.exists():
+        return False
+    frozen = load_plan(path)
+    diffs = _first_differences(_executable(frozen), _executable(plan))
+    if diffs:
+        shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+        raise UserError(
+            f"{run_dir} already holds a different plan ({shown}). Refusing to mix two plans in one run: "
+            "resume with the same plan file, or give a new --run-dir."
+        )
+    return True
+
+
 def freeze_plan(run_dir: Path, plan: Plan) -> bool:
     """Write plan.yaml, or check that the existing one is the same plan. True when resuming."""
-    path = run_dir / PLAN
-    if path.exists():
-        frozen = load_plan(path)
-        diffs = _first_differences(_executable(frozen), _executable(plan))
-        if diffs:
-            shown = "; ".join(diffs[:3]) + (
-                f"; and {len(diffs) - 3} more" if len(diffs) > 3 else ""
-            )
-            raise UserError(
-                f"{run_dir} already holds a different plan ({shown}). Refusing to mix two plans in one run: "
-                "resume with the same plan file, or give a new --run-dir."
-            )
+    if check_same_plan(run_dir, plan):
         return True
-    atomic_write_text(path, dump_plan(plan))
+    atomic_write_text(run_dir / PLAN, dump_plan(plan))
     return False
 
 

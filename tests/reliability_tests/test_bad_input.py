@@ -1,0 +1,372 @@
+"""The bad-input corpus: every user mistake costs one clear message, exit code 2, and nothing else.
+
+Each case builds its inputs in tmp_path and runs the real CLI in-process from there. Beyond the
+exit code and the message, a refusal must not print a traceback and must not create, change or
+remove any file: not in tmp_path (so a refused ``s2d run`` leaves an existing run directory
+byte for byte as it was, and creates none), not in the home directory (pointed into tmp_path),
+not in the toy zoo, and not in the repository.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+from fs_snapshot import REPO, tree_diff, tree_state
+
+PAPER_SCENARIO = yaml.safe_load((REPO / "examples" / "paper_scenario.yaml").read_text())
+
+BASE_PLAN = {
+    "name": "bad-input",
+    "student": {"name": "toy-xs", "path": "toy:xs"},
+    "teacher": {"name": "toy-s", "path": "toy:s"},
+    "datasets": {
+        "labeled": "toy:train",
+        "prompts": "toy:prompts",
+        "eval": [{"name": "toy-eval", "path": "toy:eval"}],
+    },
+    "labels": {"pool": 40, "stage1": 16, "stage3": 16, "prompts": 32, "seed": 0},
+    "evaluation": {"k": 2, "max_new_tokens": 12, "max_problems": 8},
+    "stages": [
+        {
+            "id": "teacher_rl",
+            "kind": "grpo",
+            "model": "teacher",
+            "data": "labels.stage1",
+            "budget": {
+                "steps": 2,
+                "prompts_per_step": 2,
+                "samples_per_prompt": 2,
+                "max_new_tokens": 12,
+            },
+        },
+        {
+            "id": "warmup",
+            "kind": "forward_kl",
+            "data": "prompts",
+            "budget": {"steps": 2, "prompts_per_step": 4, "max_new_tokens": 12},
+        },
+        {
+            "id": "opd",
+            "kind": "opd",
+            "data": "prompts",
+            "budget": {"steps": 2, "prompts_per_step": 2, "max_new_tokens": 12},
+        },
+        {
+            "id": "student_rl",
+            "kind": "grpo",
+            "data": "labels.stage3",
+            "budget": {
+                "steps": 2,
+                "prompts_per_step": 2,
+                "samples_per_prompt": 2,
+                "max_new_tokens": 12,
+            },
+        },
+    ],
+}
+# Stands in for the problem files a user brings (valid JSON lines, 40 problems).
+PROBLEMS = [{"problem": f"What is {i} + {i + 1}?", "answer": str(2 * i + 1)} for i in range(40)]
+
+
+@dataclass
+class Case:
+    argv: list[str]
+    message: str  # a fragment the refusal must contain
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+
+def plan_file(
+    tmp: Path, edit: Callable[[dict], None] | None = None, text: str | None = None
+) -> Path:
+    data = copy.deepcopy(BASE_PLAN)
+    if edit is not None:
+        edit(data)
+    path = tmp / "plan.yaml"
+    path.write_text(text if text is not None else yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def run_plan(
+    tmp: Path, message: str, edit: Callable[[dict], None] | None = None, text: str | None = None
+) -> Case:
+    return Case(
+        ["run", str(plan_file(tmp, edit, text)), "--run-dir", str(tmp / "run"), "--quiet"], message
+    )
+
+
+def plan_bytes(tmp: Path, message: str, data: bytes) -> Case:
+    path = tmp / "plan.yaml"
+    path.write_bytes(data)
+    return Case(["run", str(path), "--run-dir", str(tmp / "run"), "--quiet"], message)
+
+
+def scenario_text(tmp: Path, message: str, text: str) -> Case:
+    path = tmp / "scenario.yaml"
+    path.write_text(text)
+    return Case(["plan", str(path), "--out", str(tmp / "plans")], message)
+
+
+def empty_dir(path: Path) -> str:
+    path.mkdir()
+    return str(path)
+
+
+def plan_scenario(tmp: Path, message: str, **changes) -> Case:
+    path = tmp / "scenario.yaml"
+    path.write_text(yaml.safe_dump({**PAPER_SCENARIO, **changes}))
+    return Case(["plan", str(path), "--out", str(tmp / "plans"), "--trials", "2"], message)
+
+
+def problems_file(tmp: Path, name: str, data: bytes | None = None) -> str:
+    path = tmp / name
+    path.write_bytes(
+        data if data is not None else "".join(json.dumps(p) + "\n" for p in PROBLEMS).encode()
+    )
+    return str(path)
+
+
+def other_teacher(tmp: Path, zoo, edit: Callable[[dict, dict], None]) -> str:
+    """A copy of the zoo's teacher with its tokenizer (and config) edited."""
+    teacher = tmp / "teacher"
+    shutil.copytree(zoo.model_dir("s"), teacher)
+    tok = json.loads((teacher / "tokenizer.json").read_text())
+    config = json.loads((teacher / "config.json").read_text())
+    edit(tok, config)
+    (teacher / "tokenizer.json").write_text(json.dumps(tok))
+    (teacher / "config.json").write_text(json.dumps(config))
+    return str(teacher)
+
+
+def grow_vocabulary(tok: dict, config: dict) -> None:
+    vocab = tok["model"]["vocab"]
+    for word in ("lemma", "proof", "qed"):
+        vocab[word] = max(max(vocab.values()), config["vocab_size"] - 1) + 1
+    config["vocab_size"] = max(vocab.values()) + 1
+
+
+def swap_two_tokens(tok: dict, config: dict) -> None:
+    vocab = tok["model"]["vocab"]
+    vocab["7"], vocab["8"] = vocab["8"], vocab["7"]
+
+
+def set_teacher(path: str) -> Callable[[dict], None]:
+    return lambda d: d["teacher"].update(path=path)
+
+
+def set_labeled(path: str, eval_path: str | None = None) -> Callable[[dict], None]:
+    def edit(d: dict) -> None:
+        d["datasets"]["labeled"] = path
+        if eval_path is not None:
+            d["datasets"]["eval"] = [{"name": "mine", "path": eval_path}]
+
+    return edit
+
+
+def existing_run(tmp: Path, steps: int = 2) -> Path:
+    """A run directory from an earlier attempt: frozen plan, events, a finished stage."""
+    from planner.plan import dump_plan, plan_from_dict
+
+    run = tmp / "run"
+    data = copy.deepcopy(BASE_PLAN)
+    data["stages"][1]["budget"]["steps"] = steps
+    (run / "stages" / "teacher_rl" / "model").mkdir(parents=True)
+    (run / "plan.yaml").write_text(dump_plan(plan_from_dict(data)))
+    (run / "events.jsonl").write_text(
+        '{"v":1,"seq":0,"t":1.0,"kind":"run_start","plan":"bad-input"}\n'
+    )
+    (run / "stages" / "teacher_rl" / "DONE.json").write_text(
+        '{"stage": "teacher_rl", "status": "ok"}'
+    )
+    (run / "stages" / "teacher_rl" / "model" / "config.json").write_text("{}")
+    (run / ".lock").write_text("4242")  # left by the earlier, finished writer
+    return run
+
+
+def live_writer(tmp: Path, zoo) -> Case:
+    run = existing_run(tmp)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from trainer.rundir import RunLock; from pathlib import Path\n"
+            "lock = RunLock(Path(sys.argv[1])); lock.acquire(); print('held', flush=True); sys.stdin.read()",
+            str(run),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+
+    def release() -> None:
+        holder.kill()
+        holder.wait(timeout=30)
+
+    case = run_plan(tmp, f"is being written by another live `s2d run` (pid {holder.pid})")
+    case.cleanup.append(release)
+    return case
+
+
+def other_plan(tmp: Path, zoo) -> Case:
+    existing_run(tmp, steps=3)
+    return run_plan(
+        tmp, "already holds a different plan (stages[1].budget.steps: 3 in the run, 2 given)"
+    )
+
+
+CASES: dict[str, Callable[[Path, object], Case]] = {
+    "malformed-yaml": lambda t, z: run_plan(
+        t, "is not valid YAML at line 3, column 5", text="name: x\nstages: [unclosed\n    {id: a\n"
+    ),
+    "plan-not-a-mapping": lambda t, z: run_plan(
+        t, "expected a mapping at the top level", text="- just\n- a list\n"
+    ),
+    "plan-file-missing": lambda t, z: Case(
+        ["run", str(t / "nope.yaml"), "--quiet"],
+        "plan file " + str(t / "nope.yaml") + " does not exist",
+    ),
+    "plan-not-utf8": lambda t, z: plan_bytes(t, "is not UTF-8 text", b"name: caf\xe9\n"),
+    "unknown-stage-kind": lambda t, z: run_plan(
+        t,
+        "stages[1].kind: unknown value 'distill' (use one of: grpo, forward_kl, opd, eval)",
+        lambda d: d["stages"][1].update(kind="distill"),
+    ),
+    "labels-beyond-pool": lambda t, z: run_plan(
+        t,
+        "stage1 (30) + stage3 (20) = 50 labels, beyond the pool of 40",
+        lambda d: d["labels"].update(stage1=30, stage3=20),
+    ),
+    "labels-beyond-data": lambda t, z: run_plan(
+        t,
+        "the plan asks for stage1 + stage3 = 30 + 20 = 50",
+        lambda d: (
+            d["labels"].update(pool=50, stage1=30, stage3=20),
+            set_labeled(problems_file(t, "p.jsonl"))(d),
+        ),
+    ),
+    "stage-reads-labels-not-given": lambda t, z: run_plan(
+        t,
+        "stages[3].data: reads labels.stage3, but labels.stage3 allocates no labels",
+        lambda d: d["labels"].update(stage3=0),
+    ),
+    "negative-labels": lambda t, z: run_plan(
+        t, "labels.stage1: must not be negative (got -3)", lambda d: d["labels"].update(stage1=-3)
+    ),
+    "zero-step-budget": lambda t, z: run_plan(
+        t,
+        "stages[0].budget.steps: must be positive (got 0)",
+        lambda d: d["stages"][0]["budget"].update(steps=0),
+    ),
+    "negative-token-budget": lambda t, z: run_plan(
+        t,
+        "stages[2].budget.max_new_tokens: must be positive (got -12)",
+        lambda d: d["stages"][2]["budget"].update(max_new_tokens=-12),
+    ),
+    "teacher-other-vocabulary": lambda t, z: run_plan(
+        t, "vocabulary sizes differ", set_teacher(other_teacher(t, z, grow_vocabulary))
+    ),
+    "teacher-same-size-other-tokens": lambda t, z: run_plan(
+        t, "token tables differ at 2 id(s)", set_teacher(other_teacher(t, z, swap_two_tokens))
+    ),
+    "missing-model-directory": lambda t, z: run_plan(
+        t,
+        f"model directory {t / 'no-such-model'} does not exist",
+        set_teacher(str(t / "no-such-model")),
+    ),
+    "model-directory-without-config": lambda t, z: run_plan(
+        t, "has no config.json", set_teacher(empty_dir(t / "empty-model"))
+    ),
+    "data-not-utf8": lambda t, z: run_plan(
+        t,
+        "line 2: not UTF-8 (byte 0xe9",
+        set_labeled(
+            problems_file(
+                t,
+                "latin1.jsonl",
+                b'{"problem": "1+1?", "answer": "2"}\n{"problem": "caf\xe9?", "answer": "1"}\n',
+            )
+        ),
+    ),
+    "data-empty": lambda t, z: run_plan(
+        t, "empty.jsonl is empty", set_labeled(problems_file(t, "empty.jsonl", b""))
+    ),
+    "data-missing": lambda t, z: run_plan(
+        t,
+        "Problem file " + str(t / "gone.jsonl") + " does not exist",
+        set_labeled(str(t / "gone.jsonl")),
+    ),
+    "data-not-json": lambda t, z: run_plan(
+        t,
+        "line 2: not a JSON object",
+        set_labeled(
+            problems_file(t, "broken.jsonl", b'{"problem": "1+1?", "answer": "2"}\n{"problem": \n')
+        ),
+    ),
+    "eval-overlaps-training-labels": lambda t, z: run_plan(
+        t,
+        "(40 loaded, 40 also in an eval set",
+        set_labeled(problems_file(t, "pool.jsonl"), eval_path=problems_file(t, "eval.jsonl")),
+    ),
+    "scenario-malformed-yaml": lambda t, z: scenario_text(
+        t, "is not valid YAML at line 3", "kind: scenario\nbudget: {gpu_hours: 1\n"
+    ),
+    "infeasible-budget": lambda t, z: plan_scenario(
+        t, "is below the cheapest feasible plan", budget={"gpu_hours": 0.001}
+    ),
+    "zero-budget": lambda t, z: plan_scenario(
+        t, "budget.gpu_hours: must be positive (got 0", budget={"gpu_hours": 0}
+    ),
+    "negative-budget": lambda t, z: plan_scenario(
+        t, "budget.gpu_hours: must be positive (got -5", budget={"gpu_hours": -5}
+    ),
+    "negative-labels-in-scenario": lambda t, z: plan_scenario(
+        t, "labels: must not be negative (got -1)", labels=-1
+    ),
+    "run-dir-held-by-a-live-run": live_writer,
+    "run-dir-holds-another-plan": other_plan,
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_is_refused_with_one_message_and_touches_nothing(
+    name, zoo_env, tmp_path, monkeypatch, cli
+):
+    work = tmp_path / "work"
+    work.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("HF_HOME", str(home / ".cache" / "huggingface"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    case = CASES[name](work, zoo_env)
+    try:
+        mine, zoo = tree_state(tmp_path), tree_state(zoo_env.root)
+        data_dirs = {d: tree_state(REPO / d) for d in ("examples", "planner/profiles")}
+        repo = tree_state(REPO, contents=False)
+
+        result = cli(*case.argv)
+
+        assert result.code == 2, result.out + result.err
+        assert case.message in result.err, result.err
+        assert "Traceback" not in result.err + result.out
+        assert result.err.startswith(f"s2d {case.argv[0]}: error: ")
+        assert tree_diff(mine, tree_state(tmp_path)) == []
+        assert tree_diff(zoo, tree_state(zoo_env.root)) == []
+        assert {d: tree_diff(s, tree_state(REPO / d)) for d, s in data_dirs.items()} == {
+            d: [] for d in data_dirs
+        }
+        assert tree_diff(repo, tree_state(REPO, contents=False)) == []
+    finally:
+        for release in case.cleanup:
+            release()
