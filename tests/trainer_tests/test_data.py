@@ -302,7 +302,7 @@ def test_too_small_pool_says_what_is_available():
 
 
 def test_negative_counts_are_refused():
-    with pytest.raises(UserError, match="label_split.stage3 is -1"):
+    with pytest.raises(UserError, match="labels.stage3 is -1"):
         split_pool(problems(3), stage1=1, stage3=-1, prompts=0, seed=0)
 
 
