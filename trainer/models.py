@@ -130,12 +130,27 @@ def check_compatible(teacher_dir: Path, student_dir: Path) -> None:
         )
 
 
-def load_model(
-    model_dir: Path, device: str = "cpu", dtype: Any = None, trainable: bool = True
-) -> Any:
+def load_model(model_dir: Path, device: str = "cpu", dtype: Any = None, trainable: bool = True) -> Any:
+    """Load a causal LM for training (fp32 master weights) or for frozen use.
+
+    Trainable models load in fp32 whatever the checkpoint's dtype: the trainer's
+    bf16 mixed precision then computes in bf16 while AdamW updates fp32 weights,
+    because RL-scale updates (lr ~1e-6) round away on bf16 weights. Frozen models
+    (the teacher during distillation, evaluation) keep the checkpoint's dtype on
+    a GPU and use fp32 on the CPU. On a GPU weights load straight to the device.
+    """
+    import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype or "auto").to(device)
+    cuda = device.startswith("cuda")
+    if dtype is None:
+        dtype = torch.float32 if (trainable or not cuda) else "auto"
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if cuda:
+        kwargs["device_map"] = device
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    if not cuda:
+        model = model.to(device)
     if not trainable:
         model.eval().requires_grad_(False)
     return model
