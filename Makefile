@@ -3,13 +3,16 @@ VENV ?= .venv
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test toy lint
+.PHONY: setup test demo toy lint
 
 setup:
 	@VENV=$(VENV) scripts/bootstrap.sh
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
+
+demo: setup
+	$(VENV)/bin/s2d demo
 
 toy: setup
 	$(VENV)/bin/s2d toy build
