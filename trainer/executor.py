@@ -73,9 +73,20 @@ def _default_device() -> str:
 
 
 def planned_spend(plan: Plan, stage: Stage, labels: int) -> Spend:
+    """The stage's budget in Spend terms: token ceilings (every sample at max_new_tokens) and predicted compute."""
     b = stage.budget
-    tokens = b.steps * b.prompts_per_step * b.samples_per_prompt * b.max_new_tokens if b else 0
-    spend = Spend(tokens_generated=tokens, labels=labels)
+    ceiling = b.steps * b.prompts_per_step * b.samples_per_prompt * b.max_new_tokens if b else 0
+    spend = Spend(labels=labels)
+    if stage.kind in ("grpo", "opd"):
+        spend.tokens_generated = spend.tokens_trained = ceiling
+        spend.teacher_tokens_scored = ceiling if stage.kind == "opd" else 0
+    elif stage.kind == "forward_kl" and b is not None:
+        # one rollout per sample of each distinct prompt; trained as often as the steps reach
+        spend.tokens_generated = min(
+            ceiling, plan.labels.prompts * b.samples_per_prompt * b.max_new_tokens
+        )
+        spend.tokens_trained = ceiling
+        spend.teacher_tokens_scored = ceiling if stage.options.mode == "soft" else 0
     pred = plan.prediction.stages.get(stage.id) if plan.prediction else None
     if pred is not None:
         if plan.prediction.compute_unit == "cpu_seconds":  # type: ignore[union-attr]

@@ -280,3 +280,20 @@ def test_vllm_without_the_extra_is_a_clear_error(tmp_path, capsys):
     path = save_plan(plan, tmp_path / "plan.yaml")
     assert main(["run", str(path), "--run-dir", str(tmp_path / "r")]) == 2
     assert "vllm is not installed" in capsys.readouterr().err
+
+
+def test_planned_spend_counts_token_ceilings_per_stage_kind():
+    from trainer.executor import planned_spend
+
+    plan = load_plan(Path(__file__).parents[2] / "examples" / "toy_plan.yaml")
+    rl = planned_spend(plan, plan.stage("teacher_rl"), labels=200)
+    assert (
+        rl.tokens_generated == rl.tokens_trained == 60 * 16 * 8 * 40
+        and rl.teacher_tokens_scored == 0
+        and rl.labels == 200
+    )
+    warmup = planned_spend(plan, plan.stage("warmup"), labels=0)
+    assert warmup.tokens_generated == 2000 * 1 * 40  # the prompt pool bounds the rollouts
+    assert warmup.tokens_trained == warmup.teacher_tokens_scored == 150 * 64 * 40
+    opd = planned_spend(plan, plan.stage("opd"), labels=0)
+    assert opd.tokens_generated == opd.teacher_tokens_scored == 60 * 32 * 40
