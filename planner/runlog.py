@@ -221,8 +221,8 @@ def parse_lines(chunk: str, *, strict: bool = False) -> tuple[list[Event], list[
 
 
 def read_events(path: str | os.PathLike[str]) -> list[Event]:
-    """All complete, valid events of a finished or crashed log."""
-    return EventTail(path).poll()
+    """All complete, valid events of a finished or crashed log, however long."""
+    return EventTail(path, max_bytes_per_poll=0).poll()
 
 
 class EventTail:
