@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from transformers import PrinterCallback, ProgressCallback, TrainerCallback
 
-from trainer.context import StageContext
+from trainer.context import StageContext, StageResult
+from trainer.stages import StageInterrupted
 
 CHECKPOINTS = "checkpoints"
 
@@ -179,3 +180,22 @@ class EventsCallback(TrainerCallback):
         if self.ctx.stop.is_set():
             control.should_save = True
             control.should_training_stop = True
+
+
+def train_stage(
+    trainer: Any, tokenizer: Any, ctx: StageContext, final_metric: tuple[str, str]
+) -> StageResult:
+    """Train (resuming from the newest complete checkpoint), honour Ctrl-C, save the model.
+
+    ``final_metric`` is (log key, metric name): the last logged value of that key
+    is reported in the stage's DONE marker.
+    """
+    prepare_trainer(trainer, ctx)
+    resume = latest_checkpoint(ctx.stage_dir)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if ctx.stop.is_set():
+        raise StageInterrupted(ctx.stage.id)
+    out = save_final_model(trainer, tokenizer, ctx)
+    key, name = final_metric
+    values = [h[key] for h in trainer.state.log_history if key in h]
+    return StageResult(model_path=out, metrics={name: float(values[-1])} if values else {})

@@ -23,16 +23,8 @@ from typing import Any
 import torch
 
 from trainer.context import StageContext, StageResult
-from trainer.hf import (
-    AtomicCheckpointMixin,
-    EventsCallback,
-    latest_checkpoint,
-    prepare_trainer,
-    save_final_model,
-    training_args,
-)
+from trainer.hf import AtomicCheckpointMixin, EventsCallback, train_stage, training_args
 from trainer.losses import forward_kl_chunked
-from trainer.stages import StageInterrupted
 
 ROLLOUTS = "teacher_rollouts.jsonl"
 
@@ -111,7 +103,7 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
 
     from trainer.models import load_model, load_tokenizer
 
-    s, b, o = ctx.stage, ctx.stage.budget, ctx.stage.options
+    b, o = ctx.stage.budget, ctx.stage.options
     assert b is not None
     rows = teacher_rollouts(ctx)
     tokenizer = load_tokenizer(ctx.model_path)
@@ -174,17 +166,7 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
         processing_class=tokenizer,
         callbacks=[EventsCallback(ctx)],
     )
-    prepare_trainer(trainer, ctx)
-    resume = latest_checkpoint(ctx.stage_dir)
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    if ctx.stop.is_set():
-        raise StageInterrupted(s.id)
-    out = save_final_model(trainer, tokenizer, ctx)
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return StageResult(
-        model_path=out,
-        metrics={"final_loss": float(losses[-1])} if losses else {},
-    )
+    return train_stage(trainer, tokenizer, ctx, ("loss", "final_loss"))
 
 
 def rollouts_path(run_dir: Path, stage_id: str) -> Path:

@@ -13,15 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from trainer.context import SpendMeter, StageContext, StageResult
-from trainer.hf import (
-    AtomicCheckpointMixin,
-    EventsCallback,
-    latest_checkpoint,
-    prepare_trainer,
-    save_final_model,
-    training_args,
-)
-from trainer.stages import StageInterrupted
+from trainer.hf import AtomicCheckpointMixin, EventsCallback, train_stage, training_args
 
 
 def completion_text(completion: Any) -> str:
@@ -129,12 +121,4 @@ def run_grpo(ctx: StageContext) -> StageResult:
             EventsCallback(ctx, grpo_tokens_from_logs(b.prompts_per_step * b.samples_per_prompt))
         ],
     )
-    prepare_trainer(trainer, ctx)
-    resume = latest_checkpoint(ctx.stage_dir)
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    if ctx.stop.is_set():
-        raise StageInterrupted(ctx.stage.id)
-    out = save_final_model(trainer, tokenizer, ctx)
-    history = [h for h in trainer.state.log_history if "reward" in h]
-    metrics = {"final_reward": float(history[-1]["reward"])} if history else {}
-    return StageResult(model_path=out, metrics=metrics)
+    return train_stage(trainer, tokenizer, ctx, ("reward", "final_reward"))

@@ -20,16 +20,8 @@ from typing import Any
 import torch
 
 from trainer.context import SpendMeter, StageContext, StageResult
-from trainer.hf import (
-    AtomicCheckpointMixin,
-    EventsCallback,
-    latest_checkpoint,
-    prepare_trainer,
-    save_final_model,
-    training_args,
-)
+from trainer.hf import AtomicCheckpointMixin, EventsCallback, train_stage, training_args
 from trainer.losses import sampled_reverse_kl, sampled_token_advantages, token_logprobs
-from trainer.stages import StageInterrupted
 from trainer.stages.grpo import (
     VerifierReward,
     grpo_config_kwargs,
@@ -80,7 +72,7 @@ def _run_full(ctx: StageContext) -> StageResult:
     class Trainer(AtomicCheckpointMixin, DistillationTrainer):
         pass
 
-    s, b, o = ctx.stage, ctx.stage.budget, ctx.stage.options
+    b, o = ctx.stage.budget, ctx.stage.options
     assert b is not None and ctx.data.prompts is not None
     tokenizer = load_tokenizer(ctx.model_path)
     student = load_model(ctx.model_path, ctx.device)
@@ -113,14 +105,7 @@ def _run_full(ctx: StageContext) -> StageResult:
         processing_class=tokenizer,
         callbacks=[EventsCallback(ctx, count)],
     )
-    prepare_trainer(trainer, ctx)
-    resume = latest_checkpoint(ctx.stage_dir)
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    if ctx.stop.is_set():
-        raise StageInterrupted(s.id)
-    out = save_final_model(trainer, tokenizer, ctx)
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return StageResult(model_path=out, metrics={"final_loss": float(losses[-1])} if losses else {})
+    return train_stage(trainer, tokenizer, ctx, ("loss", "final_loss"))
 
 
 def _run_sampled(ctx: StageContext) -> StageResult:
@@ -128,7 +113,7 @@ def _run_sampled(ctx: StageContext) -> StageResult:
 
     from trainer.models import load_model, load_tokenizer
 
-    s, b, o = ctx.stage, ctx.stage.budget, ctx.stage.options
+    b, o = ctx.stage.budget, ctx.stage.options
     assert b is not None
     tokenizer = load_tokenizer(ctx.model_path)
     student = load_model(ctx.model_path, ctx.device)
@@ -178,11 +163,4 @@ def _run_sampled(ctx: StageContext) -> StageResult:
             EventsCallback(ctx, grpo_tokens_from_logs(b.prompts_per_step * b.samples_per_prompt))
         ],
     )
-    prepare_trainer(trainer, ctx)
-    resume = latest_checkpoint(ctx.stage_dir)
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    if ctx.stop.is_set():
-        raise StageInterrupted(s.id)
-    out = save_final_model(trainer, tokenizer, ctx)
-    kls = [h["opd/reverse_kl"] for h in trainer.state.log_history if "opd/reverse_kl" in h]
-    return StageResult(model_path=out, metrics={"final_reverse_kl": float(kls[-1])} if kls else {})
+    return train_stage(trainer, tokenizer, ctx, ("opd/reverse_kl", "final_reverse_kl"))
