@@ -34,7 +34,7 @@ PAIRS = {"default": ("toy:s", "toy:m"), "tiny": ("toy:xs", "toy:s")}
 class DemoConfig:
     seed: int = 0
     out: Path = Path("runs/demo")
-    budget_cpu_seconds: float = 420.0
+    budget_cpu_seconds: float = 200.0
     labels: int = DEMO_LABELS
     trials: int = 80
     lanes: int = 2
