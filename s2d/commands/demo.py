@@ -23,9 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--budget",
         type=float,
-        default=420.0,
+        default=200.0,
         metavar="CPU_SECONDS",
-        help="compute budget the planner allocates (default 420)",
+        help="CPU-seconds the planner may allocate to the workflow (default 200)",
     )
     p.add_argument(
         "--labels", type=int, default=400, help="labeled problems available (default 400: scarce)"
