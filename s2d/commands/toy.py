@@ -75,12 +75,17 @@ def run_build(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from planner.errors import UserError
-    from trainer.toy.zoo import build_zoo, zoo_dir
+    from trainer.toy.zoo import build_zoo, preset_config, zoo_dir
 
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     console = Console()
     target = zoo_dir(args.cache_dir, args.seed, args.preset)
+    cached = not args.force and (target / "zoo.json").is_file()
+    if not cached:
+        console.print(
+            f"building toy zoo {args.preset!r} (seed {args.seed}) into {target}", soft_wrap=True
+        )
     started = time.perf_counter()
     with Progress(
         TextColumn("{task.description:<14}"),
@@ -88,25 +93,24 @@ def run_build(args: argparse.Namespace) -> int:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        transient=False,
+        disable=cached,
     ) as bar:
-        tasks: dict[str, int] = {}
+        # One row per model from the start; a row's clock starts with its first report.
+        tasks = {
+            spec.name: bar.add_task(f"{spec.name} queued", total=spec.steps, start=False)
+            for spec in preset_config(args.preset).models
+        }
 
         def progress(event) -> None:
-            if event.model not in tasks:
-                tasks[event.model] = bar.add_task(event.model, total=event.total)
             task = tasks[event.model]
+            bar.start_task(task)
             if event.phase == "pretrain":
-                bar.update(
-                    task,
-                    description=f"{event.model} pretrain",
-                    completed=event.done,
-                    total=event.total,
-                )
+                bar.update(task, description=f"{event.model} pretrain", completed=event.done)
             elif event.phase == "eval":
                 bar.update(task, description=f"{event.model} grading")
             else:
                 bar.update(task, description=f"{event.model} done")
+                bar.stop_task(task)
                 info = event.info or {}
                 bar.console.print(
                     f"{event.model}: {info.get('params', 0):,} params, greedy "
@@ -115,8 +119,6 @@ def run_build(args: argparse.Namespace) -> int:
                     f"{info.get('pretrain_seconds', 0):.0f} s"
                 )
 
-        if not args.force and (target / "zoo.json").is_file():
-            bar.stop()
         zoo = build_zoo(args.cache_dir, args.seed, args.preset, args.force, args.workers, progress)
     wall = time.perf_counter() - started
     if zoo.reused:
@@ -138,6 +140,7 @@ def run_info(args: argparse.Namespace) -> int:
     console = Console()
     console.print(zoo_table(zoo))
     console.print(f"key {zoo.key}, seed {zoo.seed}, built in {zoo.build_seconds:.0f} s")
-    for split, path in zoo.data.items():
-        console.print(f"toy:{split} -> {path}")
+    refs = {**{name: zoo.model_dir(name) for name in zoo.models}, **zoo.data}
+    for name, path in refs.items():
+        console.print(f"toy:{name} -> {path}", soft_wrap=True)
     return 0

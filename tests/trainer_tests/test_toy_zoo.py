@@ -175,3 +175,19 @@ def test_boxed_grading():
         accuracy([["\\boxed{1}", "\\boxed{2}"], ["\\boxed{3}", "\\boxed{3}"]], ["1", "3"]) == 0.75
     )
     assert accuracy([], []) == 0.0
+
+
+def test_default_preset_spans_thirty_x_in_parameters():
+    import torch
+    from transformers import Qwen3ForCausalLM
+
+    from trainer.toy.pretrain import count_params, qwen3_config
+    from trainer.toy.tokenizer import build_tokenizer
+
+    tok = build_tokenizer()
+    specs = PRESETS["default"].models
+    assert [s.name for s in specs] == ["xs", "s", "m", "l"]
+    with torch.device("meta"):
+        params = [count_params(Qwen3ForCausalLM(qwen3_config(s, tok))) for s in specs]
+    assert params == sorted(params) and len(set(params)) == len(params)
+    assert params[-1] / params[0] >= 30

@@ -2,10 +2,13 @@
 
 A zoo is fully described by a :class:`ZooConfig`; its hash (with the seed and the world version)
 names the cache directory, so any change here builds a new zoo instead of reusing a stale one.
-"default" is the zoo the demo and the examples run on (four Qwen3-shaped sizes spanning about
-40x in parameters, built in a few minutes on two cores); "tiny" is a two-model zoo for tests that
-builds in seconds. Bump WORLD_VERSION when the problem format, tokenizer or training code
-changes what a given config produces.
+"default" is the zoo the demo and the examples run on: four Qwen3-shaped sizes spanning 40x in
+parameters (31k to 1.24M), all pretrained on the same 400 x 32 noisy solutions (seed 0: greedy
+10 / 25 / 62 / 68 %, sampled 3 / 8 / 26 / 32 %). Every size gets the same steps because per-size
+step counts break the ladder: s trained 600 steps matches m at 400. The build costs about 7.5
+CPU-minutes, the longest worker (l) about 3.7, so about 4 minutes of wall time on two otherwise
+idle cores. "tiny" is a two-model zoo for tests that builds in seconds. Bump WORLD_VERSION when
+the problem format, tokenizer or training code changes what a given config produces.
 """
 
 from __future__ import annotations

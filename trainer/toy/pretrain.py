@@ -127,6 +127,7 @@ def train_and_save(
     )
     warmup = max(1, int(config.warmup_fraction * spec.steps))
     started = time.perf_counter()
+    report("pretrain", 0, spec.steps)
     model.train()
     for step in range(spec.steps):
         pairs = sample_pretraining(
