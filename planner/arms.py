@@ -127,10 +127,11 @@ def replay_control(plan: Plan, workflow_run: Path) -> Plan:
 def opd_only(plan: Plan, workflow_run: Path) -> Plan:
     """OPD from the RL-trained teacher without the warmup (the paper's C2 ablation)."""
     check_workflow(plan)
+    assert plan.teacher is not None
     teacher = ModelRef(
         name=f"{plan.teacher.name}-rl",
         path=str(Path(workflow_run) / "stages" / "teacher_rl" / "model"),
-    )  # type: ignore[union-attr]
+    )
     labels = replace(plan.labels, stage3=0)
     return replace(
         plan,

@@ -80,7 +80,7 @@ def _coerce(value: Any, tp: Any, path: str, problems: Problems) -> Any:
         return {
             str(k): _coerce(v, args[1], _join(path, str(k)), problems) for k, v in value.items()
         }
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return build(tp, value, path, problems)
     if tp is bool:
         if isinstance(value, bool):

@@ -83,9 +83,10 @@ def choose_plan(scenario_path: Path, out: Path, cfg: DemoConfig) -> tuple[Plan, 
         raise UserError(
             "the planner chose direct GRPO and produced no workflow plan to compare it with; raise --budget"
         )
+    predicted = 100 * best.prediction.final_accuracy if best.prediction else float("nan")
     notes.append(
-        f"the planner's best plan was {best.name} (predicted {100 * best.prediction.final_accuracy:.1f}%); the demo runs the best workflow plan against it"
-    )  # type: ignore[union-attr]
+        f"the planner's best plan was {best.name} (predicted {predicted:.1f}%); the demo runs the best workflow plan against it"
+    )
     return _with_eval_settings(workflow), notes
 
 

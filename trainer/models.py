@@ -130,7 +130,9 @@ def check_compatible(teacher_dir: Path, student_dir: Path) -> None:
         )
 
 
-def load_model(model_dir: Path, device: str = "cpu", dtype: Any = None, trainable: bool = True) -> Any:
+def load_model(
+    model_dir: Path, device: str = "cpu", dtype: Any = None, trainable: bool = True
+) -> Any:
     """Load a causal LM for training (fp32 master weights) or for frozen use.
 
     Trainable models load in fp32 whatever the checkpoint's dtype: the trainer's

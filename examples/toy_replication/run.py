@@ -79,44 +79,103 @@ def main() -> None:
     per_seed: dict[int, list[dict]] = {}
     comps = {}
     for seed in args.seeds:
-        plan = replace(base, name=f"{base.name}-seed{seed}", seed=seed, labels=replace(base.labels, seed=seed))
+        plan = replace(
+            base, name=f"{base.name}-seed{seed}", seed=seed, labels=replace(base.labels, seed=seed)
+        )
         comp = compare.prepare(plan, args.out / f"seed{seed}", ALL_ROWS)
         started = time.perf_counter()
-        compare.execute(comp, zoo.root, args.lanes, on_finish=lambda o: print(f"  {o.name}: exit {o.returncode} in {o.seconds:.0f} s", flush=True))
+        compare.execute(
+            comp,
+            zoo.root,
+            args.lanes,
+            on_finish=lambda o: print(
+                f"  {o.name}: exit {o.returncode} in {o.seconds:.0f} s", flush=True
+            ),
+        )
         print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
-        per_seed[seed] = compare.table_rows(comp, ALL_ROWS, compare.predictions(plan, scenario_path, ALL_ROWS))
+        per_seed[seed] = compare.table_rows(
+            comp, ALL_ROWS, compare.predictions(plan, scenario_path, ALL_ROWS)
+        )
         comps[seed] = comp
 
     # Calibrate on the workflow and direct runs of every seed, predict the held-out rows.
     profile = args.out / "calibrated_profile.yaml"
     runs = [str(comps[s].run_dir(r)) for s in args.seeds for r in CALIBRATE_ON]
-    subprocess.run([sys.executable, "-m", "s2d", "calibrate", *runs, "--scenario", str(scenario_path), "--out", str(profile)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "s2d",
+            "calibrate",
+            *runs,
+            "--scenario",
+            str(scenario_path),
+            "--out",
+            str(profile),
+        ],
+        check=True,
+    )
     held_pred, held_meas = [], []
     for seed in args.seeds:
         plan = comps[seed].plan
         calibrated = compare.predictions(plan, scenario_path, ALL_ROWS, profile)
         for row in per_seed[seed]:
             row["calibrated"] = calibrated.get(row["key"])
-            if row["key"] in HELD_OUT and row["calibrated"] is not None and row["measured"] is not None:
+            if (
+                row["key"] in HELD_OUT
+                and row["calibrated"] is not None
+                and row["measured"] is not None
+            ):
                 held_pred.append(row["calibrated"])
                 held_meas.append(row["measured"])
-    mae = statistics.fmean(abs(p - m) for p, m in zip(held_pred, held_meas, strict=True)) * 100 if held_pred else float("nan")
+    mae = (
+        statistics.fmean(abs(p - m) for p, m in zip(held_pred, held_meas, strict=True)) * 100
+        if held_pred
+        else float("nan")
+    )
     rho = spearman(held_pred, held_meas) if len(held_pred) > 2 else float("nan")
 
-    summary = {"seeds": args.seeds, "wall_seconds": round(time.perf_counter() - t0, 1), "zoo": str(zoo.root), "rows": {}, "calibration": {"calibrated_on": CALIBRATE_ON, "held_out": HELD_OUT, "mae_points": mae, "spearman": rho, "n": len(held_pred)}}
-    lines = ["| setting | sampled % mean (min-max) | greedy % mean | labels | CPU-s | predicted (prior) | predicted (calibrated) |", "|---|---|---|---|---|---|---|"]
+    summary = {
+        "seeds": args.seeds,
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "zoo": str(zoo.root),
+        "rows": {},
+        "calibration": {
+            "calibrated_on": CALIBRATE_ON,
+            "held_out": HELD_OUT,
+            "mae_points": mae,
+            "spearman": rho,
+            "n": len(held_pred),
+        },
+    }
+    lines = [
+        "| setting | sampled % mean (min-max) | greedy % mean | labels | CPU-s | predicted (prior) | predicted (calibrated) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for key in ALL_ROWS:
         rows = [next(r for r in per_seed[s] if r["key"] == key) for s in args.seeds]
         meas = [r["measured"] * 100 for r in rows if r["measured"] is not None]
         greedy = [r["greedy"] * 100 for r in rows if r["greedy"] is not None]
         pred = [r["predicted"] * 100 for r in rows if r["predicted"] is not None]
         cal = [r["calibrated"] * 100 for r in rows if r.get("calibrated") is not None]
-        summary["rows"][key] = {"setting": rows[0]["setting"], "sampled": meas, "greedy": greedy, "predicted": pred, "calibrated": cal, "labels": rows[0]["labels"], "cpu_seconds": [r["cpu_seconds"] for r in rows]}
+        summary["rows"][key] = {
+            "setting": rows[0]["setting"],
+            "sampled": meas,
+            "greedy": greedy,
+            "predicted": pred,
+            "calibrated": cal,
+            "labels": rows[0]["labels"],
+            "cpu_seconds": [r["cpu_seconds"] for r in rows],
+        }
         fmt = lambda v: f"{statistics.fmean(v):.1f}" if v else "-"  # noqa: E731
         spread = f" ({min(meas):.1f}-{max(meas):.1f})" if meas else ""
-        lines.append(f"| {rows[0]['setting']} | {fmt(meas)}{spread} | {fmt(greedy)} | {rows[0]['labels']} | {statistics.fmean(r['cpu_seconds'] for r in rows):.0f} | {fmt(pred)} | {fmt(cal)} |")
+        lines.append(
+            f"| {rows[0]['setting']} | {fmt(meas)}{spread} | {fmt(greedy)} | {rows[0]['labels']} | {statistics.fmean(r['cpu_seconds'] for r in rows):.0f} | {fmt(pred)} | {fmt(cal)} |"
+        )
     lines.append("")
-    lines.append(f"Calibrated on {', '.join(CALIBRATE_ON)} runs; held-out rows {', '.join(HELD_OUT)}: mean absolute error {mae:.1f} points, Spearman rank correlation {rho:.2f} (n={len(held_pred)}).")
+    lines.append(
+        f"Calibrated on {', '.join(CALIBRATE_ON)} runs; held-out rows {', '.join(HELD_OUT)}: mean absolute error {mae:.1f} points, Spearman rank correlation {rho:.2f} (n={len(held_pred)})."
+    )
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     (args.out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

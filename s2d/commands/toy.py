@@ -57,7 +57,7 @@ def zoo_table(zoo):
         ("sampled acc", "right"),
         ("pretrain s", "right"),
     ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify)
     for name, m in zoo.models.items():
         table.add_row(
             name,

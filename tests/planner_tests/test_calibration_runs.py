@@ -67,7 +67,9 @@ def test_calibrate_refits_accuracy_and_time_and_plan_uses_it(tmp_path, fake_zoo,
     assert max(errors) < max(befores)  # the fit moved toward what was measured
     # runs took twice the predicted compute: the overhead doubles, the utilisations halve
     cpu = load_scenario(scenario).hardware
-    assert prof.hardware_overrides["decode_step_overhead_s"] == pytest.approx(2 * cpu.decode_step_overhead_s)
+    assert prof.hardware_overrides["decode_step_overhead_s"] == pytest.approx(
+        2 * cpu.decode_step_overhead_s
+    )
     assert prof.hardware_overrides["train_mfu"] == pytest.approx(cpu.train_mfu / 2)
     again = make_plans(scenario, out=tmp_path / "plans2", trials=10, profile=str(out)).best
     assert again.prediction.source.endswith("+calibrated")
