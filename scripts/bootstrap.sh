@@ -20,6 +20,8 @@ fi
 
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 pip=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+# Local package mirrors list directories pip cannot read; their warnings are noise.
+quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 
 if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
     if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
@@ -30,11 +32,11 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
         spec=${S2D_TORCH_SPEC:-torch==2.13.0}
     fi
     if [ -n "${S2D_TORCH_INDEX:-}" ]; then
-        "${pip[@]}" install "$spec" --index-url "$S2D_TORCH_INDEX"
+        quiet "${pip[@]}" install "$spec" --index-url "$S2D_TORCH_INDEX"
     else
-        "${pip[@]}" install "$spec"
+        quiet "${pip[@]}" install "$spec"
     fi
 fi
 
-"${pip[@]}" install -e ".[dev]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+quiet "${pip[@]}" install -e ".[dev]"
 echo "$want" > "$stamp"
