@@ -195,10 +195,11 @@ def run_demo(cfg: DemoConfig, console: Any) -> int:
 
 
 def _zoo(cfg: DemoConfig, console: Any) -> Any:
-    from trainer.toy.zoo import build_zoo
+    from s2d.commands.toy import build_with_progress
 
-    console.print("toy zoo: building or reusing (first build takes a few minutes)")
-    return build_zoo(cache_dir=cfg.cache_dir, preset=cfg.preset)
+    zoo = build_with_progress(console, cfg.cache_dir, 0, cfg.preset, False, 2)
+    console.print(f"toy zoo: {'reused' if zoo.reused else 'built'} at {zoo.root}", soft_wrap=True)
+    return zoo
 
 
 def _pct(x: float | None) -> str:

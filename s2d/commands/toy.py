@@ -70,23 +70,16 @@ def zoo_table(zoo):
     return table
 
 
-def run_build(args: argparse.Namespace) -> int:
-    from rich.console import Console
+def build_with_progress(console, cache_dir, seed: int, preset: str, force: bool, workers: int):
+    """build_zoo with a progress bar per model (nothing shown when the zoo is cached)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from planner.errors import UserError
     from trainer.toy.zoo import build_zoo, preset_config, zoo_dir
 
-    if args.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {args.workers}")
-    console = Console()
-    target = zoo_dir(args.cache_dir, args.seed, args.preset)
-    cached = not args.force and (target / "zoo.json").is_file()
+    target = zoo_dir(cache_dir, seed, preset)
+    cached = not force and (target / "zoo.json").is_file()
     if not cached:
-        console.print(
-            f"building toy zoo {args.preset!r} (seed {args.seed}) into {target}", soft_wrap=True
-        )
-    started = time.perf_counter()
+        console.print(f"building toy zoo {preset!r} (seed {seed}) into {target}", soft_wrap=True)
     with Progress(
         TextColumn("{task.description:<14}"),
         BarColumn(),
@@ -98,7 +91,7 @@ def run_build(args: argparse.Namespace) -> int:
         # One row per model from the start; a row's clock starts with its first report.
         tasks = {
             spec.name: bar.add_task(f"{spec.name} queued", total=spec.steps, start=False)
-            for spec in preset_config(args.preset).models
+            for spec in preset_config(preset).models
         }
 
         def progress(event) -> None:
@@ -119,7 +112,21 @@ def run_build(args: argparse.Namespace) -> int:
                     f"{info.get('pretrain_seconds', 0):.0f} s"
                 )
 
-        zoo = build_zoo(args.cache_dir, args.seed, args.preset, args.force, args.workers, progress)
+        return build_zoo(cache_dir, seed, preset, force, workers, progress)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from planner.errors import UserError
+
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    console = Console()
+    started = time.perf_counter()
+    zoo = build_with_progress(
+        console, args.cache_dir, args.seed, args.preset, args.force, args.workers
+    )
     wall = time.perf_counter() - started
     if zoo.reused:
         console.print(f"reusing cached zoo at {zoo.root}", soft_wrap=True)
