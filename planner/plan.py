@@ -110,11 +110,9 @@ class ForwardKLOptions:
     # hard: plain SFT on the same rollouts (for comparison).
     mode: Literal["soft", "hard"] = "soft"
     rollout_temperature: float = 1.0
-    # Store the teacher's top-k log-probabilities plus the remaining mass
-    # (0: score the full vocabulary in chunks at train time).
-    teacher_top_k: int = 0
+    # Teacher and student logits are projected to the vocabulary this many
+    # tokens at a time, which bounds memory at large vocabularies.
     chunk_tokens: int = 1024
-    epochs: int = 1
 
 
 @dataclass

@@ -150,32 +150,6 @@ def forward_kl_chunked(
     return total / n_tokens
 
 
-def forward_kl_topk(
-    student_logits_N_V: torch.Tensor,
-    teacher_topk_logprobs_N_K: torch.Tensor,
-    teacher_topk_ids_N_K: torch.Tensor,
-) -> torch.Tensor:
-    """KL(teacher || student) when only the teacher's top-k log-probabilities were kept.
-
-    The teacher's remaining mass r = 1 - sum_k p_k is treated as one extra
-    outcome against the student's mass outside those k tokens, which makes the
-    estimate a true KL between two (k+1)-outcome distributions: never negative,
-    and exact when k covers the teacher's support. Mean over rows.
-    """
-    student_logp_N_V = F.log_softmax(student_logits_N_V.float(), dim=-1)
-    s_topk_N_K = student_logp_N_V.gather(-1, teacher_topk_ids_N_K)
-    t_topk_N_K = teacher_topk_logprobs_N_K.float()
-    head_N = (t_topk_N_K.exp() * (t_topk_N_K - s_topk_N_K)).sum(-1)
-    t_rest_N = (1.0 - t_topk_N_K.exp().sum(-1)).clamp(min=0.0)
-    s_rest_N = (1.0 - s_topk_N_K.exp().sum(-1)).clamp(min=1e-12)
-    tail_N = torch.where(
-        t_rest_N > 1e-12,
-        t_rest_N * (t_rest_N.clamp(min=1e-12).log() - s_rest_N.log()),
-        torch.zeros_like(t_rest_N),
-    )
-    return (head_N + tail_N).mean()
-
-
 def token_logprobs(
     logits_B_T_V: torch.Tensor, ids_B_T: torch.Tensor, temperature: float = 1.0
 ) -> torch.Tensor:

@@ -10,7 +10,6 @@ import torch
 from trainer.losses import (
     forward_kl_chunked,
     forward_kl_full,
-    forward_kl_topk,
     group_advantages,
     kl_from_logits,
     masked_mean,
@@ -66,18 +65,6 @@ def test_sampled_token_advantage_and_k1_estimate():
         s, t, mask, sequence_advantages_B=torch.tensor([2.0]), reward_weight=0.5
     )
     assert mixed.tolist() == [[1.5, 0.0, 0.0]]
-
-
-def test_topk_forward_kl_by_hand():
-    teacher = torch.tensor([0.5, 0.3, 0.2])
-    student = torch.tensor([[LN(0.4), LN(0.4), LN(0.2)]])
-    # top-1 of the teacher (token 0), rest mass 0.5 against the student's 0.6
-    got = forward_kl_topk(student, teacher[:1].log().unsqueeze(0), torch.tensor([[0]]))
-    assert got.item() == pytest.approx(0.5 * LN(0.5 / 0.4) + 0.5 * LN(0.5 / 0.6), abs=1e-6)
-    # k = V is exact
-    exact = kl_from_logits(teacher.log().unsqueeze(0), student).item()
-    full = forward_kl_topk(student, teacher.log().unsqueeze(0), torch.tensor([[0, 1, 2]]))
-    assert full.item() == pytest.approx(exact, abs=1e-6)
 
 
 def test_token_logprobs_picks_the_sampled_token():
