@@ -67,7 +67,9 @@ class CostTable:
     def __init__(self, sc: Scenario):
         self.sc = sc
         hw, n_s = sc.hardware, sc.student.params
-        n_t = np.array([n_s] + [t.params for t in sc.teachers])  # index 0 is a placeholder
+        # Index 0 ("no teacher") carries the student's size only to keep the arrays
+        # aligned; search never uses teacher-stage costs for that choice.
+        n_t = np.array([n_s] + [t.params for t in sc.teachers])
         sh = sc.shapes
         self.step: dict[str, C.StepCost] = {
             "teacher_rl": C.grpo_step(n_t, sh["teacher_rl"], hw),
