@@ -21,7 +21,14 @@ from planner.fit import nelder_mead
 from planner.response import Inputs, Outputs, ResponseParams, predict, with_values
 
 FRACTIONS = frozenset(
-    {"teacher_rl_gain", "student_rl_gain", "replay_fraction", "warmup_weight", "opd_weight"}
+    {
+        "teacher_rl_gain",
+        "student_rl_gain",
+        "replay_fraction",
+        "warmup_weight",
+        "opd_weight",
+        "opd_cold_share",
+    }
 )
 # What the paper's figures pin (the curve shapes stay at their priors).
 PAPER_FIT = (
@@ -34,6 +41,7 @@ PAPER_FIT = (
     "bridge_rl_eff",
     "warmup_weight",
     "opd_weight",
+    "opd_cold_share",
 )
 
 

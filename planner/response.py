@@ -18,8 +18,13 @@ input is a numpy array of one value per plan):
   teacher RL added (C1: a reward-shaped teacher transfers far more than its own
   accuracy gain), ``E_gap`` shrinks it for a teacher much larger than the one
   the paper used (capacity gap). Warmup and OPD progress combine as a noisy-or
-  ``1 - (1 - w_w s_w)(1 - w_o s_o)`` (their gains overlap, C2), and the result
-  saturates toward the teacher's accuracy, never past it.
+  ``1 - (1 - w_w s_w)(1 - w_o (c + (1 - c) s_w) s_o)`` (their gains overlap,
+  C2); OPD samples the student's own rollouts, so how much of its weight it
+  can use depends on how close the warmup brought the student: a share ``c``
+  without a warmup, all of it behind a finished one (the paper's OPD alone
+  does more than its warmup alone; on the toy world, with a far weaker
+  student, OPD alone does almost nothing). The result saturates toward the
+  teacher's accuracy, never past it.
 * stage-3 RL after the bridge overlaps with the raw-teacher part of the
   bridge's gain (``raw_overlap``): imitation of an unshaped teacher teaches
   what GRPO would find anyway, so only the reward-shaped part stacks with RL.
@@ -28,7 +33,7 @@ input is a numpy array of one value per plan):
 
 Departures from the paper: the paper reports end points, not curves; the
 curve shapes (midpoints, exponents, gap decay) are documented priors, and the
-eight PAPER.md figures pin the eight fitted parameters (see planner/paper.py).
+PAPER.md figures pin the fitted parameters (see planner/paper.py).
 """
 
 from __future__ import annotations
@@ -59,7 +64,10 @@ class ResponseParams:
     bridge_raw_eff: float  # eta_raw: reach per point of raw teacher-student gap
     bridge_rl_eff: float  # eta_rl: reach per point the teacher gained from RL
     warmup_weight: float  # w_w: share of the reach the warmup alone attains
-    opd_weight: float  # w_o: share of the reach OPD alone attains
+    opd_weight: float  # w_o: share of the reach OPD attains behind a finished warmup
+    opd_cold_share: (
+        float  # c: share of OPD's weight available with no warmup (grows to 1 with warmup progress)
+    )
     warmup_mid_samples: float  # teacher rollouts at half warmup progress
     opd_mid_samples: float  # student rollouts at half OPD progress
     bridge_exponent: float
@@ -87,7 +95,7 @@ class Profile:
 
     name: str
     params: ResponseParams
-    priors: dict[str, dict[str, Any]]  # name -> {prior, sd_log, fit, source}
+    priors: dict[str, dict[str, Any]]  # name -> {prior, sd_log, fit, source, calibration_sd_log}
     source: str = ""
     hardware_overrides: dict[str, float] = field(default_factory=dict)
     fit_report: list[dict[str, Any]] = field(default_factory=list)
@@ -235,7 +243,8 @@ def predict(x: Inputs, p: ResponseParams, benchmark: str = "math") -> Outputs:
     # stages 2a + 2b: the dense bridge
     s_w = progress(x.warmup_samples, p.warmup_mid_samples, p.bridge_exponent)
     s_o = progress(x.opd_samples, p.opd_mid_samples, p.bridge_exponent)
-    bridge_progress = 1.0 - (1.0 - p.warmup_weight * s_w) * (1.0 - p.opd_weight * s_o)
+    opd_share = p.opd_cold_share + (1.0 - p.opd_cold_share) * s_w
+    bridge_progress = 1.0 - (1.0 - p.warmup_weight * s_w) * (1.0 - p.opd_weight * opd_share * s_o)
     e_gap = gap_efficiency(x.param_ratio, p.gap_ref_ratio, p.gap_decay)
     reach_raw = e_gap * p.bridge_raw_eff * np.maximum(a_t0 - a_s, 0.0)
     reach = reach_raw + e_gap * p.bridge_rl_eff * d_t

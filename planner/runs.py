@@ -8,7 +8,12 @@ for n problems x k samples (at least 0.5 points). Parameters marked ``fit`` in
 the starting profile are refitted with the starting values as priors
 (sd 0.5 in log space), so a few runs nudge the model instead of replacing it.
 Measured compute (``stage_end`` spend) against predicted gives one time factor
-for the hardware, applied to its overhead and utilisation figures.
+for the hardware, applied to its overhead and utilisation figures. A run that
+starts from another run's checkpoint (the replay control, the OPD-only
+ablation) is read as its from-scratch pipeline (planner/lineage.py), so its
+origin run directory must still exist. A parameter whose profile entry gives
+``calibration_sd_log`` gets that prior width instead: figures the paper
+pins only loosely, or that differ between worlds, may move further.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 from planner.calibration import Observation, fit_response, predicted
 from planner.errors import UserError
+from planner.lineage import from_scratch
 from planner.plan import load_plan
 from planner.response import Profile
 from planner.runlog import EVENTS_FILE, Spend, read_events
@@ -45,7 +51,7 @@ def observations_from_run(
         raise UserError(
             f"{run_dir} is not a run directory (it needs plan.yaml and {EVENTS_FILE}); give directories written by `s2d run`."
         )
-    plan = load_plan(run_dir / "plan.yaml")
+    plan = from_scratch(load_plan(run_dir / "plan.yaml"))
     events = read_events(run_dir / EVENTS_FILE)
     ids = [s.id for s in plan.stages]
     obs, compute = [], []
@@ -92,7 +98,13 @@ def calibrate_from_runs(problem: Problem, run_dirs: list[Path]) -> CalibrationRe
         )
     start = problem.profile
     names = [n for n, meta in start.priors.items() if meta.get("fit")]
-    priors = {n: {"prior": getattr(start.params, n), "sd_log": PRIOR_SD_LOG} for n in names}
+    priors = {
+        n: {
+            "prior": getattr(start.params, n),
+            "sd_log": float(start.priors[n].get("calibration_sd_log", PRIOR_SD_LOG)),
+        }
+        for n in names
+    }
     before = {o.key: predicted(o, start.params) for o in observations}
     fit = fit_response(start.params, observations, names, priors, max_evals=3000)
     points = [

@@ -6,7 +6,9 @@ tokens) and its data, so a hand-edited plan is simulated faithfully. Stages
 map to the response model by role: GRPO on the teacher is stage 1, forward KL
 and OPD form the bridge, GRPO on the student is stage 3 (direct GRPO when
 there is no bridge; the replay control when it re-reads stage-1 labels). The
-scenario supplies the hardware, the model facts and the benchmark.
+scenario supplies the hardware, the model facts and the benchmark. Each
+stage is predicted from the plan truncated after it, so the warmup's figure is
+the bridge without OPD and every stage's figure is a prediction of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from planner import cost as C
 from planner.cost import StageShape
 from planner.errors import UserError
+from planner.lineage import from_scratch
 from planner.models import ModelProfile, resolve_model
 from planner.plan import Plan, Prediction, Stage, StagePrediction
 from planner.response import Inputs, predict
@@ -131,24 +134,36 @@ def plan_inputs(problem: Problem, plan: Plan) -> tuple[Inputs, dict[str, float],
 
 
 def simulate_plan(problem: Problem, plan: Plan) -> Plan:
+    """``plan`` with its prediction: each stage predicted from the plan truncated after it.
+
+    A stage's accuracy is what the pipeline so far gives, so the warmup is the
+    bridge without OPD and an eval stage reports the student as it stands. A
+    plan that starts from another run's checkpoint is simulated as its
+    from-scratch pipeline (planner/lineage.py); only its own stages are reported.
+    """
     sc = problem.sc
-    x, per_stage, roles = plan_inputs(problem, plan)
+    params = problem.profile.params
+    full = from_scratch(plan)
+    own = {s.id for s in plan.stages}
+    _, per_stage, roles = plan_inputs(problem, full)
+    per_stage = {k: v for k, v in per_stage.items() if k in own}
     bench = sc.benchmark
-    out = predict(x, problem.profile.params, bench)
-    z = problem.profile.params.band_z
-    acc = {
-        "teacher_rl": (out.teacher, out.sd_teacher),
-        "warmup": (out.bridge, out.sd_bridge),
-        "opd": (out.bridge, out.sd_bridge),
-        "student_rl": (out.final, out.sd_final),
-    }
+    z = params.band_z
     stages = {}
-    for s in plan.stages:
-        a, sd = acc.get(roles[s.id], (out.final, out.sd_final))
-        a, sd = float(a[0]), float(sd[0])
+    out = None
+    for i, s in enumerate(full.stages):
+        if s.id not in own:
+            continue
+        x, _, _ = plan_inputs(problem, replace(full, stages=full.stages[: i + 1]))
+        out = predict(x, params, bench)
+        which = ROLE_OUTPUT.get(roles[s.id], "final")
+        a = float(np.asarray(getattr(out, which))[0])
+        sd = float(np.asarray(getattr(out, f"sd_{which}"))[0])
         stages[s.id] = StagePrediction(
             a, max(a - z * sd, 0.0), min(a + z * sd, 1.0), per_stage[s.id]
         )
+    if out is None:
+        out = predict(plan_inputs(problem, full)[0], params, bench)
     prediction = Prediction(
         compute_unit=sc.compute_unit,  # type: ignore[arg-type]
         stages=stages,

@@ -10,7 +10,14 @@ import pytest
 
 from planner.calibration import paper_observations, predicted
 from planner.paper import figures
-from planner.response import gap_efficiency, label_ceiling, load_profile, predict, progress
+from planner.response import (
+    Inputs,
+    gap_efficiency,
+    label_ceiling,
+    load_profile,
+    predict,
+    progress,
+)
 
 PARAMS = load_profile().params
 
@@ -70,3 +77,34 @@ def test_predict_is_vectorised():
     assert out.bridge[0] == pytest.approx(0.715, abs=0.005) and out.bridge[2] == pytest.approx(
         0.793, abs=0.005
     )
+
+
+def _raw_bridge_only(warmup_samples, opd_samples):
+    """Student 10%, untrained teacher 30% at the reference size ratio: reach = eta_raw x 0.2."""
+    return Inputs(
+        student_acc=0.1,
+        teacher_acc=0.3,
+        has_teacher=True,
+        param_ratio=PARAMS.gap_ref_ratio,
+        labels1=0,
+        visits1=0,
+        warmup_samples=warmup_samples,
+        opd_samples=opd_samples,
+        labels3=0,
+        visits3=0,
+    )
+
+
+def test_opd_without_warmup_gets_only_its_cold_share():
+    p = replace(PARAMS, bridge_raw_eff=1.0, warmup_weight=0.6, opd_weight=0.8, opd_cold_share=0.25)
+    w_mid, o_mid = p.warmup_mid_samples, p.opd_mid_samples  # progress 1/2 each (exponent 1)
+    # OPD alone: progress 0.8 x 0.25 x 0.5 = 0.1 of a 0.2 room: 0.1 + 0.2 (1 - e^-0.1)
+    alone = predict(_raw_bridge_only(0, o_mid), p).bridge
+    assert float(alone) == pytest.approx(0.1 + 0.2 * 0.0951626, abs=1e-6)
+    # behind half a warmup OPD has 0.25 + 0.75 x 0.5 of its weight:
+    # progress 1 - (1 - 0.3)(1 - 0.8 x 0.625 x 0.5) = 0.475
+    both = predict(_raw_bridge_only(w_mid, o_mid), p).bridge
+    assert float(both) == pytest.approx(0.1 + 0.2 * 0.3781148, abs=1e-6)
+    # a cold share of 1 is the plain noisy-or of the two stages
+    plain = predict(_raw_bridge_only(w_mid, o_mid), replace(p, opd_cold_share=1.0)).bridge
+    assert float(plain) == pytest.approx(0.1 + 0.2 * (1 - math.exp(-(1 - 0.7 * 0.6))), abs=1e-6)
