@@ -170,7 +170,7 @@ def resolve_model(ref: str, where: str, zoo: Path | None = None) -> ModelProfile
         size = ref[4:]
         if size not in models:
             raise UserError(
-                f"{where}: unknown toy model {ref!r}; the zoo at {zoo} has {', '.join('toy:' + s for s in models)}."
+                f"{where}: unknown toy model {ref!r}; the zoo at {zoo} has {', '.join('toy:' + s for s in models)} (`s2d toy build` builds every size)."
             )
         return models[size]
     shipped = shipped_models()

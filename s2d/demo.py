@@ -197,7 +197,8 @@ def run_demo(cfg: DemoConfig, console: Any) -> int:
 def _zoo(cfg: DemoConfig, console: Any) -> Any:
     from s2d.commands.toy import build_with_progress
 
-    zoo = build_with_progress(console, cfg.cache_dir, 0, cfg.preset, False, 2)
+    pair = [ref.removeprefix("toy:") for ref in PAIRS[cfg.preset]]
+    zoo = build_with_progress(console, cfg.cache_dir, 0, cfg.preset, False, 2, pair)
     console.print(f"toy zoo: {'reused' if zoo.reused else 'built'} at {zoo.root}", soft_wrap=True)
     return zoo
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 
@@ -40,6 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             q.add_argument(
                 "--workers", type=int, default=2, help="parallel training processes (default 2)"
             )
+            q.add_argument(
+                "--models",
+                nargs="+",
+                metavar="NAME",
+                default=None,
+                help="build only these models (e.g. s m); a later build adds the others",
+            )
             q.set_defaults(func=run_build)
         else:
             q.set_defaults(func=run_info)
@@ -70,16 +78,30 @@ def zoo_table(zoo):
     return table
 
 
-def build_with_progress(console, cache_dir, seed: int, preset: str, force: bool, workers: int):
-    """build_zoo with a progress bar per model (nothing shown when the zoo is cached)."""
+def build_with_progress(
+    console, cache_dir, seed: int, preset: str, force: bool, workers: int, models=None
+):
+    """build_zoo with a progress bar per model to train (nothing shown when all are cached)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from trainer.toy.zoo import build_zoo, preset_config, zoo_dir
 
     target = zoo_dir(cache_dir, seed, preset)
-    cached = not force and (target / "zoo.json").is_file()
+    built: set[str] = set()
+    if not force and (target / "zoo.json").is_file():
+        built = set(json.loads((target / "zoo.json").read_text())["models"])
+    to_train = [
+        spec
+        for spec in preset_config(preset).models
+        if (models is None or spec.name in models) and spec.name not in built
+    ]
+    cached = not to_train
     if not cached:
-        console.print(f"building toy zoo {preset!r} (seed {seed}) into {target}", soft_wrap=True)
+        what = ", ".join(s.name for s in to_train)
+        console.print(
+            f"building toy zoo {preset!r} (seed {seed}, models {what}) into {target}",
+            soft_wrap=True,
+        )
     with Progress(
         TextColumn("{task.description:<14}"),
         BarColumn(),
@@ -91,7 +113,7 @@ def build_with_progress(console, cache_dir, seed: int, preset: str, force: bool,
         # One row per model from the start; a row's clock starts with its first report.
         tasks = {
             spec.name: bar.add_task(f"{spec.name} queued", total=spec.steps, start=False)
-            for spec in preset_config(preset).models
+            for spec in to_train
         }
 
         def progress(event) -> None:
@@ -112,7 +134,7 @@ def build_with_progress(console, cache_dir, seed: int, preset: str, force: bool,
                     f"{info.get('pretrain_seconds', 0):.0f} s"
                 )
 
-        return build_zoo(cache_dir, seed, preset, force, workers, progress)
+        return build_zoo(cache_dir, seed, preset, force, workers, progress, models)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -125,7 +147,7 @@ def run_build(args: argparse.Namespace) -> int:
     console = Console()
     started = time.perf_counter()
     zoo = build_with_progress(
-        console, args.cache_dir, args.seed, args.preset, args.force, args.workers
+        console, args.cache_dir, args.seed, args.preset, args.force, args.workers, args.models
     )
     wall = time.perf_counter() - started
     if zoo.reused:

@@ -191,3 +191,31 @@ def test_default_preset_spans_thirty_x_in_parameters():
         params = [count_params(Qwen3ForCausalLM(qwen3_config(s, tok))) for s in specs]
     assert params == sorted(params) and len(set(params)) == len(params)
     assert params[-1] / params[0] >= 30
+
+
+def test_a_build_of_some_models_is_completed_later(tmp_path, tiny_zoo):
+    from safetensors.torch import load_file
+
+    part = build_zoo(cache_dir=tmp_path, preset="tiny", workers=1, models=["xs"])
+    assert list(part.models) == ["xs"] and not part.reused
+    with pytest.raises(UserError, match="`--models NAME...` only some"):
+        resolve_toy_path("toy:s", part)
+    xs_file = next(part.model_dir("xs").glob("*.safetensors"))
+    xs_mtime = xs_file.stat().st_mtime_ns
+
+    whole = build_zoo(cache_dir=tmp_path, preset="tiny", workers=1)
+    assert whole.root == part.root and list(whole.models) == ["xs", "s"]
+    assert xs_file.stat().st_mtime_ns == xs_mtime  # the built model was left alone
+    assert set(json.loads((whole.root / "zoo.json").read_text())["models"]) == {"xs", "s"}
+    assert not list(whole.root.glob(".*tmp*"))
+    # the model added later is the one a full build trains
+    added = load_file(str(next(whole.model_dir("s").glob("*.safetensors"))))
+    full = load_file(str(next(tiny_zoo.model_dir("s").glob("*.safetensors"))))
+    assert all((added[k] == full[k]).all() for k in full)
+    assert build_zoo(cache_dir=tmp_path, preset="tiny", workers=1, models=["s"]).reused
+
+
+def test_unknown_model_names_are_refused(tmp_path):
+    with pytest.raises(UserError, match="unknown toy model.*xl.*this zoo has xs, s"):
+        build_zoo(cache_dir=tmp_path, preset="tiny", models=["xl"])
+    assert not any(tmp_path.iterdir())

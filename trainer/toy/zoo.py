@@ -13,18 +13,20 @@ every problem *except* the eval ones, so train and prompt problems were seen in 
 noisy answers, as real RL prompts resemble pretraining text; eval problems never were, although
 their one-line steps (``7*8=56``) do occur inside other problems' solutions. Models train in a
 process pool, one torch thread per process and largest first: at this size two one-thread
-processes beat one two-thread process. Everything is written under a temporary name and renamed
-when complete, so a crashed build never looks finished.
+processes beat one two-thread process. A build may name the models it needs; a later build that
+needs more trains only those and adds them. Everything is written under a temporary name and
+renamed when complete, so a crashed build never looks finished.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,7 +121,10 @@ def resolve_toy_path(ref: str, zoo: Zoo) -> Path:
     if ref.startswith("toy:") and name in zoo.data:
         return zoo.data[name]
     valid = ", ".join(f"toy:{n}" for n in [*zoo.models, *zoo.data])
-    raise UserError(f"unknown toy reference {ref!r}; valid names are: {valid}")
+    raise UserError(
+        f"unknown toy reference {ref!r} in the zoo at {zoo.root}; built names are: {valid} "
+        "(`s2d toy build` builds every model of the zoo, `--models NAME...` only some)"
+    )
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -166,13 +171,15 @@ def _train_job(spec, config, seed, tokenizer_dir, out_dir, queue) -> tuple[str, 
 
 def _train_models(
     config: ZooConfig,
+    specs: list[ModelSpec],
     seed: int,
     root: Path,
+    models_dir: Path,
     workers: int,
     progress: Callable[[BuildProgress], None],
 ) -> dict[str, dict]:
-    specs = sorted(config.models, key=_rough_cost, reverse=True)
-    jobs = [(s, config, seed, root / "tokenizer", root / "models" / s.name) for s in specs]
+    specs = sorted(specs, key=_rough_cost, reverse=True)
+    jobs = [(s, config, seed, root / "tokenizer", models_dir / s.name) for s in specs]
     infos: dict[str, dict] = {}
     if workers <= 1:
         from trainer.toy.pretrain import train_and_save
@@ -216,6 +223,16 @@ def _train_models(
     return infos
 
 
+def _wanted(config: ZooConfig, models: Sequence[str] | None) -> list[ModelSpec]:
+    names = [m.name for m in config.models]
+    unknown = [m for m in models or () if m not in names]
+    if unknown:
+        raise UserError(
+            f"unknown toy model(s) {', '.join(unknown)}; this zoo has {', '.join(names)}"
+        )
+    return [m for m in config.models if models is None or m.name in models]
+
+
 def build_zoo(
     cache_dir: str | Path | None = None,
     seed: int = 0,
@@ -223,12 +240,19 @@ def build_zoo(
     force: bool = False,
     workers: int = 2,
     progress: Callable[[BuildProgress], None] | None = None,
+    models: Sequence[str] | None = None,
 ) -> Zoo:
-    """Build the zoo for (preset, seed) unless it is cached; `force` rebuilds it."""
+    """Build the zoo for (preset, seed) unless it is cached; `force` rebuilds it.
+
+    `models` names the models needed (default: all of them); a cached zoo that lacks
+    some of them gets just those trained and added, so a command that needs two
+    models does not wait for the largest one.
+    """
     config = preset_config(preset)
+    wanted = _wanted(config, models)
     final = zoo_dir(cache_dir, seed, preset)
     if (final / "zoo.json").is_file() and not force:
-        return Zoo.read(final, reused=True)
+        return _add_missing(final, config, seed, wanted, workers, progress)
     progress = progress or (lambda event: None)
     started = time.perf_counter()
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
@@ -239,7 +263,7 @@ def build_zoo(
 
         save_tokenizer(tmp / "tokenizer")
         write_data(tmp, config, seed)
-        infos = _train_models(config, seed, tmp, workers, progress)
+        infos = _train_models(config, wanted, seed, tmp, tmp / "models", workers, progress)
         meta = {
             "version": ZOO_FORMAT_VERSION,
             "key": config.key(seed),
@@ -247,13 +271,12 @@ def build_zoo(
             "build_seconds": round(time.perf_counter() - started, 2),
             "tokenizer": "tokenizer",
             "data": dict(DATA_FILES),
-            "models": {
-                s.name: {"path": f"models/{s.name}", **infos[s.name]} for s in config.models
-            },
+            "models": {s.name: {"path": f"models/{s.name}", **infos[s.name]} for s in wanted},
         }
         (tmp / "zoo.json").write_text(json.dumps(meta, indent=2) + "\n")
         if (final / "zoo.json").is_file() and not force:
-            return Zoo.read(final)  # a concurrent build finished first; keep its zoo
+            # a concurrent build finished first: keep its zoo, adding what it lacks
+            return _add_missing(final, config, seed, wanted, workers, progress)
         if final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             final.rename(old)
@@ -261,4 +284,47 @@ def build_zoo(
         tmp.rename(final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return Zoo.read(final)
+
+
+def _add_missing(
+    final: Path,
+    config: ZooConfig,
+    seed: int,
+    wanted: list[ModelSpec],
+    workers: int,
+    progress: Callable[[BuildProgress], None] | None,
+) -> Zoo:
+    """Train the wanted models a built zoo lacks, move each in whole, then rewrite zoo.json."""
+    zoo = Zoo.read(final, reused=True)
+    if all(s.name in zoo.models for s in wanted):
+        return zoo
+    with open(final / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one adder at a time; readers never see a partial model
+        meta = json.loads((final / "zoo.json").read_text())
+        missing = [s for s in wanted if s.name not in meta["models"]]
+        if not missing:
+            return Zoo.read(final)
+        started = time.perf_counter()
+        staging = final / f".models.tmp-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            infos = _train_models(
+                config, missing, seed, final, staging, workers, progress or (lambda event: None)
+            )
+            for spec in missing:
+                target = final / "models" / spec.name
+                shutil.rmtree(target, ignore_errors=True)  # left by a build that died mid-move
+                (staging / spec.name).rename(target)
+                meta["models"][spec.name] = {"path": f"models/{spec.name}", **infos[spec.name]}
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        meta["models"] = {
+            s.name: meta["models"][s.name] for s in config.models if s.name in meta["models"]
+        }
+        meta["build_seconds"] = round(meta["build_seconds"] + time.perf_counter() - started, 2)
+        tmp_json = final / f".zoo.json.tmp-{os.getpid()}"
+        tmp_json.write_text(json.dumps(meta, indent=2) + "\n")
+        os.replace(tmp_json, final / "zoo.json")
     return Zoo.read(final)
