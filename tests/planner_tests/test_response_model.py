@@ -108,3 +108,41 @@ def test_opd_without_warmup_gets_only_its_cold_share():
     # a cold share of 1 is the plain noisy-or of the two stages
     plain = predict(_raw_bridge_only(w_mid, o_mid), replace(p, opd_cold_share=1.0)).bridge
     assert float(plain) == pytest.approx(0.1 + 0.2 * (1 - math.exp(-(1 - 0.7 * 0.6))), abs=1e-6)
+
+
+def test_rl_signal_thins_below_the_reference_by_hand():
+    from planner.response import rl_signal
+
+    assert rl_signal(0.5, 0.5, 2.0) == pytest.approx(1.0)
+    assert rl_signal(0.9, 0.5, 2.0) == pytest.approx(1.0)
+    assert rl_signal(0.25, 0.5, 2.0) == pytest.approx(0.25)
+    assert rl_signal(0.1, 0.5, 1.0) == pytest.approx(0.2)
+    assert rl_signal(0.1, 0.5, 0.0) == pytest.approx(1.0)
+
+
+def test_direct_grpo_gains_far_less_on_a_student_that_rarely_samples_right():
+    import numpy as np
+
+    from planner.models import PROFILE_DIR
+    from planner.response import Inputs, load_profile, predict
+
+    p = load_profile(PROFILE_DIR / "response_toy.yaml").params
+    x = Inputs(
+        student_acc=np.array([0.08, 0.26]),
+        teacher_acc=0.0,
+        has_teacher=False,
+        param_ratio=1.0,
+        labels1=0,
+        visits1=0,
+        warmup_samples=0,
+        opd_samples=0,
+        labels3=400,
+        visits3=1760,
+    )
+    gain = predict(x, p, "toy").final - x.student_acc
+    # (0.08 / 0.26)^2 of the signal, times the larger headroom: about a tenth of the gain
+    assert gain[0] / gain[1] == pytest.approx((0.08 / 0.26) ** 2 * (0.92 / 0.74), rel=0.05)
+    # a transfer benchmark (scored through benchmark_rl_scale) keeps the whole signal
+    paper = load_profile(PROFILE_DIR / "response_paper.yaml").params
+    assert p.signal_exponent("toy") == p.rl_signal_exponent > 0
+    assert paper.signal_exponent("aime24") == 0.0
