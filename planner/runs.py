@@ -19,6 +19,7 @@ pins only loosely, or that differ between worlds, may move further.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -86,12 +87,26 @@ def observations_from_run(
     return obs, compute
 
 
-def calibrate_from_runs(problem: Problem, run_dirs: list[Path]) -> CalibrationReport:
+def calibrate_from_runs(
+    problem: Problem,
+    run_dirs: list[Path],
+    others: Sequence[tuple[Problem, Sequence[Path]]] = (),
+) -> CalibrationReport:
+    """Refit ``problem``'s profile to its runs, plus the accuracy of runs planned under ``others``.
+
+    ``others`` pairs other scenarios (e.g. another student/teacher pair on the same
+    world) with their runs: their accuracies join the fit, so one profile serves
+    both; compute is fitted on ``problem``'s own runs only (its hardware).
+    """
     observations, compute = [], []
     for d in run_dirs:
         o, c = observations_from_run(problem, Path(d))
         observations += o
         compute += c
+    for other, dirs in others:
+        for d in dirs:
+            observations += observations_from_run(other, Path(d))[0]
+    run_dirs = [*run_dirs, *(Path(d) for _, dirs in others for d in dirs)]
     if not observations:
         raise UserError(
             f"no eval events on benchmark {problem.sc.benchmark!r} after a training stage in {', '.join(map(str, run_dirs))}; run plans with evaluation after each stage, or pick the scenario whose benchmark they measured."
@@ -105,18 +120,18 @@ def calibrate_from_runs(problem: Problem, run_dirs: list[Path]) -> CalibrationRe
         }
         for n in names
     }
-    before = {o.key: predicted(o, start.params) for o in observations}
+    before = [predicted(o, start.params) for o in observations]  # keys repeat across seeds
     fit = fit_response(start.params, observations, names, priors, max_evals=3000)
     points = [
         {
-            "run": o.key.split(":")[0],
-            "stage": o.key.split(":")[1],
+            "run": o.key.rsplit(":", 1)[0],
+            "stage": o.key.rsplit(":", 1)[1],
             "measured": o.accuracy,
-            "prior": before[o.key],
+            "prior": prior,
             "predicted": predicted(o, fit.params),
             "error": round(100 * (predicted(o, fit.params) - o.accuracy), 2),
         }
-        for o in observations
+        for o, prior in zip(observations, before, strict=True)
     ]
     hardware: dict[str, dict[str, float]] = {}
     overrides = dict(start.hardware_overrides)

@@ -2,7 +2,9 @@
 
 1. Build (or reuse) the toy zoo.
 2. Plan on the toy scenario with the local-CPU profile: which teacher, how to
-   split the scarce labels, how many steps per stage.
+   split the scarce labels, how many steps per stage. On the default zoo the
+   planner's response profile is the one fitted to the toy replication's
+   measured runs (planner/profiles/response_toy_measured.yaml).
 3. Run the plan's workflow and the arms it is judged against (direct GRPO with
    the same labels, the bridge from a raw teacher, the replay control), two
    runs side by side.
@@ -22,12 +24,14 @@ import yaml
 
 from planner.arms import PAPER_ROWS, check_workflow
 from planner.errors import UserError
+from planner.models import PROFILE_DIR
 from planner.plan import Plan, atomic_write_text
 
 DEMO_LABELS = 400
 DEMO_PROMPTS = 2000
 # student and teacher per toy preset ("tiny" is the test suite's two-model zoo)
 PAIRS = {"default": ("toy:s", "toy:m"), "tiny": ("toy:xs", "toy:s")}
+MEASURED_PROFILE = PROFILE_DIR / "response_toy_measured.yaml"
 
 
 @dataclass
@@ -56,6 +60,8 @@ def scenario_dict(zoo_root: Path, cfg: DemoConfig) -> dict[str, Any]:
         "hardware": {"device": "cpu", "count": cfg.lanes, "probe": False},
         "budget": {"cpu_seconds": cfg.budget_cpu_seconds},
         "seed": cfg.seed,
+        # the default zoo's profile is fitted to measured toy runs; the tiny test zoo has none
+        **({"profile": str(MEASURED_PROFILE)} if cfg.preset == "default" else {}),
     }
 
 

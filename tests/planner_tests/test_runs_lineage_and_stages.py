@@ -113,3 +113,15 @@ def test_a_plan_reusing_a_checkpoint_simulates_as_its_pipeline(tmp_path, problem
     assert (
         pred.final_accuracy >= simulate_plan(problem, workflow()).prediction.stages["opd"].accuracy
     )
+
+
+def test_runs_of_another_scenario_join_the_accuracy_fit(tmp_path, problem):
+    low = comparison(tmp_path / "low")
+    high = comparison(tmp_path / "high", lift=0.2)
+    alone = calibrate_from_runs(problem, [low[0]])
+    both = calibrate_from_runs(problem, [low[0]], others=[(problem, [high[0]])])
+    assert len(both.points) == 2 * len(alone.points)
+    # the higher runs pull every prediction of the joint fit up
+    joint = {p["stage"]: p["predicted"] for p in both.points[: len(alone.points)]}
+    single = {p["stage"]: p["predicted"] for p in alone.points}
+    assert joint["opd"] > single["opd"]

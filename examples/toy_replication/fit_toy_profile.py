@@ -1,0 +1,58 @@
+"""Fit one toy response profile to the measured runs of one or more replication directories.
+
+Each directory is the ``--out`` of run.py (its scenario.yaml and seed*/ runs);
+directories made with different student/teacher pairs fit one profile
+together (``planner.runs.calibrate_from_runs`` with ``others``), starting from
+the shipped, uncalibrated toy profile. The result is what ``s2d demo`` plans
+and predicts with on the default zoo:
+
+    python examples/toy_replication/fit_toy_profile.py runs/toy_replication runs/toy_replication_sm \\
+        --out planner/profiles/response_toy_measured.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dirs", nargs="+", type=Path, help="run.py output directories")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+
+    from planner.plan import atomic_write_text
+    from planner.response import dump_profile
+    from planner.runs import calibrate_from_runs
+    from planner.scenario import load_scenario
+    from planner.space import Problem
+    from planner.validation import run_dirs
+
+    groups = []
+    for d in args.dirs:
+        problem = Problem.create(load_scenario(d / "scenario.yaml"))
+        runs = [r for seed in sorted(d.glob("seed*")) for r in run_dirs(seed)]
+        groups.append((problem, runs))
+    (problem, runs), others = groups[0], groups[1:]
+    report = calibrate_from_runs(problem, runs, others)
+    pairs = ", ".join(f"{p.sc.student.path}/{p.sc.teachers[0].path}" for p, _ in groups)
+    n = sum(len(r) for _, r in groups)
+    profile = replace(
+        report.profile,
+        name="toy-measured",
+        source=f"the toy profile refitted to {len(report.points)} measured accuracies of {n} runs "
+        f"of the toy replication (student/teacher {pairs}; examples/toy_replication/fit_toy_profile.py)",
+        hardware_overrides={},  # the CPU profile is fitted separately (planner/profiles/hardware.yaml)
+    )
+    atomic_write_text(args.out, dump_profile(profile))
+    errors = [abs(p["error"]) for p in report.points]
+    print(
+        f"wrote {args.out}: {len(errors)} points, mean absolute error {sum(errors) / len(errors):.1f}, "
+        f"max {max(errors):.1f} points"
+    )
+
+
+if __name__ == "__main__":
+    main()
