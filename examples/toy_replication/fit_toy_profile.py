@@ -3,10 +3,11 @@
 Each directory is the ``--out`` of run.py (its scenario.yaml and seed*/ runs);
 directories made with different student/teacher pairs fit one profile
 together (``planner.runs.calibrate_from_runs`` with ``others``), starting from
-the shipped, uncalibrated toy profile. The result is what ``s2d demo`` plans
-and predicts with on the default zoo:
+the shipped, uncalibrated toy profile. ``s2d demo`` (student toy:s, teacher
+toy:m) plans and predicts with the profile fitted to the s/m replication:
 
-    python examples/toy_replication/fit_toy_profile.py runs/toy_replication runs/toy_replication_sm \\
+    python examples/toy_replication/run.py --student toy:s --teacher toy:m --out runs/toy_replication_sm
+    python examples/toy_replication/fit_toy_profile.py runs/toy_replication_sm \
         --out planner/profiles/response_toy_measured.yaml
 """
 
