@@ -5,6 +5,9 @@ teacher, stage-1 labels), ``warmup`` (forward KL on teacher rollouts),
 ``opd`` (on-policy distillation), ``student_rl`` (GRPO on the student,
 held-out labels). Direct GRPO is one ``student_rl`` stage reading the stage-1
 labels. The emitted plan is validated by ``plan_from_dict`` like any user plan.
+Each stage carries the accuracy of the pipeline up to it: the warmup's is the
+bridge without OPD (as ``s2d simulate`` predicts it), when the response
+parameters are given.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from planner.allocation import NONE, Evaluated
+from planner.allocation import NONE, Evaluated, inputs_for
 from planner.plan import Plan, plan_from_dict
+from planner.response import ResponseParams, predict
 from planner.scenario import Scenario
 from planner.schema import to_plain
 
@@ -25,6 +29,17 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-")
 
 
+def _warmup_only(
+    sc: Scenario, ev: Evaluated, i: int, params: ResponseParams
+) -> tuple[float, float]:
+    """The student's predicted accuracy (and sd) after the warmup, before OPD and stage 3."""
+    from dataclasses import replace
+
+    x = replace(inputs_for(sc, ev.pop.row(i)), opd_samples=0.0, labels3=0.0, visits3=0.0)
+    out = predict(x, params, sc.benchmark)
+    return float(np.asarray(out.bridge)[0]), float(np.asarray(out.sd_bridge)[0])
+
+
 def plan_for(
     sc: Scenario,
     ev: Evaluated,
@@ -32,6 +47,7 @@ def plan_for(
     profile_name: str,
     name: str | None = None,
     band_z: float = 1.645,
+    params: ResponseParams | None = None,
 ) -> Plan:
     pop = ev.pop
     t = int(pop.teacher[i])
@@ -70,9 +86,13 @@ def plan_for(
 
     if teacher is not None and steps["teacher_rl"] > 0:
         add("teacher_rl", "teacher", "labels.stage1", ev.teacher_acc[i], ev.sd_teacher[i])
-    for stage in ("warmup", "opd"):
-        if bridged and steps[stage] > 0:
-            add(stage, "student", "prompts", ev.bridge_acc[i], ev.sd_bridge[i])
+    warmup_acc, warmup_sd = ev.bridge_acc[i], ev.sd_bridge[i]
+    if bridged and steps["warmup"] > 0 and steps["opd"] > 0 and params is not None:
+        warmup_acc, warmup_sd = _warmup_only(sc, ev, i, params)
+    if bridged and steps["warmup"] > 0:
+        add("warmup", "student", "prompts", warmup_acc, warmup_sd)
+    if bridged and steps["opd"] > 0:
+        add("opd", "student", "prompts", ev.bridge_acc[i], ev.sd_bridge[i])
     if steps["student_rl"] > 0:
         add(
             "student_rl",

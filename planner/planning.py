@@ -54,7 +54,13 @@ def plans_from_params(
             name = f"{prefix}-{i:02d}" if prefix else None
             plans.append(
                 plan_for(
-                    problem.sc, ev, i, problem.profile.name, name, problem.profile.params.band_z
+                    problem.sc,
+                    ev,
+                    i,
+                    problem.profile.name,
+                    name,
+                    problem.profile.params.band_z,
+                    problem.profile.params,
                 )
             )
     return plans

@@ -56,7 +56,13 @@ def _objective(problem: Problem, pareto: bool):
             from planner.plan import plan_to_dict
 
             plan = plan_for(
-                problem.sc, ev, 0, problem.profile.name, None, problem.profile.params.band_z
+                problem.sc,
+                ev,
+                0,
+                problem.profile.name,
+                None,
+                problem.profile.params.band_z,
+                problem.profile.params,
             )
             trial.set_user_attr("plan", plan_to_dict(plan))
         if pareto:

@@ -154,3 +154,19 @@ def test_simulate_prices_the_replay_control_low(paper_scenario, tmp_path):
         < 0.01
         < fresh.final_accuracy - fresh.stages["opd"].accuracy
     )
+
+
+def test_emitted_stages_predict_the_pipeline_up_to_them_as_simulate_does(
+    paper_scenario, tmp_path
+):
+    from planner.simulate import simulate_plan
+    from planner.space import Problem
+
+    path = paper_scenario()
+    plan = _plan(path, tmp_path)
+    emitted = plan.prediction.stages
+    assert {"warmup", "opd"} <= set(emitted)
+    assert emitted["warmup"].accuracy < emitted["opd"].accuracy  # OPD adds to the warmup
+    simulated = simulate_plan(Problem.create(load_scenario(path)), plan).prediction.stages
+    for stage, pred in emitted.items():
+        assert pred.accuracy == pytest.approx(simulated[stage].accuracy, abs=1e-6), stage
