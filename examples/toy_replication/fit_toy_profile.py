@@ -1,6 +1,7 @@
 """Fit one toy response profile to the measured runs of one or more replication directories.
 
-Each directory is the ``--out`` of run.py (its scenario.yaml and seed*/ runs);
+Each directory is the ``--out`` of run.py (its scenario.yaml and seed*/ runs)
+or of ``s2d demo`` (its scenario.yaml and runs);
 directories made with different student/teacher pairs fit one profile
 together (``planner.runs.calibrate_from_runs`` with ``others``), starting from
 the shipped, uncalibrated toy profile. ``s2d demo`` (student toy:s, teacher
@@ -24,6 +25,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
+    from planner.models import PROFILE_DIR
     from planner.plan import atomic_write_text
     from planner.response import dump_profile
     from planner.runs import calibrate_from_runs
@@ -31,10 +33,14 @@ def main() -> None:
     from planner.space import Problem
     from planner.validation import run_dirs
 
+    start = PROFILE_DIR / "response_toy.yaml"
     groups = []
     for d in args.dirs:
-        problem = Problem.create(load_scenario(d / "scenario.yaml"))
-        runs = [r for seed in sorted(d.glob("seed*")) for r in run_dirs(seed)]
+        # always start from the uncalibrated toy profile, whatever the scenario names
+        problem = Problem.create(load_scenario(d / "scenario.yaml"), str(start))
+        # a run.py output holds seed*/ comparisons; an `s2d demo --out` holds its runs directly
+        seeds = sorted(d.glob("seed*/")) or [d]
+        runs = [r for seed in seeds for r in run_dirs(seed)]
         groups.append((problem, runs))
     (problem, runs), others = groups[0], groups[1:]
     report = calibrate_from_runs(problem, runs, others)
