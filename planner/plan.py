@@ -163,6 +163,11 @@ class Stage:
     def trains(self) -> bool:
         return self.kind != "eval"
 
+    @property
+    def distils(self) -> bool:
+        """Forward KL and OPD learn from the teacher's distribution (they need its model)."""
+        return self.kind in ("forward_kl", "opd")
+
 
 @dataclass
 class StagePrediction:
@@ -325,7 +330,7 @@ def _check_stage(plan: Plan, s: Stage, at: str, eval_names: list[str], p: Proble
             "trains the teacher, but the plan has no teacher",
             "add a top-level teacher, or set model: student",
         )
-    if s.kind in ("forward_kl", "opd"):
+    if s.distils:
         if plan.teacher is None:
             p.add(
                 f"{at}.kind",

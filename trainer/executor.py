@@ -357,7 +357,7 @@ class Executor:
             index=index,
             run_dir=self.run_dir,
             model_path=start_from,
-            teacher_path=lineage["teacher"] if stage.kind in ("forward_kl", "opd") else None,
+            teacher_path=lineage["teacher"] if stage.distils else None,
             data=data,
             verifier=verifier,
             events=events,

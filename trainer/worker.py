@@ -78,7 +78,7 @@ def main(argv: list[str]) -> int:
             index=index,
             run_dir=run_dir,
             model_path=model_path,
-            teacher_path=lineage["teacher"] if stage.kind in ("forward_kl", "opd") else None,
+            teacher_path=lineage["teacher"] if stage.distils else None,
             data=data,
             verifier=verifier,
             events=events,

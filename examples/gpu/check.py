@@ -227,7 +227,7 @@ def run_stage(
                 index=index,
                 run_dir=run_dir,
                 model_path=model_path,
-                teacher_path=env["teacher"] if stage.kind in ("forward_kl", "opd") else None,
+                teacher_path=env["teacher"] if stage.distils else None,
                 data=data,
                 verifier=env["verifier"],
                 events=events,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 
@@ -84,12 +83,10 @@ def build_with_progress(
     """build_zoo with a progress bar per model to train (nothing shown when all are cached)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from trainer.toy.zoo import build_zoo, preset_config, zoo_dir
+    from trainer.toy.zoo import Zoo, build_zoo, preset_config, zoo_dir
 
     target = zoo_dir(cache_dir, seed, preset)
-    built: set[str] = set()
-    if not force and (target / "zoo.json").is_file():
-        built = set(json.loads((target / "zoo.json").read_text())["models"])
+    built = set(Zoo.read(target).models) if not force and (target / "zoo.json").is_file() else set()
     to_train = [
         spec
         for spec in preset_config(preset).models

@@ -69,3 +69,21 @@ def fake_zoo(tmp_path) -> Path:
     }
     (zoo / "zoo.json").write_text(json.dumps(doc))
     return zoo
+
+
+@pytest.fixture
+def toy_problem_path(tmp_path, fake_zoo) -> Path:
+    """The toy scenario on the fake zoo, as the toy replication sets it up (s from m, 400 labels)."""
+    data = yaml.safe_load((ROOT / "examples" / "toy_scenario.yaml").read_text())
+    data.update(zoo=str(fake_zoo), teachers=["toy:m"], labels=400, prompts=2000)
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def toy_problem(toy_problem_path):
+    from planner.scenario import load_scenario
+    from planner.space import Problem
+
+    return Problem.create(load_scenario(toy_problem_path))

@@ -156,9 +156,7 @@ def test_simulate_prices_the_replay_control_low(paper_scenario, tmp_path):
     )
 
 
-def test_emitted_stages_predict_the_pipeline_up_to_them_as_simulate_does(
-    paper_scenario, tmp_path
-):
+def test_emitted_stages_predict_the_pipeline_up_to_them_as_simulate_does(paper_scenario, tmp_path):
     from planner.simulate import simulate_plan
     from planner.space import Problem
 

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import yaml
 from plans_for_tests import comparison
 
-from planner.scenario import load_scenario
-from planner.space import Problem
 from planner.validation import (
     Validation,
     held_out_arms,
@@ -19,17 +14,6 @@ from planner.validation import (
     predicted_rows,
     spearman,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def problem(tmp_path, fake_zoo):
-    data = yaml.safe_load((ROOT / "examples" / "toy_scenario.yaml").read_text())
-    data.update(zoo=str(fake_zoo), teachers=["toy:m"], labels=400, prompts=2000)
-    path = tmp_path / "toy.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return Problem.create(load_scenario(path))
 
 
 def test_spearman_on_hand_computed_ranks():
@@ -57,7 +41,9 @@ def test_measured_rows_read_each_rows_stage(tmp_path):
     }
 
 
-def test_leave_one_out_trains_on_the_other_comparisons_and_scores_the_held_one(tmp_path, problem):
+def test_leave_one_out_trains_on_the_other_comparisons_and_scores_the_held_one(
+    tmp_path, toy_problem
+):
     roots = [tmp_path / "c0", tmp_path / "c1"]
     comparison(roots[0])
     comparison(roots[1], lift=0.02)
@@ -67,17 +53,19 @@ def test_leave_one_out_trains_on_the_other_comparisons_and_scores_the_held_one(t
         seen.append({d.parent.name for d in dirs})
         return prob.profile
 
-    v = leave_one_out(problem, roots, calibrate=keep_profile)
+    v = leave_one_out(toy_problem, roots, calibrate=keep_profile)
     assert seen == [{"c1"}, {"c0"}]
     assert v.n == 10
-    pred = predicted_rows(problem, roots[0])
+    pred = predicted_rows(toy_problem, roots[0])
     expected = [abs(pred[k] - m) for root in roots for k, m in measured_rows(root, "toy").items()]
     assert v.mae_points == pytest.approx(100 * np.mean(expected))
 
 
-def test_held_out_arms_calibrate_on_some_arms_and_predict_the_others(tmp_path, problem):
+def test_held_out_arms_calibrate_on_some_arms_and_predict_the_others(tmp_path, toy_problem):
     roots = [tmp_path / "c0"]
     comparison(roots[0])
-    v = held_out_arms(problem, roots, train_runs=("workflow",), test_rows=("replay", "opd_only"))
+    v = held_out_arms(
+        toy_problem, roots, train_runs=("workflow",), test_rows=("replay", "opd_only")
+    )
     assert [k for k, _, _ in v.pairs] == ["c0:replay", "c0:opd_only"]
     assert all(0.0 < p < 1.0 for _, p, _ in v.pairs)
