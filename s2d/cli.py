@@ -2,7 +2,7 @@
 
 ``main(argv) -> int`` so tests call it directly. Subcommand modules are imported
 only to build their parsers; whatever is heavy is imported when a subcommand runs.
-A :class:`~planner.errors.UserError` becomes one paragraph on stderr and exit
+A :class:`~planner.contracts.errors.UserError` becomes one paragraph on stderr and exit
 code 2; argparse's own usage errors exit 2 as well.
 """
 
@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from planner.errors import UserError
+from planner.contracts import UserError
 from s2d import __version__
 
 # Order is the order shown in --help.

@@ -18,10 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.arms import ROWS, Row, arm_plans
-from planner.errors import UserError
-from planner.plan import Plan, save_plan
-from planner.runlog import EVENTS_FILE, Spend, read_events
+from planner.calibrate import ROWS, Row, arm_plans
+from planner.contracts import EVENTS_FILE, Plan, Spend, UserError, read_events, save_plan
 
 # Runs that read the workflow's checkpoints must start after it.
 AFTER_WORKFLOW = {"replay", "opd_only"}
@@ -200,12 +198,11 @@ def predictions(
     """Predicted accuracy of each row from the planner's simulator (None when it cannot say)."""
     if scenario_path is None:
         return {k: None for k in rows}
-    from planner.arms import prediction_plan
+    from planner.calibrate import prediction_plan
     from planner.scenario import load_scenario
-    from planner.simulate import simulate_plan
-    from planner.space import Problem
+    from planner.simulator import Simulator, simulate_plan
 
-    problem = Problem.create(load_scenario(scenario_path), str(profile) if profile else None)
+    problem = Simulator.create(load_scenario(scenario_path), str(profile) if profile else None)
     out: dict[str, float | None] = {}
     for row in ROWS:
         if row.key not in rows:

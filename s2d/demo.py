@@ -22,10 +22,9 @@ from typing import Any
 
 import yaml
 
-from planner.arms import PAPER_ROWS, check_workflow
-from planner.errors import UserError
-from planner.models import PROFILE_DIR
-from planner.plan import Plan, atomic_write_text
+from planner.calibrate import PAPER_ROWS, check_workflow
+from planner.contracts import Plan, UserError, atomic_write_text
+from planner.scenario import PROFILE_DIR
 
 DEMO_LABELS = 400
 DEMO_PROMPTS = 2000
@@ -75,7 +74,7 @@ def _pool_size(zoo_root: Path, name: str) -> int:
 
 def choose_plan(scenario_path: Path, out: Path, cfg: DemoConfig) -> tuple[Plan, list[str]]:
     """The planner's best plan if it is a workflow with a real stage 3, else the best such trial."""
-    from planner.planning import make_plans
+    from planner.search import make_plans
 
     result = make_plans(scenario_path, out=out, trials=cfg.trials, seed=cfg.seed)
     best = result.best
@@ -114,8 +113,8 @@ def _best_workflow(result: Any) -> Plan | None:
     """The best demo workflow among the study's trials (each trial carries its plan)."""
     import optuna
 
-    from planner.plan import plan_from_dict
-    from planner.storage import open_storage
+    from planner.contracts import plan_from_dict
+    from planner.search import open_storage
 
     study = optuna.load_study(
         study_name=result.study_name, storage=open_storage(result.storage_url)
@@ -137,7 +136,7 @@ def _best_workflow(result: Any) -> Plan | None:
 def _with_eval_settings(plan: Plan) -> Plan:
     from dataclasses import replace
 
-    from planner.plan import EvalOptions
+    from planner.contracts import EvalOptions
 
     return replace(
         plan,

@@ -6,8 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from planner.plan import Plan
-from planner.runlog import Spend
+from planner.contracts import Plan, Spend
 
 
 def _spent(spent: Spend) -> str:

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.plan import Plan, Stage
-from planner.runlog import EventWriter, Spend
+from planner.contracts import EventWriter, Plan, Spend, Stage
 
 
 class SpendMeter:
@@ -56,7 +55,7 @@ class SpendMeter:
 
 @dataclass
 class StageData:
-    labeled: list[Any] | None = None  # trainer.data.Problem, only for stages that read labels
+    labeled: list[Any] | None = None  # trainer.data.MathProblem, only for stages that read labels
     prompts: list[Any] | None = None  # trainer.data.Prompt: no answers
 
 

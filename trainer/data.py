@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from planner.errors import UserError
+from planner.contracts import UserError
 
 _SPLIT_SEP = "::"
 _JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -32,7 +32,7 @@ _ID_FIELDS = ("id", "unique_id")
 
 
 @dataclass(frozen=True, slots=True)
-class Problem:
+class MathProblem:
     id: str
     problem: str
     answer: str | None  # None only when loaded with require_answers=False
@@ -52,8 +52,8 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Split:
-    stage1: list[Problem]
-    stage3: list[Problem]
+    stage1: list[MathProblem]
+    stage3: list[MathProblem]
     prompts: list[Prompt]
 
 
@@ -94,7 +94,7 @@ def text_hash(text: str) -> str:
 # ---- loading --------------------------------------------------------------
 
 
-def load_problems(path: str | Path, require_answers: bool = True) -> list[Problem]:
+def load_problems(path: str | Path, require_answers: bool = True) -> list[MathProblem]:
     """Problems from a .jsonl/.json, a .parquet file or a ``save_to_disk`` directory.
 
     A directory holding several splits takes ``"train"`` (or its only split);
@@ -215,7 +215,7 @@ def _read_hf_dir(path: Path, split: str, spec: str) -> Iterator[tuple[str, Any]]
         yield f"{spec}, row {number}", record
 
 
-def _to_problem(record: Any, where: str, source: str, require_answers: bool) -> Problem:
+def _to_problem(record: Any, where: str, source: str, require_answers: bool) -> MathProblem:
     if not isinstance(record, dict):
         raise UserError(
             f"{where}: expected a JSON object with a 'problem' field, got {type(record).__name__}."
@@ -239,7 +239,7 @@ def _to_problem(record: Any, where: str, source: str, require_answers: bool) -> 
         )
     id_key = next((k for k in _ID_FIELDS if record.get(k) not in (None, "")), None)
     problem_id = str(record[id_key]) if id_key else text_hash(text)
-    return Problem(id=problem_id, problem=text, answer=answer, source=source)
+    return MathProblem(id=problem_id, problem=text, answer=answer, source=source)
 
 
 def _answer(record: dict[str, Any], problem_key: str) -> str | None:
@@ -256,9 +256,9 @@ def _answer(record: dict[str, Any], problem_key: str) -> str | None:
 # ---- splitting ---------------------------------------------------------------
 
 
-def _draw_order(problems: Iterable[Problem], seed: int, salt: str) -> list[Problem]:
+def _draw_order(problems: Iterable[MathProblem], seed: int, salt: str) -> list[MathProblem]:
     """Unique problems in a seeded order that depends on their texts alone."""
-    unique: dict[str, Problem] = {}
+    unique: dict[str, MathProblem] = {}
     for p in problems:
         unique.setdefault(normalize_text(p.problem), p)
 
@@ -268,18 +268,18 @@ def _draw_order(problems: Iterable[Problem], seed: int, salt: str) -> list[Probl
     return [unique[text] for text in sorted(unique, key=rank)]
 
 
-def _texts(problems: Iterable[Problem | Prompt]) -> set[str]:
+def _texts(problems: Iterable[MathProblem | Prompt]) -> set[str]:
     return {normalize_text(p.problem) for p in problems}
 
 
 def split_pool(
-    labeled: list[Problem],
+    labeled: list[MathProblem],
     stage1: int,
     stage3: int,
     prompts: int,
     seed: int,
-    eval_sets: Sequence[Sequence[Problem]] = (),
-    prompt_pool: list[Problem] | None = None,
+    eval_sets: Sequence[Sequence[MathProblem]] = (),
+    prompt_pool: list[MathProblem] | None = None,
 ) -> Split:
     """Draw the stage-1 labels, the stage-3 labels and the bridge prompts, all disjoint.
 
@@ -325,7 +325,7 @@ def split_pool(
     )
 
 
-def find_overlap(a: Iterable[Problem | Prompt], b: Iterable[Problem | Prompt]) -> list[str]:
+def find_overlap(a: Iterable[MathProblem | Prompt], b: Iterable[MathProblem | Prompt]) -> list[str]:
     """Ids of the problems in ``a`` whose normalised text also appears in ``b``."""
     in_b = _texts(b)
     return [p.id for p in a if normalize_text(p.problem) in in_b]

@@ -5,7 +5,7 @@ before any weights load, splits the labeled pool so that each stage sees only
 what the plan allocated to it, then runs the stages in order. Every stage ends
 with a DONE marker (metrics and spend); re-running on the same directory skips
 finished stages and restarts an unfinished one from its last complete
-checkpoint. Everything observable goes to events.jsonl (see planner.runlog).
+checkpoint. Everything observable goes to events.jsonl (see planner.contracts.runlog).
 """
 
 from __future__ import annotations
@@ -23,9 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.errors import UserError
-from planner.plan import EvalOptions, Plan, Stage, atomic_write_text
-from planner.runlog import EVENTS_FILE, EventWriter, Spend, read_events
+from planner.contracts import (
+    EVENTS_FILE,
+    EvalOptions,
+    EventWriter,
+    Plan,
+    Spend,
+    Stage,
+    UserError,
+    atomic_write_text,
+    read_events,
+)
 from trainer.context import SpendMeter, StageContext, StageData
 from trainer.rundir import RunLock, check_same_plan, freeze_plan
 from trainer.stages import StageInterrupted

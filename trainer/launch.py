@@ -19,9 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from planner.errors import UserError
-from planner.plan import Plan
-from planner.runlog import EventTail, Spend
+from planner.contracts import EventTail, Plan, Spend, UserError
 from trainer.context import StageContext, StageResult
 from trainer.executor import Executor, RunOptions
 from trainer.stages import StageInterrupted

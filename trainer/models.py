@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from planner.errors import UserError
+from planner.contracts import UserError
 
 
 def resolve_model_path(ref: str) -> Path:

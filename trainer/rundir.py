@@ -15,8 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
-from planner.errors import UserError
-from planner.plan import Plan, atomic_write_text, dump_plan, load_plan, plan_to_dict
+from planner.contracts import Plan, UserError, atomic_write_text, dump_plan, load_plan, plan_to_dict
 
 LOCK = ".lock"
 PLAN = "plan.yaml"

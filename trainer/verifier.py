@@ -39,7 +39,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
-from planner.errors import UserError
+from planner.contracts import UserError
 
 
 class Verdict(StrEnum):

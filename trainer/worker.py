@@ -12,8 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from planner.plan import atomic_write_text, load_plan
-from planner.runlog import EventWriter
+from planner.contracts import EventWriter, atomic_write_text, load_plan
 from trainer.context import SpendMeter, StageContext
 from trainer.executor import DONE, Executor, stage_function
 from trainer.launch import WORKER_EVENTS, WORKER_RESULT

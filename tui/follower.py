@@ -4,7 +4,7 @@ The app runs :meth:`RunFollower.step` in a thread worker (file reads never
 block the event loop) and redraws when it reports a change. Each step checks
 that the directory exists, loads ``plan.yaml`` once it is readable (again if
 it changes while invalid), and applies the events appended since the last
-step. A half-written last line is held back by :class:`planner.runlog.EventTail`
+step. A half-written last line is held back by :class:`planner.contracts.runlog.EventTail`
 until the writer finishes it.
 """
 
@@ -14,9 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from planner.errors import UserError
-from planner.plan import load_plan
-from planner.runlog import EVENTS_FILE, EventTail
+from planner.contracts import EVENTS_FILE, EventTail, UserError, load_plan
 from tui.run_dir import PLAN_FILE, RunDirStatus, inspect_run_dir
 from tui.run_state import RunState
 

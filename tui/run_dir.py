@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from planner.runlog import EVENTS_FILE
+from planner.contracts import EVENTS_FILE
 
 PLAN_FILE = "plan.yaml"
 # Entries a trainer may create before plan.yaml: still a run directory in the making.

@@ -16,8 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner.plan import Plan, StagePrediction
-from planner.runlog import Event, Spend
+from planner.contracts import Event, Plan, Spend, StagePrediction
 from tui.series import DownsampledSeries
 
 CURVE_CAPACITY = 400
@@ -34,7 +33,7 @@ WAITING, STARTED, RUNNING, OK, ERROR, INTERRUPTED = (
 
 
 @dataclass
-class EvalResult:
+class MeasuredEval:
     benchmark: str
     accuracy: float  # 0..1
     n: int
@@ -60,7 +59,7 @@ class StageView:
     started_t: float | None = None
     ended_t: float | None = None
     curves: dict[str, DownsampledSeries] = field(default_factory=dict)
-    evals: dict[str, EvalResult] = field(default_factory=dict)
+    evals: dict[str, MeasuredEval] = field(default_factory=dict)
 
     @property
     def spent(self) -> Spend:
@@ -248,7 +247,7 @@ class RunState:
         greedy = e.get("greedy_accuracy", e.get("greedy"))
         if isinstance(greedy, dict):  # {"accuracy": ...} or a bare number
             greedy = greedy.get("accuracy")
-        view.evals[bench] = EvalResult(
+        view.evals[bench] = MeasuredEval(
             bench,
             float(e["accuracy"]),
             int(e["n"]),

@@ -4,7 +4,7 @@ The adapter is the only place that knows how ``s2d plan`` labels its trials.
 It reads a trial's accuracy from user_attrs ``accuracy`` or ``final_accuracy``
 (else the first objective value), its cost from ``cost`` or ``compute`` (else
 the second objective value), validity from ``valid``, and the plan from a
-``plan`` mapping (what :func:`planner.plan.plan_from_dict` takes). A trial
+``plan`` mapping (what :func:`planner.contracts.plan.plan_from_dict` takes). A trial
 without a plan still shows its params; it just cannot be written as YAML.
 Only complete trials count. Storage URLs are shown with any password masked.
 """
@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.errors import UserError
-from planner.plan import Plan, plan_from_dict
+from planner.contracts import Plan, UserError, plan_from_dict
 
 ACCURACY_KEYS = ("accuracy", "final_accuracy")
 COST_KEYS = ("cost", "compute")
@@ -106,7 +105,7 @@ def mark_pareto_front(rows: list[TrialRow]) -> list[TrialRow]:
 
 
 def storage_url_for(text: str) -> str:
-    """What the user typed (a file or a URL) as a URL that planner.storage.open_storage takes."""
+    """What the user typed (a file or a URL) as a URL that planner.search.storage.open_storage takes."""
     if "://" in text or text.startswith("journal:"):
         return text
     path = Path(text).expanduser()
@@ -132,7 +131,7 @@ def load_study(storage: str, study_name: str | None = None) -> StudyView:
     """Open the storage, pick the study (the only one, or ``study_name``) and read its trials."""
     import optuna
 
-    from planner.storage import mask_url, open_storage
+    from planner.search import mask_url, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = storage_url_for(storage)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.runlog import Spend
+from planner.contracts import Spend
 from tui.run_state import RunState, StageView
 
 

@@ -56,8 +56,7 @@ def make_models(root: Path, hidden: int) -> tuple[Path, Path]:
 def one_mode(mode: str, root: Path, batch: int, tokens: int, chunk: int) -> dict:
     import torch
 
-    from planner.plan import Budget, ForwardKLOptions, Optim, Stage, load_plan
-    from planner.runlog import EventWriter
+    from planner.contracts import Budget, EventWriter, ForwardKLOptions, Optim, Stage, load_plan
     from trainer.context import SpendMeter, StageContext, StageData
     from trainer.hf import quiet_libraries
     from trainer.stages.forward_kl import ROLLOUTS, run_forward_kl

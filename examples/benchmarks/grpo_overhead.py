@@ -77,8 +77,7 @@ def ours(
     group: int,
     tokens: int,
 ) -> float:
-    from planner.plan import Budget, GRPOOptions, Optim, Stage, load_plan
-    from planner.runlog import EventWriter
+    from planner.contracts import Budget, EventWriter, GRPOOptions, Optim, Stage, load_plan
     from trainer.context import SpendMeter, StageContext, StageData
     from trainer.stages.grpo import run_grpo
 

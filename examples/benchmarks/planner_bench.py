@@ -18,17 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.grid import grid_search
-from planner.planning import make_plans
 from planner.scenario import load_scenario
-from planner.space import Problem
+from planner.search import grid_search, make_plans, space
+from planner.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def throughput(problem: Problem, n: int = 200_000, repeats: int = 3) -> float:
+def throughput(problem: Simulator, n: int = 200_000, repeats: int = 3) -> float:
     rng = np.random.default_rng(0)
-    arrays = problem.random(n, rng)
+    arrays = space.random_arrays(problem, n, rng)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -43,7 +42,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args()
-    problem = Problem.create(load_scenario(args.scenario))
+    problem = Simulator.create(load_scenario(args.scenario))
     print(f"simulator: {throughput(problem):,.0f} plan evaluations/s (vectorised, 200k plans)")
     grid = grid_search(problem)
     print(

@@ -19,8 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from planner.plan import Prediction, StagePrediction, plan_from_dict, save_plan
-from planner.runlog import EventWriter, Spend
+from planner.contracts import (
+    EventWriter,
+    Prediction,
+    Spend,
+    StagePrediction,
+    plan_from_dict,
+    save_plan,
+)
 from tui.follower import RunFollower
 from tui.run_state import RunState
 from tui.watch_app import make_app

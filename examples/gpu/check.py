@@ -72,7 +72,7 @@ def write_problems(path: Path, n: int, seed: int, offset: int = 0) -> Path:
 
 def check_plan(args: argparse.Namespace, work: Path) -> Any:
     """The stages to run, as a plan the product validates (bad sizes fail here, with the fix)."""
-    from planner.plan import plan_from_dict
+    from planner.contracts import plan_from_dict
 
     per_step = args.prompts * args.group
     budget = {
@@ -165,7 +165,7 @@ def make_verifier(choice: str) -> tuple[Any, str]:
 
 def step_spends(events_path: Path, stage_id: str) -> list[dict[str, Any]]:
     """The cumulative spend logged at each optimizer step (teacher-rollout progress is step 0)."""
-    from planner.runlog import read_events
+    from planner.contracts import read_events
 
     events = read_events(events_path) if events_path.exists() else []
     return [
@@ -184,7 +184,7 @@ def run_stage(
     """Run one stage through the product's stage code: its figures, or its error (never raises)."""
     import torch
 
-    from planner.runlog import EventWriter
+    from planner.contracts import EventWriter
     from trainer.context import SpendMeter, StageContext, StageData
     from trainer.executor import stage_function
     from trainer.stages import StageInterrupted
@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from planner.errors import UserError
+    from planner.contracts import UserError
     from trainer.data import load_problems, split_pool
     from trainer.hf import quiet_libraries
 

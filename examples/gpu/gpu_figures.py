@@ -20,7 +20,7 @@ CARD_PROFILES = (("H200", "h200"), ("H100", "h100"), ("A100", "a100"))
 
 def peak_flops_for(card: str) -> tuple[float | None, str]:
     """(peak dense bf16 FLOP/s, its source) for a torch.cuda device name; None when unknown."""
-    from planner.hardware import resolve_hardware
+    from planner.scenario import resolve_hardware
 
     for needle, profile in CARD_PROFILES:
         if needle in card.upper():

@@ -3,7 +3,7 @@
 Each directory is the ``--out`` of run.py (its scenario.yaml and seed*/ runs)
 or of ``s2d demo`` (its scenario.yaml and runs);
 directories made with different student/teacher pairs fit one profile
-together (``planner.runs.calibrate_from_runs`` with ``others``), starting from
+together (``planner.calibrate.from_runs.calibrate_from_runs`` with ``others``), starting from
 the shipped, uncalibrated toy profile. ``s2d demo`` (student toy:s, teacher
 toy:m) plans and predicts with the profile fitted to the s/m replication:
 
@@ -25,19 +25,16 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
-    from planner.models import PROFILE_DIR
-    from planner.plan import atomic_write_text
-    from planner.response import dump_profile
-    from planner.runs import calibrate_from_runs
-    from planner.scenario import load_scenario
-    from planner.space import Problem
-    from planner.validation import run_dirs
+    from planner.calibrate import calibrate_from_runs, run_dirs
+    from planner.contracts import atomic_write_text
+    from planner.scenario import PROFILE_DIR, load_scenario
+    from planner.simulator import Simulator, dump_profile
 
     start = PROFILE_DIR / "response_toy.yaml"
     groups = []
     for d in args.dirs:
         # always start from the uncalibrated toy profile, whatever the scenario names
-        problem = Problem.create(load_scenario(d / "scenario.yaml"), str(start))
+        problem = Simulator.create(load_scenario(d / "scenario.yaml"), str(start))
         # a run.py output holds seed*/ comparisons; an `s2d demo --out` holds its runs directly
         seeds = sorted(d.glob("seed*/")) or [d]
         runs = [r for seed in seeds for r in run_dirs(seed)]

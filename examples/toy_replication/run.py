@@ -1,7 +1,7 @@
 """The paper's comparison and component ablation on the toy world, over several seeds.
 
 For each seed, the workflow plan (plan.yaml beside this file: student toy:m,
-teacher toy:l) and every arm of planner.arms.ROWS run at equal labels: direct
+teacher toy:l) and every arm of planner.calibrate.arms.ROWS run at equal labels: direct
 GRPO, raw-teacher bridge, RL-teacher bridge, + stage 3, replay control, OPD
 only, warmup only. The seed changes the label split, the prompt draw and every
 stage's sampling (the plan seed), not only the last stage. Headline: held-out
@@ -51,10 +51,10 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    from planner.plan import ModelRef, load_plan
+    from planner.calibrate import held_out_arms, leave_one_out
+    from planner.contracts import ModelRef, load_plan
     from planner.scenario import load_scenario
-    from planner.space import Problem
-    from planner.validation import held_out_arms, leave_one_out
+    from planner.simulator import Simulator
     from s2d import compare
     from trainer.toy.zoo import build_zoo
 
@@ -97,7 +97,7 @@ def main() -> None:
             comp, ALL_ROWS, compare.predictions(plan, scenario_path, ALL_ROWS)
         )
 
-    problem = Problem.create(load_scenario(scenario_path))
+    problem = Simulator.create(load_scenario(scenario_path))
     dirs = [roots[s] for s in args.seeds]
     seed_check = leave_one_out(problem, dirs) if len(dirs) > 1 else None
     arms_check = held_out_arms(problem, dirs, ARMS_TRAIN, ARMS_TEST)

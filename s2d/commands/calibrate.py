@@ -28,14 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from planner.runs import calibrate_from_runs
-
-    from planner.plan import atomic_write_text
-    from planner.response import dump_profile
+    from planner.calibrate import calibrate_from_runs
+    from planner.contracts import atomic_write_text
     from planner.scenario import load_scenario
-    from planner.space import Problem
+    from planner.simulator import Simulator, dump_profile
 
-    problem = Problem.create(load_scenario(args.scenario), args.profile)
+    problem = Simulator.create(load_scenario(args.scenario), args.profile)
     report = calibrate_from_runs(problem, args.runs)
     atomic_write_text(args.out, dump_profile(report.profile))
     if args.json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from planner.errors import UserError
+from planner.contracts import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -70,11 +70,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from planner.errors import UserError
-    from planner.plan import save_plan
-    from planner.planning import make_plans
-    from planner.report import plan_summary, print_plan
-    from planner.storage import mask_url
+    from planner.contracts import UserError, save_plan
+    from planner.search import make_plans, mask_url, plan_summary, print_plan
 
     if args.trials < 1:
         raise UserError(f"--trials must be 1 or more (got {args.trials}).")

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from planner.errors import UserError
-from planner.plan import Plan, load_plan
+from planner.contracts import Plan, UserError, load_plan
 from s2d.commands.validate import describe_plan
 
 

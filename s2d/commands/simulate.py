@@ -29,14 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from planner.plan import load_plan
-    from planner.report import plan_summary, print_plan
+    from planner.contracts import load_plan
     from planner.scenario import load_scenario
-    from planner.simulate import simulate_plan
-    from planner.space import Problem
+    from planner.search import plan_summary, print_plan
+    from planner.simulator import Simulator, simulate_plan
 
     plan = load_plan(args.plan)
-    problem = Problem.create(load_scenario(args.scenario), args.profile)
+    problem = Simulator.create(load_scenario(args.scenario), args.profile)
     predicted = simulate_plan(problem, plan)
     if args.json:
         print(json.dumps(plan_summary(predicted), indent=2))

@@ -137,7 +137,7 @@ def build_with_progress(
 def run_build(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from planner.errors import UserError
+    from planner.contracts import UserError
 
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from planner.plan import Plan, load_plan
+from planner.contracts import Plan, load_plan
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +41,7 @@ def describe_plan(plan: Plan) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from planner.plan import load_yaml_text, read_text
+    from planner.contracts import load_yaml_text, read_text
     from planner.scenario import is_scenario_data, scenario_from_dict
 
     data = load_yaml_text(read_text(args.file, "plan"), str(args.file))

@@ -34,7 +34,7 @@ def _heavy(mods: set[str]) -> set[str]:
 
 def test_planner_imports_no_torch_no_ui_no_trainer():
     mods = _modules_after(
-        "import planner, planner.plan, planner.runlog, planner.schema, planner.errors\nimport pkgutil, importlib\nfor m in pkgutil.walk_packages(planner.__path__, 'planner.'): importlib.import_module(m.name)"
+        "import planner, planner.contracts.plan, planner.contracts.runlog, planner.contracts.schema, planner.contracts.errors\nimport pkgutil, importlib\nfor m in pkgutil.walk_packages(planner.__path__, 'planner.'): importlib.import_module(m.name)"
     )
     assert not _heavy(mods)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from planner.arms import PAPER_ROWS, ROWS
-from planner.plan import load_plan
-from planner.runlog import EventWriter, Spend
+from planner.calibrate.arms import PAPER_ROWS, ROWS
+from planner.contracts.plan import load_plan
+from planner.contracts.runlog import EventWriter, Spend
 from s2d import compare
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "toy_plan.yaml"

@@ -83,7 +83,7 @@ def toy_problem_path(tmp_path, fake_zoo) -> Path:
 
 @pytest.fixture
 def toy_problem(toy_problem_path):
-    from planner.scenario import load_scenario
-    from planner.space import Problem
+    from planner.scenario.spec import load_scenario
+    from planner.simulator.simulator import Simulator
 
-    return Problem.create(load_scenario(toy_problem_path))
+    return Simulator.create(load_scenario(toy_problem_path))

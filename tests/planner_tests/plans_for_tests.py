@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from planner.plan import Plan, plan_from_dict, save_plan
-from planner.runlog import EventWriter
+from planner.contracts.plan import Plan, plan_from_dict, save_plan
+from planner.contracts.runlog import EventWriter
 
 TOY_STUDENT = {"name": "toy-s", "path": "toy:s"}
 TOY_TEACHER = {"name": "toy-m", "path": "toy:m"}

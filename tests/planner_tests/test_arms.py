@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.arms import (
+from planner.calibrate.arms import (
     PAPER_ROWS,
     ROWS,
     arm_plans,
@@ -15,8 +15,8 @@ from planner.arms import (
     raw_bridge,
     replay_control,
 )
-from planner.errors import UserError
-from planner.plan import dump_plan, load_plan, loads_plan
+from planner.contracts.errors import UserError
+from planner.contracts.plan import dump_plan, load_plan, loads_plan
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "toy_plan.yaml"
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from planner.plan import save_plan
-from planner.planning import make_plans
-from planner.response import load_profile
-from planner.runlog import EventWriter, Spend
-from planner.scenario import load_scenario
+from planner.contracts.plan import save_plan
+from planner.contracts.runlog import EventWriter, Spend
+from planner.scenario.spec import load_scenario
+from planner.search.pipeline import make_plans
+from planner.simulator.response import load_profile
 from s2d.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

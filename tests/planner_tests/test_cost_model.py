@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from planner import cost as C
-from planner.hardware import resolve_hardware
+from planner.scenario.hardware import resolve_hardware
+from planner.simulator import cost as C
 
 
 def test_opd_flops_for_one_million_tokens_match_2n_2nt_6n():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from plans_for_tests import OPD, STUDENT_RL, WARMUP, checkpoint, plan, stage, workflow, write
 
-from planner.errors import UserError
-from planner.lineage import checkpoint_origin, from_scratch
+from planner.contracts.errors import UserError
+from planner.simulator.lineage import checkpoint_origin, from_scratch
 
 
 def test_checkpoint_origin_reads_run_and_stage(tmp_path):

@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.errors import UserError, ValidationError
-from planner.plan import (
+from planner.contracts.errors import UserError, ValidationError
+from planner.contracts.plan import (
     Prediction,
     StagePrediction,
     dump_plan,

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from planner.errors import UserError
-from planner.plan import load_plan
-from planner.planning import make_plans
-from planner.scenario import load_scenario
+from planner.contracts.errors import UserError
+from planner.contracts.plan import load_plan
+from planner.scenario.spec import load_scenario
+from planner.search.pipeline import make_plans
 from s2d.cli import main
 
 
@@ -51,7 +51,7 @@ def test_no_labels_bridges_from_a_raw_teacher_and_says_so(paper_scenario, tmp_pa
 
 def test_emitted_plan_round_trips_and_carries_its_prediction(paper_scenario, tmp_path):
     result = make_plans(paper_scenario(), out=tmp_path / "out", trials=15)
-    from planner.plan import save_plan
+    from planner.contracts.plan import save_plan
 
     path = save_plan(result.best, tmp_path / "best.yaml")
     again = load_plan(path)
@@ -108,7 +108,7 @@ def test_labels_beyond_the_pool_are_refused_in_a_plan(paper_scenario, tmp_path, 
     plan = _plan(paper_scenario(), tmp_path, trials=10)
     from dataclasses import replace
 
-    from planner.plan import plan_from_dict, plan_to_dict
+    from planner.contracts.plan import plan_from_dict, plan_to_dict
 
     bad = plan_to_dict(replace(plan, labels=replace(plan.labels, stage1=20000)))
     with pytest.raises(UserError, match="beyond the pool"):
@@ -135,12 +135,12 @@ def test_plan_and_simulate_json(paper_scenario, tmp_path, capsys):
 def test_simulate_prices_the_replay_control_low(paper_scenario, tmp_path):
     from dataclasses import replace
 
-    from planner.simulate import simulate_plan
-    from planner.space import Problem
+    from planner.simulator.plans import simulate_plan
+    from planner.simulator.simulator import Simulator
 
     sc = load_scenario(paper_scenario())
     plan = _plan(paper_scenario(), tmp_path, trials=10)
-    problem = Problem.create(sc)
+    problem = Simulator.create(sc)
     replay_stages = [
         replace(s, data="labels.stage1", options=replace(s.options, replay=True))
         if s.id == "student_rl"
@@ -157,14 +157,14 @@ def test_simulate_prices_the_replay_control_low(paper_scenario, tmp_path):
 
 
 def test_emitted_stages_predict_the_pipeline_up_to_them_as_simulate_does(paper_scenario, tmp_path):
-    from planner.simulate import simulate_plan
-    from planner.space import Problem
+    from planner.simulator.plans import simulate_plan
+    from planner.simulator.simulator import Simulator
 
     path = paper_scenario()
     plan = _plan(path, tmp_path)
     emitted = plan.prediction.stages
     assert {"warmup", "opd"} <= set(emitted)
     assert emitted["warmup"].accuracy < emitted["opd"].accuracy  # OPD adds to the warmup
-    simulated = simulate_plan(Problem.create(load_scenario(path)), plan).prediction.stages
+    simulated = simulate_plan(Simulator.create(load_scenario(path)), plan).prediction.stages
     for stage, pred in emitted.items():
         assert pred.accuracy == pytest.approx(simulated[stage].accuracy, abs=1e-6), stage

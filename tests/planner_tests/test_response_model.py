@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from planner.calibration import paper_observations, predicted
-from planner.paper import figures
-from planner.response import (
+from planner.calibrate.map_fit import paper_observations, predicted
+from planner.simulator.paper import figures
+from planner.simulator.response import (
     Inputs,
     gap_efficiency,
     label_ceiling,
@@ -111,7 +111,7 @@ def test_opd_without_warmup_gets_only_its_cold_share():
 
 
 def test_rl_signal_thins_below_the_reference_by_hand():
-    from planner.response import rl_signal
+    from planner.simulator.response import rl_signal
 
     assert rl_signal(0.5, 0.5, 2.0) == pytest.approx(1.0)
     assert rl_signal(0.9, 0.5, 2.0) == pytest.approx(1.0)
@@ -123,8 +123,8 @@ def test_rl_signal_thins_below_the_reference_by_hand():
 def test_direct_grpo_gains_far_less_on_a_student_that_rarely_samples_right():
     import numpy as np
 
-    from planner.models import PROFILE_DIR
-    from planner.response import Inputs, load_profile, predict
+    from planner.scenario.models import PROFILE_DIR
+    from planner.simulator.response import Inputs, load_profile, predict
 
     p = load_profile(PROFILE_DIR / "response_toy.yaml").params
     x = Inputs(

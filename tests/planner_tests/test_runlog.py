@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from planner.runlog import EventTail, EventWriter, Spend, read_events
+from planner.contracts.runlog import EventTail, EventWriter, Spend, read_events
 
 
 def test_write_then_read_round_trip(tmp_path):

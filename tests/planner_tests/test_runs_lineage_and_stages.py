@@ -7,11 +7,11 @@ from dataclasses import replace
 import pytest
 from plans_for_tests import comparison, workflow
 
-from planner.lineage import from_scratch
-from planner.plan import load_plan
-from planner.response import predict
-from planner.runs import calibrate_from_runs, observations_from_run
-from planner.simulate import plan_inputs, simulate_plan
+from planner.calibrate.from_runs import calibrate_from_runs, observations_from_run
+from planner.contracts.plan import load_plan
+from planner.simulator.lineage import from_scratch
+from planner.simulator.plans import plan_inputs, simulate_plan
+from planner.simulator.response import predict
 from s2d.cli import main
 
 

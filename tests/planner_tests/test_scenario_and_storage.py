@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from planner.errors import UserError
-from planner.models import params_from_config
-from planner.planning import make_plans
-from planner.scenario import load_scenario
-from planner.storage import mask_url
+from planner.contracts.errors import UserError
+from planner.scenario.models import params_from_config
+from planner.scenario.spec import load_scenario
+from planner.search.pipeline import make_plans
+from planner.search.storage import mask_url
 from s2d.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +124,7 @@ def test_sqlite_storage_and_study_resume(paper_scenario, tmp_path):
 def test_two_workers_keep_every_trial(paper_scenario, tmp_path):
     import optuna
 
-    from planner.storage import open_storage
+    from planner.search.storage import open_storage
 
     result = make_plans(
         paper_scenario(), out=tmp_path / "o", trials=16, workers=2, sampler="tpe", study="par"

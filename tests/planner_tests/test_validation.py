@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from plans_for_tests import comparison
 
-from planner.validation import (
+from planner.calibrate.crossval import (
     Validation,
     held_out_arms,
     leave_one_out,

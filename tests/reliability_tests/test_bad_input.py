@@ -173,7 +173,7 @@ def set_labeled(path: str, eval_path: str | None = None) -> Callable[[dict], Non
 
 def existing_run(tmp: Path, steps: int = 2) -> Path:
     """A run directory from an earlier attempt: frozen plan, events, a finished stage."""
-    from planner.plan import dump_plan, plan_from_dict
+    from planner.contracts.plan import dump_plan, plan_from_dict
 
     run = tmp / "run"
     data = copy.deepcopy(BASE_PLAN)

@@ -29,8 +29,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from planner.plan import plan_from_dict, save_plan
-from planner.runlog import EventTail, EventWriter, read_events
+from planner.contracts.plan import plan_from_dict, save_plan
+from planner.contracts.runlog import EventTail, EventWriter, read_events
 
 STAGES = ["teacher_rl", "warmup", "opd", "student_rl"]
 PLAN = {

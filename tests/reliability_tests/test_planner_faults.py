@@ -15,8 +15,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from planner.stale_trials import WORKER_ATTR, is_stale, this_worker
-from planner.storage import open_storage
+from planner.search.stale_trials import WORKER_ATTR, is_stale, this_worker
+from planner.search.storage import open_storage
 from s2d.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,12 +27,12 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 # objective has run) until killed: a worker dying mid-trial, deterministically.
 HANGING_WORKER = """
 import sys, time
-from planner.scenario import load_scenario
-from planner.search import _objective, _sampler, create_study
-from planner.space import Problem
-from planner.storage import open_storage
+from planner.scenario.spec import load_scenario
+from planner.search.optimize import _objective, _sampler, create_study
+from planner.simulator.simulator import Simulator
+from planner.search.storage import open_storage
 
-problem = Problem.create(load_scenario(sys.argv[1]))
+problem = Simulator.create(load_scenario(sys.argv[1]))
 study = create_study(open_storage(sys.argv[2]), sys.argv[3], False, _sampler("tpe", 0, False))
 objective = _objective(problem, False)
 study.optimize(objective, n_trials=5)
@@ -231,7 +231,7 @@ def test_a_killed_lock_holder_does_not_stall_the_next_writer(tmp_path):
     journal = tmp_path / "study.journal"
     # Takes the journal's write lock the way every writer does, then dies holding it.
     hold = (
-        "import sys, time; from planner.storage import open_storage\n"
+        "import sys, time; from planner.search.storage import open_storage\n"
         "open_storage('journal:' + sys.argv[1])._backend._lock.acquire()\n"
         "print('held', flush=True); time.sleep(600)"
     )

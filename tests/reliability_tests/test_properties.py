@@ -19,12 +19,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.models import PROFILE_DIR
-from planner.planning import plans_from_params
-from planner.response import Inputs, load_profile, predict
-from planner.scenario import scenario_from_dict
-from planner.simulate import simulate_plan
-from planner.space import Problem
+from planner.scenario.models import PROFILE_DIR
+from planner.scenario.spec import scenario_from_dict
+from planner.search import space
+from planner.search.pipeline import plans_from_params
+from planner.simulator.plans import simulate_plan
+from planner.simulator.response import Inputs, load_profile, predict
+from planner.simulator.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER = yaml.safe_load((ROOT / "examples" / "paper_scenario.yaml").read_text())
@@ -48,9 +49,9 @@ PROFILES = [
 
 
 @cache
-def problem(device: str) -> Problem:
+def problem(device: str) -> Simulator:
     hardware, budget = HARDWARE[device]
-    return Problem.create(
+    return Simulator.create(
         scenario_from_dict({**PAPER, "hardware": hardware, "budget": budget}, "paper")
     )
 
@@ -157,9 +158,9 @@ def test_simulated_plan_accuracy_never_decreases_with_more_labels(case, which, e
 @given(st.integers(0, 30_000), st.integers(1, 30_000), st.integers(0, 2**32 - 1))
 def test_allocations_never_lose_accuracy_with_a_larger_labeled_pool(labels, extra, seed):
     base = problem("h100")
-    fewer = Problem(replace(base.sc, labels=labels), base.profile, base.costs)
-    more = Problem(replace(base.sc, labels=labels + extra), base.profile, base.costs)
-    arrays = base.random(512, np.random.default_rng(seed), pareto=True)
+    fewer = Simulator(replace(base.sc, labels=labels), base.profile, base.costs)
+    more = Simulator(replace(base.sc, labels=labels + extra), base.profile, base.costs)
+    arrays = space.random_arrays(base, 512, np.random.default_rng(seed), pareto=True)
     a, b = fewer.evaluate(*arrays), more.evaluate(*arrays)
     both = a.valid & b.valid
     assert np.all(b.final_acc[both] >= a.final_acc[both] - 1e-12)

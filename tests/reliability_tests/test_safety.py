@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.storage import mask_url
+from planner.search.storage import mask_url
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("planner", "trainer", "tui", "s2d")

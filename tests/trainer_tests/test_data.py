@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.errors import UserError
+from planner.contracts.errors import UserError
 from trainer.data import (
-    Problem,
+    MathProblem,
     Prompt,
     Split,
     find_overlap,
@@ -34,8 +34,10 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
-def problems(n: int, prefix: str = "p") -> list[Problem]:
-    return [Problem(f"{prefix}{i}", f"Problem {prefix} {i}?", str(i), "test") for i in range(n)]
+def problems(n: int, prefix: str = "p") -> list[MathProblem]:
+    return [
+        MathProblem(f"{prefix}{i}", f"Problem {prefix} {i}?", str(i), "test") for i in range(n)
+    ]
 
 
 # ---- answers --------------------------------------------------------------
@@ -79,7 +81,7 @@ def test_jsonl_math_with_answer(tmp_path):
         ],
     )
     loaded = load_problems(path)
-    assert loaded[0] == Problem("algebra/1.json", "What is 1+1?", "2", str(path))
+    assert loaded[0] == MathProblem("algebra/1.json", "What is 1+1?", "2", str(path))
     assert loaded[1].answer == "\\frac{1}{2}"
     assert loaded[1].id == text_hash("Half of 1?")
 
@@ -103,7 +105,7 @@ def test_jsonl_gsm8k(tmp_path):
         tmp_path / "gsm8k.jsonl",
         [{"question": "How much?", "answer": "2 * 600 = 1,200\n#### 1,200", "id": 7}],
     )
-    assert load_problems(path) == [Problem("7", "How much?", "1200", str(path))]
+    assert load_problems(path) == [MathProblem("7", "How much?", "1200", str(path))]
 
 
 def test_parquet(tmp_path):
@@ -242,8 +244,8 @@ def test_split_is_deterministic_and_seed_dependent():
 
 def test_split_is_independent_of_hash_randomisation():
     code = (
-        "from trainer.data import Problem, split_pool\n"
-        "pool = [Problem(f'p{i}', f'Problem {i}?', str(i), 't') for i in range(30)]\n"
+        "from trainer.data import MathProblem, split_pool\n"
+        "pool = [MathProblem(f'p{i}', f'Problem {i}?', str(i), 't') for i in range(30)]\n"
         "s = split_pool(pool, stage1=5, stage3=5, prompts=5, seed=11)\n"
         "print([p.id for p in s.stage1 + s.stage3] + [p.id for p in s.prompts])\n"
     )
@@ -274,7 +276,7 @@ def test_prompts_carry_no_answers():
 
 def test_eval_problems_removed_by_normalized_text():
     pool = problems(10)
-    eval_set = [Problem("e", "  PROBLEM p 3? ", "3", "eval")]
+    eval_set = [MathProblem("e", "  PROBLEM p 3? ", "3", "eval")]
     split = split_pool(pool, stage1=4, stage3=3, prompts=2, seed=1, eval_sets=[eval_set])
     drawn = {p.id for p in split.stage1 + split.stage3} | {p.id for p in split.prompts}
     assert "p3" not in drawn and len(drawn) == 9
@@ -282,7 +284,7 @@ def test_eval_problems_removed_by_normalized_text():
 
 def test_prompt_pool_is_used_and_cleaned():
     labeled = problems(5)
-    extra = problems(5, prefix="u") + [Problem("dup", labeled[0].problem, None, "u")]
+    extra = problems(5, prefix="u") + [MathProblem("dup", labeled[0].problem, None, "u")]
     split = split_pool(labeled, stage1=5, stage3=0, prompts=5, seed=0, prompt_pool=extra)
     assert sorted(p.id for p in split.prompts) == [f"u{i}" for i in range(5)]
     with pytest.raises(UserError, match="asks for 6 prompts but the prompt pool has 5"):
@@ -290,7 +292,7 @@ def test_prompt_pool_is_used_and_cleaned():
 
 
 def test_too_small_pool_says_what_is_available():
-    pool = problems(10) + [Problem("again", "problem P 1?", "1", "test")]
+    pool = problems(10) + [MathProblem("again", "problem P 1?", "1", "test")]
     eval_set = problems(2)[:1]
     with pytest.raises(UserError) as info:
         split_pool(pool, stage1=8, stage3=3, prompts=0, seed=0, eval_sets=[eval_set])
@@ -308,7 +310,10 @@ def test_negative_counts_are_refused():
 
 def test_find_overlap():
     train = problems(5)
-    eval_set = [Problem("e1", "problem P 2?", "2", "eval"), Problem("e2", "new?", "1", "eval")]
+    eval_set = [
+        MathProblem("e1", "problem P 2?", "2", "eval"),
+        MathProblem("e2", "new?", "1", "eval"),
+    ]
     assert find_overlap(eval_set, train) == ["e1"]
     assert find_overlap(train, eval_set) == ["p2"]
     assert find_overlap(eval_set, []) == []

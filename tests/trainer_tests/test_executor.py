@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from planner.errors import UserError
-from planner.plan import load_plan, save_plan
-from planner.runlog import read_events
+from planner.contracts.errors import UserError
+from planner.contracts.plan import load_plan, save_plan
+from planner.contracts.runlog import read_events
 from trainer.executor import Executor, RunOptions
 from trainer.rundir import RunLock
 

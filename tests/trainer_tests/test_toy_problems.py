@@ -6,7 +6,7 @@ import pytest
 from trainer.toy.presets import PRESETS
 from trainer.toy.problems import (
     LEVELS,
-    Problem,
+    ToyProblem,
     corrupt,
     record,
     sample_pretraining,
@@ -47,13 +47,16 @@ def test_level_sizes():
 
 
 def test_worked_solutions_by_hand():
-    assert worked_solution(Problem(1, (3, 4))) == ("3+4=7\n\\boxed{7}", 7)
-    assert worked_solution(Problem(2, (37, 5))) == ("7+5=12\n30+12=42\n\\boxed{42}", 42)
-    assert worked_solution(Problem(3, (7, 8))) == ("7*8=56\n\\boxed{56}", 56)
-    assert worked_solution(Problem(4, (3, 4, 5))) == ("4*5=20\n3+20=23\n\\boxed{23}", 23)
-    assert worked_solution(Problem(5, (37, 45))) == ("7+5=12\n30+40=70\n70+12=82\n\\boxed{82}", 82)
-    assert Problem(4, (3, 4, 5)).text == "What is 3+4*5?"
-    assert Problem(4, (3, 4, 5)).id == "addmul:3+4*5"
+    assert worked_solution(ToyProblem(1, (3, 4))) == ("3+4=7\n\\boxed{7}", 7)
+    assert worked_solution(ToyProblem(2, (37, 5))) == ("7+5=12\n30+12=42\n\\boxed{42}", 42)
+    assert worked_solution(ToyProblem(3, (7, 8))) == ("7*8=56\n\\boxed{56}", 56)
+    assert worked_solution(ToyProblem(4, (3, 4, 5))) == ("4*5=20\n3+20=23\n\\boxed{23}", 23)
+    assert worked_solution(ToyProblem(5, (37, 45))) == (
+        "7+5=12\n30+40=70\n70+12=82\n\\boxed{82}",
+        82,
+    )
+    assert ToyProblem(4, (3, 4, 5)).text == "What is 3+4*5?"
+    assert ToyProblem(4, (3, 4, 5)).id == "addmul:3+4*5"
 
 
 @pytest.mark.parametrize("level", sorted(LEVELS))
@@ -68,7 +71,7 @@ def test_clean_solutions_are_correct_everywhere(level):
 
 
 def test_record_fields():
-    r = record(Problem(5, (37, 45)), noise=1.0, rng=random.Random(0))
+    r = record(ToyProblem(5, (37, 45)), noise=1.0, rng=random.Random(0))
     assert set(r) == {"problem", "solution", "answer", "level", "id"}
     assert r["answer"] == "82" and r["level"] == 5
     assert boxed(r["solution"]) != 82  # noisy solution, correct answer field
@@ -106,7 +109,7 @@ def test_noise_corrupts_boxed_answer_at_requested_rate(noise):
 
 def test_noise_needs_rng():
     with pytest.raises(ValueError):
-        worked_solution(Problem(1, (1, 2)), noise=0.5)
+        worked_solution(ToyProblem(1, (1, 2)), noise=0.5)
 
 
 def test_generation_is_deterministic_given_seed():

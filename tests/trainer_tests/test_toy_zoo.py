@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.errors import UserError
+from planner.contracts.errors import UserError
 from trainer.toy.evaluate import accuracy, extract_boxed, is_correct
 from trainer.toy.presets import PRESETS, ZooConfig
 from trainer.toy.pretrain import lr_at, train_and_save

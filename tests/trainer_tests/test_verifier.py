@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from planner.errors import UserError
+from planner.contracts.errors import UserError
 from trainer.verifier import Verdict, Verifier, answer_tail, count_verdicts
 
 TIMEOUT_S = 1.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner.plan import load_plan
+from planner.contracts.plan import load_plan
 from s2d.cli import main
 from tui.explore_app import make_app
 from tui.study import TrialRow, load_study, mark_pareto_front, storage_url_for, trial_row

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.runlog import Event, Spend
+from planner.contracts.runlog import Event, Spend
 from tui.follower import RunFollower
 from tui.run_dir import DirKind, inspect_run_dir, resolve_run_path
 from tui.run_state import RunState

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from planner.plan import EvalOptions
+from planner.contracts import EvalOptions
 
 
 @dataclass

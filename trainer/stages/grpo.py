@@ -64,14 +64,14 @@ def prompt_dataset(problems: list[Any], with_answers: bool) -> Any:
 
 def grpo_config_kwargs(ctx: StageContext, world_size: int = 1) -> dict[str, Any]:
     """GRPOConfig keywords for this stage; non-GRPO stages (sampled OPD) get GRPO's defaults."""
-    from planner.plan import GRPOOptions
+    from planner.contracts import GRPOOptions
 
     s, b = ctx.stage, ctx.stage.budget
     o = s.options if isinstance(s.options, GRPOOptions) else GRPOOptions()
     assert b is not None
     completions = b.prompts_per_step * b.samples_per_prompt
     if completions % world_size:
-        from planner.errors import UserError
+        from planner.contracts import UserError
 
         raise UserError(
             f"stage {s.id}: prompts_per_step x samples_per_prompt = {completions} completions cannot be split over {world_size} processes; make it a multiple of {world_size}."

@@ -25,7 +25,7 @@ WORLD_VERSION = 1
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ToyModelShape:
     name: str
     hidden_size: int
     intermediate_size: int
@@ -52,7 +52,7 @@ class ModelSpec:
 class ZooConfig:
     # (eval, train, prompts) problems per level; disjoint by construction (problems.split_problems).
     split: dict[int, tuple[int, int, int]]
-    models: tuple[ModelSpec, ...]
+    models: tuple[ToyModelShape, ...]
     noise: float = 0.5
     batch_size: int = 32
     warmup_fraction: float = 0.05
@@ -76,18 +76,18 @@ PRESETS: dict[str, ZooConfig] = {
             5: (100, 2000, 1200),
         },
         models=(
-            ModelSpec("xs", 32, 64, 3, 2, 1, steps=400, lr=5e-3),
-            ModelSpec("s", 64, 192, 3, 4, 2, steps=400, lr=3e-3),
-            ModelSpec("m", 96, 288, 4, 4, 2, steps=400, lr=2e-3),
-            ModelSpec("l", 128, 512, 5, 4, 2, steps=800, lr=2e-3),
+            ToyModelShape("xs", 32, 64, 3, 2, 1, steps=400, lr=5e-3),
+            ToyModelShape("s", 64, 192, 3, 4, 2, steps=400, lr=3e-3),
+            ToyModelShape("m", 96, 288, 4, 4, 2, steps=400, lr=2e-3),
+            ToyModelShape("l", 128, 512, 5, 4, 2, steps=800, lr=2e-3),
         ),
         batch_size=32,
     ),
     "tiny": ZooConfig(
         split={1: (8, 16, 16), 2: (8, 40, 40), 3: (8, 16, 16), 4: (8, 40, 40), 5: (8, 40, 40)},
         models=(
-            ModelSpec("xs", 16, 32, 1, 2, 1, steps=20, lr=3e-3),
-            ModelSpec("s", 32, 64, 2, 2, 1, steps=30, lr=3e-3),
+            ToyModelShape("xs", 16, 32, 1, 2, 1, steps=20, lr=3e-3),
+            ToyModelShape("s", 32, 64, 2, 2, 1, steps=30, lr=3e-3),
         ),
         batch_size=16,
         eval_samples=2,

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from trainer.toy.presets import ModelSpec, ZooConfig
+from trainer.toy.presets import ToyModelShape, ZooConfig
 from trainer.toy.problems import record, sample_pretraining, split_problems
 from trainer.toy.tokenizer import render_chat
 
@@ -41,7 +41,7 @@ def model_seed(seed: int, name: str) -> int:
     return (seed * 1_000_003 + sum((i + 1) * ord(c) for i, c in enumerate(name))) % (2**31)
 
 
-def qwen3_config(spec: ModelSpec, tokenizer):
+def qwen3_config(spec: ToyModelShape, tokenizer):
     from transformers import Qwen3Config
 
     return Qwen3Config(
@@ -97,7 +97,7 @@ def count_params(model) -> int:
 
 
 def train_and_save(
-    spec: ModelSpec,
+    spec: ToyModelShape,
     config: ZooConfig,
     seed: int,
     tokenizer_dir: Path,

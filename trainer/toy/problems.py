@@ -62,9 +62,9 @@ class Level:
     template: str  # the expression as it appears in the problem text
     solve: Callable[[tuple[int, ...], Emit], int]
 
-    def problems(self) -> list[Problem]:
+    def problems(self) -> list[ToyProblem]:
         """Every problem of this level, in a fixed order."""
-        out: list[Problem] = []
+        out: list[ToyProblem] = []
 
         def walk(prefix: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
             if len(prefix) == len(self.operand_ranges):
@@ -74,7 +74,7 @@ class Level:
                 yield from walk((*prefix, x))
 
         for operands in walk(()):
-            out.append(Problem(self.number, operands))
+            out.append(ToyProblem(self.number, operands))
         return out
 
 
@@ -99,7 +99,7 @@ LEVELS: dict[int, Level] = {
 
 
 @dataclass(frozen=True)
-class Problem:
+class ToyProblem:
     level: int
     operands: tuple[int, ...]
 
@@ -136,7 +136,7 @@ def corrupt(value: int, rng: random.Random) -> int:
 
 
 def worked_solution(
-    problem: Problem, noise: float = 0.0, rng: random.Random | None = None
+    problem: ToyProblem, noise: float = 0.0, rng: random.Random | None = None
 ) -> tuple[str, int]:
     """(solution text, boxed answer). With probability `noise` one step is corrupted and the error carries."""
     level = LEVELS[problem.level]
@@ -160,7 +160,7 @@ def worked_solution(
     return "\n".join(lines), answer
 
 
-def record(problem: Problem, noise: float = 0.0, rng: random.Random | None = None) -> dict:
+def record(problem: ToyProblem, noise: float = 0.0, rng: random.Random | None = None) -> dict:
     """A MATH-style record; `answer` is always the correct one, `solution` may be noisy."""
     solution, _ = worked_solution(problem, noise, rng)
     return {
@@ -172,14 +172,16 @@ def record(problem: Problem, noise: float = 0.0, rng: random.Random | None = Non
     }
 
 
-def split_problems(counts: dict[int, tuple[int, int, int]], seed: int) -> dict[str, list[Problem]]:
+def split_problems(
+    counts: dict[int, tuple[int, int, int]], seed: int
+) -> dict[str, list[ToyProblem]]:
     """Disjoint eval / train / prompts sets, `counts[level] = (eval, train, prompts)`.
 
     Each level's whole problem space is shuffled with the seed and cut into consecutive slices,
     so the three sets never share a problem text. "rest" holds every problem that is not in
     eval (train, prompts and the unused remainder): the pretraining pool.
     """
-    out: dict[str, list[Problem]] = {"eval": [], "train": [], "prompts": [], "rest": []}
+    out: dict[str, list[ToyProblem]] = {"eval": [], "train": [], "prompts": [], "rest": []}
     for number, (n_eval, n_train, n_prompts) in sorted(counts.items()):
         pool = LEVELS[number].problems()
         if n_eval + n_train + n_prompts > len(pool):
@@ -196,10 +198,14 @@ def split_problems(counts: dict[int, tuple[int, int, int]], seed: int) -> dict[s
 
 
 def sample_pretraining(
-    pool: list[Problem], level_weights: dict[int, float], noise: float, rng: random.Random, n: int
+    pool: list[ToyProblem],
+    level_weights: dict[int, float],
+    noise: float,
+    rng: random.Random,
+    n: int,
 ) -> list[tuple[str, str]]:
     """`n` (problem text, noisy solution) pairs: a level by weight, then a problem of it uniformly."""
-    by_level: dict[int, list[Problem]] = {}
+    by_level: dict[int, list[ToyProblem]] = {}
     for p in pool:
         by_level.setdefault(p.level, []).append(p)
     levels = sorted(lv for lv in by_level if level_weights.get(lv, 0.0) > 0.0)

@@ -30,9 +30,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from planner.errors import UserError
-from trainer.toy.presets import PRESETS, ModelSpec, ZooConfig
-from trainer.toy.problems import Problem, record, split_problems
+from planner.contracts import UserError
+from trainer.toy.presets import PRESETS, ToyModelShape, ZooConfig
+from trainer.toy.problems import ToyProblem, record, split_problems
 
 ZOO_FORMAT_VERSION = 1
 DATA_FILES = {
@@ -139,7 +139,7 @@ def write_data(root: Path, config: ZooConfig, seed: int) -> dict[str, int]:
     sets = split_problems(config.split, seed)
     sizes = {}
     for split in DATA_FILES:
-        problems: list[Problem] = list(sets[split])
+        problems: list[ToyProblem] = list(sets[split])
         random.Random(f"order:{seed}:{split}").shuffle(problems)
         if split == "prompts":
             rows = [{"problem": p.text} for p in problems]
@@ -150,7 +150,7 @@ def write_data(root: Path, config: ZooConfig, seed: int) -> dict[str, int]:
     return sizes
 
 
-def _rough_cost(spec: ModelSpec) -> int:
+def _rough_cost(spec: ToyModelShape) -> int:
     """Per-token training cost proxy used to start the largest models first."""
     h = spec.hidden_size
     return spec.steps * spec.num_hidden_layers * (4 * h * h + 3 * h * spec.intermediate_size)
@@ -171,7 +171,7 @@ def _train_job(spec, config, seed, tokenizer_dir, out_dir, queue) -> tuple[str, 
 
 def _train_models(
     config: ZooConfig,
-    specs: list[ModelSpec],
+    specs: list[ToyModelShape],
     seed: int,
     root: Path,
     models_dir: Path,
@@ -223,7 +223,7 @@ def _train_models(
     return infos
 
 
-def _wanted(config: ZooConfig, models: Sequence[str] | None) -> list[ModelSpec]:
+def _wanted(config: ZooConfig, models: Sequence[str] | None) -> list[ToyModelShape]:
     names = [m.name for m in config.models]
     unknown = [m for m in models or () if m not in names]
     if unknown:
@@ -291,7 +291,7 @@ def _add_missing(
     final: Path,
     config: ZooConfig,
     seed: int,
-    wanted: list[ModelSpec],
+    wanted: list[ToyModelShape],
     workers: int,
     progress: Callable[[BuildProgress], None] | None,
 ) -> Zoo:

@@ -16,8 +16,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from planner.errors import UserError
-from planner.plan import save_plan
+from planner.contracts import UserError, save_plan
 from tui.study import StudyView, TrialRow
 from tui.widgets.pareto_chart import ParetoChart
 from tui.widgets.plan_allocation import PlanAllocation

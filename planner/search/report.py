@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from planner.plan import Plan
+from planner.contracts.plan import Plan
 
 
 def _pct(x: float) -> str:

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from planner.allocation import NONE
-from planner.scenario import STAGES
-from planner.space import Problem
+from planner.scenario.spec import STAGES
+from planner.search import space
+from planner.simulator.population import NONE
+from planner.simulator.simulator import Simulator
 
 
 def simplex_lattice(steps: int, dims: int = len(STAGES)) -> np.ndarray:
@@ -35,7 +36,7 @@ class GridResult:
     seconds: float
 
 
-def grid_search(problem: Problem, label_steps: int = 20, share_steps: int = 20) -> GridResult:
+def grid_search(problem: Simulator, label_steps: int = 20, share_steps: int = 20) -> GridResult:
     import time
 
     start = time.perf_counter()
@@ -53,5 +54,8 @@ def grid_search(problem: Problem, label_steps: int = 20, share_steps: int = 20) 
         total += len(t)
         i = int(np.argmax(ev.objective))
         if ev.objective[i] > best:
-            best, best_params = float(ev.objective[i]), problem.params_of(int(t[i]), f[i], sh[i])
+            best, best_params = (
+                float(ev.objective[i]),
+                space.params_of(problem, int(t[i]), f[i], sh[i]),
+            )
     return GridResult(best, best_params, total, time.perf_counter() - start)

@@ -15,18 +15,18 @@ import types
 import typing
 from typing import Any, TypeVar
 
-from planner.errors import Problem
+from planner.contracts.errors import FieldProblem
 
 T = TypeVar("T")
 
 _MISSING = object()
 
 
-class Problems(list[Problem]):
+class FieldProblems(list[FieldProblem]):
     """A list of problems with a convenience adder."""
 
     def add(self, field: str, message: str, fix: str = "") -> None:
-        self.append(Problem(field, message, fix))
+        self.append(FieldProblem(field, message, fix))
 
 
 def _join(path: str, key: str | int) -> str:
@@ -39,7 +39,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
 
 
-def _coerce(value: Any, tp: Any, path: str, problems: Problems) -> Any:
+def _coerce(value: Any, tp: Any, path: str, problems: FieldProblems) -> Any:
     """Check ``value`` against annotation ``tp``; return the converted value or _MISSING."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -50,7 +50,7 @@ def _coerce(value: Any, tp: Any, path: str, problems: Problems) -> Any:
             return None
         non_none = [a for a in args if a is not type(None)]
         for candidate in non_none:
-            trial = Problems()
+            trial = FieldProblems()
             out = _coerce(value, candidate, path, trial)
             if not trial:
                 return out
@@ -112,7 +112,7 @@ def _coerce(value: Any, tp: Any, path: str, problems: Problems) -> Any:
     return value
 
 
-def build(cls: type[T], data: Any, path: str, problems: Problems) -> T:
+def build(cls: type[T], data: Any, path: str, problems: FieldProblems) -> T:
     """Build dataclass ``cls`` from ``data``; record problems instead of raising.
 
     Returns an instance even when problems were found (fields that failed keep

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from planner import cost as C
-from planner.errors import UserError
-from planner.response import Inputs, ResponseParams, predict
-from planner.scenario import STAGES, Scenario
+from planner.contracts.errors import UserError
+from planner.scenario.spec import STAGES, Scenario
+from planner.simulator import cost as C
+from planner.simulator.response import Inputs, ResponseParams, predict
 
 NONE = -1  # teacher index of direct GRPO
 

@@ -17,7 +17,7 @@ class UserError(Exception):
 
 
 @dataclass(frozen=True)
-class Problem:
+class FieldProblem:
     """One thing wrong with a document, at a dotted field path."""
 
     field: str
@@ -32,7 +32,7 @@ class Problem:
 class ValidationError(UserError):
     """A document (plan, scenario, profile) failed validation."""
 
-    def __init__(self, source: str, problems: list[Problem]):
+    def __init__(self, source: str, problems: list[FieldProblem]):
         self.source = source
         self.problems = list(problems)
         lines = [f"{source} is not valid ({len(self.problems)} problem(s)):"]

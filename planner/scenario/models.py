@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from planner.errors import UserError
+from planner.contracts.errors import UserError
 
-PROFILE_DIR = Path(__file__).parent / "profiles"
+PROFILE_DIR = Path(__file__).parent.parent / "profiles"
 TOY_BENCHMARK = "toy"
 
 

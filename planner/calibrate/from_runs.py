@@ -24,14 +24,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from planner.calibration import Observation, fit_response, predicted
-from planner.errors import UserError
-from planner.lineage import from_scratch
-from planner.plan import load_plan
-from planner.response import Profile
-from planner.runlog import EVENTS_FILE, Spend, read_events
-from planner.simulate import ROLE_OUTPUT, plan_inputs
-from planner.space import Problem
+from planner.calibrate.map_fit import Observation, fit_response, predicted
+from planner.contracts.errors import UserError
+from planner.contracts.plan import load_plan
+from planner.contracts.runlog import EVENTS_FILE, Spend, read_events
+from planner.simulator.lineage import from_scratch
+from planner.simulator.plans import ROLE_OUTPUT, plan_inputs
+from planner.simulator.response import Profile
+from planner.simulator.simulator import Simulator
 
 PRIOR_SD_LOG = 0.5
 
@@ -45,7 +45,7 @@ class CalibrationReport:
 
 
 def observations_from_run(
-    problem: Problem, run_dir: Path
+    problem: Simulator, run_dir: Path
 ) -> tuple[list[Observation], list[tuple[float, float]]]:
     """Accuracy observations and (measured, predicted) compute pairs of one run directory."""
     if not (run_dir / "plan.yaml").is_file() or not (run_dir / EVENTS_FILE).is_file():
@@ -88,9 +88,9 @@ def observations_from_run(
 
 
 def calibrate_from_runs(
-    problem: Problem,
+    problem: Simulator,
     run_dirs: list[Path],
-    others: Sequence[tuple[Problem, Sequence[Path]]] = (),
+    others: Sequence[tuple[Simulator, Sequence[Path]]] = (),
 ) -> CalibrationReport:
     """Refit ``problem``'s profile to its runs, plus the accuracy of runs planned under ``others``.
 

@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from planner.errors import UserError
+from planner.contracts.errors import UserError
 
 _PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*:)(?P<pw>[^@]*)(?P<tail>@)")
 

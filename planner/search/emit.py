@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from planner.allocation import NONE, Evaluated, inputs_for
-from planner.plan import Plan, plan_from_dict
-from planner.response import ResponseParams, predict
-from planner.scenario import Scenario
-from planner.schema import to_plain
+from planner.contracts.plan import Plan, plan_from_dict
+from planner.contracts.schema import to_plain
+from planner.scenario.spec import Scenario
+from planner.simulator.population import NONE, Evaluated, inputs_for
+from planner.simulator.response import ResponseParams, predict
 
 KIND = {"teacher_rl": "grpo", "warmup": "forward_kl", "opd": "opd", "student_rl": "grpo"}
 

@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.emit import plan_for
-from planner.errors import UserError
-from planner.plan import Plan
-from planner.scenario import load_scenario
-from planner.search import SearchConfig, best_params, pareto_params, run_search
-from planner.space import Problem
-from planner.stale_trials import recover_study
-from planner.storage import open_storage, storage_url
+from planner.contracts.errors import UserError
+from planner.contracts.plan import Plan
+from planner.scenario.spec import load_scenario
+from planner.search import space
+from planner.search.emit import plan_for
+from planner.search.optimize import SearchConfig, best_params, pareto_params, run_search
+from planner.search.stale_trials import recover_study
+from planner.search.storage import open_storage, storage_url
+from planner.simulator.simulator import Simulator
 
 
 @dataclass
@@ -34,7 +35,7 @@ class PlanResult:
     notes: list[str] = field(default_factory=list)
 
 
-def check_feasible(problem: Problem) -> None:
+def check_feasible(problem: Simulator) -> None:
     sc = problem.sc
     cost, what = problem.costs.cheapest_plan()
     if sc.budget < cost:
@@ -45,9 +46,9 @@ def check_feasible(problem: Problem) -> None:
 
 
 def plans_from_params(
-    problem: Problem, params_list: list[dict[str, Any]], prefix: str | None = None
+    problem: Simulator, params_list: list[dict[str, Any]], prefix: str | None = None
 ) -> list[Plan]:
-    ev = problem.evaluate_params(params_list)
+    ev = space.evaluate_params(problem, params_list)
     plans = []
     for i in range(len(params_list)):
         if ev.valid[i]:
@@ -66,7 +67,7 @@ def plans_from_params(
     return plans
 
 
-def notes_for(problem: Problem, best: Plan | None) -> list[str]:
+def notes_for(problem: Simulator, best: Plan | None) -> list[str]:
     sc = problem.sc
     notes = []
     if sc.labels == 0:
@@ -94,7 +95,7 @@ def make_plans(
     profile: str | None = None,
 ) -> PlanResult:
     sc = load_scenario(scenario)
-    problem = Problem.create(sc, profile)
+    problem = Simulator.create(sc, profile)
     check_feasible(problem)
     out_dir = Path(out) if out else Path("plans") / sc.name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +128,7 @@ def make_plans(
             f"marked failed {len(stale)} trial(s) that a worker which died had left running (number {', '.join(map(str, stale))}); the study went on from its finished trials."
         )
     if check and not pareto:
-        from planner.grid import grid_search
+        from planner.search.grid import grid_search
 
         g = grid_search(problem)
         search_best = float(result_study.best_value)

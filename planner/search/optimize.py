@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from planner.errors import UserError
-from planner.space import Problem
-from planner.stale_trials import claim_trial
+from planner.contracts.errors import UserError
+from planner.search import space
+from planner.search.stale_trials import claim_trial
+from planner.simulator.simulator import Simulator
 
 SCREEN_TOP = 8
 
@@ -32,18 +33,18 @@ class SearchConfig:
     seed: int = 0
     sampler: str = "s2d"  # s2d | tpe
     pareto: bool = False
-    storage: str | None = None  # resolved URL (see planner.storage.storage_url)
+    storage: str | None = None  # resolved URL (see planner.search.storage.storage_url)
     study_name: str = ""
     workers: int = 1
     screen: int = 8192
     refine_rounds: int = 6
 
 
-def _objective(problem: Problem, pareto: bool):
+def _objective(problem: Simulator, pareto: bool):
     def objective(trial: Any) -> Any:
         claim_trial(trial)  # so that a later run can fail this trial if our process dies
-        params = problem.suggest(trial, pareto)
-        ev = problem.evaluate_params([params])
+        params = space.suggest(problem, trial, pareto)
+        ev = space.evaluate_params(problem, [params])
         acc = float(ev.objective[0])
         trial.set_user_attr("final_accuracy", float(ev.final_acc[0]))
         trial.set_user_attr("compute", float(ev.total_compute[0]))
@@ -52,8 +53,8 @@ def _objective(problem: Problem, pareto: bool):
         if ev.valid[0]:
             # The whole plan rides on the trial so that `s2d explore` (or
             # optuna-dashboard) can show and export it without the scenario.
-            from planner.emit import plan_for
-            from planner.plan import plan_to_dict
+            from planner.contracts.plan import plan_to_dict
+            from planner.search.emit import plan_for
 
             plan = plan_for(
                 problem.sc,
@@ -114,10 +115,10 @@ def _pareto_mask(acc: np.ndarray, cost: np.ndarray) -> np.ndarray:
 
 
 def screen(
-    problem: Problem, n: int, rng: np.random.Generator, pareto: bool
+    problem: Simulator, n: int, rng: np.random.Generator, pareto: bool
 ) -> list[dict[str, Any]]:
     """Vectorised random allocations; return the params of the best ones (or the front)."""
-    arrays = problem.random(n, rng, pareto)
+    arrays = space.random_arrays(problem, n, rng, pareto)
     ev = problem.evaluate(*arrays)
     t, f, sh, sp = arrays
     idx: list[int] = []
@@ -137,16 +138,18 @@ def screen(
                 idx.append(int(np.argmax(m)))
         idx += [int(i) for i in np.argsort(-ev.objective)[:SCREEN_TOP] if ev.valid[i]]
         idx = list(dict.fromkeys(idx))
-    return [problem.params_of(int(t[i]), f[i], sh[i], sp[i] if pareto else None) for i in idx]
+    return [
+        space.params_of(problem, int(t[i]), f[i], sh[i], sp[i] if pareto else None) for i in idx
+    ]
 
 
 def refine(
-    problem: Problem, best: dict[str, Any], rng: np.random.Generator, rounds: int, n: int = 2048
+    problem: Simulator, best: dict[str, Any], rng: np.random.Generator, rounds: int, n: int = 2048
 ) -> dict[str, Any]:
     """Shrinking Gaussian steps around the best allocation (same teacher), vectorised."""
     if best["teacher"] == "none":
         return best
-    t, f, sh, _ = problem.arrays([best])
+    t, f, sh, _ = space.to_arrays(problem, [best])
     cur_f, cur_sh = f[0], sh[0]
     cur = problem.evaluate(t, f, sh).objective[0]
     for r in range(rounds):
@@ -157,7 +160,7 @@ def refine(
         i = int(np.argmax(ev.objective))
         if ev.objective[i] > cur:
             cur, cur_f, cur_sh = ev.objective[i], ff[i], ss[i]
-    return problem.params_of(int(t[0]), cur_f, cur_sh)
+    return space.params_of(problem, int(t[0]), cur_f, cur_sh)
 
 
 def _worker(
@@ -172,11 +175,11 @@ def _worker(
 ) -> None:
     import optuna
 
-    from planner.scenario import load_scenario
-    from planner.storage import open_storage
+    from planner.scenario.spec import load_scenario
+    from planner.search.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    problem = Problem.create(load_scenario(scenario_path), profile_path)
+    problem = Simulator.create(load_scenario(scenario_path), profile_path)
     study = create_study(open_storage(storage_url), name, pareto, _sampler(kind, seed, pareto))
     study.optimize(_objective(problem, pareto), n_trials=trials)
 
@@ -190,7 +193,7 @@ def _exit_reason(exitcode: int) -> str:
 
 
 def run_search(
-    problem: Problem,
+    problem: Simulator,
     cfg: SearchConfig,
     storage: Any,
     scenario_path: str | None = None,

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from planner.errors import UserError
-from planner.models import PROFILE_DIR
+from planner.contracts.errors import UserError
+from planner.scenario.models import PROFILE_DIR
 
 # Fields calibration may refit (utilisation and overhead; never the vendor peaks).
 FITTABLE = (

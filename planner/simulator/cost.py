@@ -19,22 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from planner.hardware import Hardware
-
-
-@dataclass(frozen=True)
-class StageShape:
-    """Per-step batch settings of one stage (what a plan's Budget holds, plus token lengths)."""
-
-    prompts_per_step: int
-    samples_per_prompt: int
-    max_new_tokens: int
-    response_tokens: float  # mean generated tokens per sample (<= max_new_tokens)
-    prompt_tokens: float  # mean prompt tokens per sample
-
-    @property
-    def sequences(self) -> int:
-        return self.prompts_per_step * self.samples_per_prompt
+from planner.scenario.hardware import Hardware
+from planner.scenario.spec import StageShape
 
 
 @dataclass

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from planner.fit import nelder_mead
-from planner.response import Inputs, Outputs, ResponseParams, predict, with_values
+from planner.calibrate.nelder_mead import nelder_mead
+from planner.simulator.response import Inputs, Outputs, ResponseParams, predict, with_values
 
 FRACTIONS = frozenset(
     {
@@ -164,7 +164,7 @@ def residual_table(
 
 
 def paper_observations() -> list[Observation]:
-    from planner.paper import figures
+    from planner.simulator.paper import figures
 
     return [
         Observation(f.key, f.inputs, f.stage, f.accuracy, 0.005, f.benchmark) for f in figures()

@@ -52,8 +52,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from planner.errors import UserError
-from planner.models import PROFILE_DIR
+from planner.contracts.errors import UserError
+from planner.scenario.models import PROFILE_DIR
 
 DEFAULT_PROFILE = PROFILE_DIR / "response_paper.yaml"
 

@@ -8,7 +8,7 @@ out) and held-out arms (calibrate on some arms of every comparison, predict
 the other arms' rows). Each reports the mean absolute error in accuracy
 points and Spearman's rank correlation of predicted against measured, the
 figures the toy replication quotes. Rows are predicted from the workflow plan
-with ``planner.arms.prediction_plan``, i.e. each arm as its from-scratch
+with ``planner.calibrate.arms.prediction_plan``, i.e. each arm as its from-scratch
 pipeline, as ``s2d compare`` predicts them.
 """
 
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.arms import ROWS
-from planner.plan import load_plan
-from planner.response import Profile
-from planner.runlog import EVENTS_FILE, read_events
-from planner.simulate import simulate_plan
-from planner.space import Problem
+from planner.calibrate.arms import ROWS
+from planner.contracts.plan import load_plan
+from planner.contracts.runlog import EVENTS_FILE, read_events
+from planner.simulator.plans import simulate_plan
+from planner.simulator.response import Profile
+from planner.simulator.simulator import Simulator
 
 ALL_ROWS = tuple(r.key for r in ROWS)
 
@@ -83,10 +83,10 @@ def measured_rows(root: Path, benchmark: str, rows: Sequence[str] = ALL_ROWS) ->
 
 
 def predicted_rows(
-    problem: Problem, root: Path, rows: Sequence[str] = ALL_ROWS
+    problem: Simulator, root: Path, rows: Sequence[str] = ALL_ROWS
 ) -> dict[str, float]:
     """Each row's predicted accuracy from the comparison's workflow plan."""
-    from planner.arms import prediction_plan
+    from planner.calibrate.arms import prediction_plan
 
     plan = load_plan(Path(root) / "workflow" / "plan.yaml")
     out = {}
@@ -110,20 +110,22 @@ def run_dirs(root: Path, runs: Sequence[str] | None = None) -> list[Path]:
     )
 
 
-Calibrate = Callable[[Problem, list[Path]], Profile]
+Calibrate = Callable[[Simulator, list[Path]], Profile]
 
 
-def _calibrated(problem: Problem, dirs: list[Path], calibrate: Calibrate | None) -> Problem:
+def _calibrated(problem: Simulator, dirs: list[Path], calibrate: Calibrate | None) -> Simulator:
     from dataclasses import replace
 
-    from planner.runs import calibrate_from_runs
+    from planner.calibrate.from_runs import calibrate_from_runs
 
     profile = calibrate(problem, dirs) if calibrate else calibrate_from_runs(problem, dirs).profile
     # the hardware refit only moves compute, which these checks do not score
     return replace(problem, profile=profile)
 
 
-def _score(problem: Problem, roots: Sequence[Path], rows: Sequence[str], into: Validation) -> None:
+def _score(
+    problem: Simulator, roots: Sequence[Path], rows: Sequence[str], into: Validation
+) -> None:
     for root in roots:
         measured = measured_rows(root, problem.sc.benchmark, rows)
         predicted = predicted_rows(problem, root, list(measured))
@@ -132,7 +134,7 @@ def _score(problem: Problem, roots: Sequence[Path], rows: Sequence[str], into: V
 
 
 def leave_one_out(
-    problem: Problem,
+    problem: Simulator,
     roots: Sequence[Path],
     runs: Sequence[str] | None = None,
     rows: Sequence[str] = ALL_ROWS,
@@ -147,7 +149,7 @@ def leave_one_out(
 
 
 def held_out_arms(
-    problem: Problem,
+    problem: Simulator,
     roots: Sequence[Path],
     train_runs: Sequence[str] = ("workflow", "direct", "raw_bridge"),
     test_rows: Sequence[str] = ("replay", "opd_only"),

@@ -30,8 +30,8 @@ import copy
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from planner.errors import UserError
-from planner.plan import LabelSplit, ModelRef, Plan, Stage
+from planner.contracts.errors import UserError
+from planner.contracts.plan import LabelSplit, ModelRef, Plan, Stage
 
 WORKFLOW_STAGES = ("teacher_rl", "warmup", "opd", "student_rl")
 

@@ -8,22 +8,22 @@ planner's prediction (accuracy and compute after each stage) rides along so
 the UI can put predicted beside measured.
 
 Loading validates everything at once and refuses an invalid plan with a
-:class:`~planner.errors.ValidationError` naming each field and its fix.
+:class:`~planner.contracts.errors.ValidationError` naming each field and its fix.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from planner.errors import Problem, UserError, ValidationError
-from planner.schema import Problems, build, to_plain
+from planner.contracts.errors import FieldProblem, ValidationError
+from planner.contracts.files import atomic_write_text, load_yaml_text, read_text
+from planner.contracts.schema import FieldProblems, build, to_plain
 
 SCHEMA_VERSION = 1
 
@@ -229,7 +229,7 @@ class Plan:
 # building and validation
 
 
-def _build_stage(raw: Any, path: str, problems: Problems) -> Stage:
+def _build_stage(raw: Any, path: str, problems: FieldProblems) -> Stage:
     if not isinstance(raw, dict):
         problems.add(path, f"expected a mapping, got {type(raw).__name__}")
         return Stage(id="?", kind="eval")
@@ -244,12 +244,12 @@ def _build_stage(raw: Any, path: str, problems: Problems) -> Stage:
 
 def plan_from_dict(data: Any, source: str = "plan") -> Plan:
     """Build and validate a plan; raise ValidationError listing every problem."""
-    problems = Problems()
+    problems = FieldProblems()
     if not isinstance(data, dict):
         raise ValidationError(
             source,
             [
-                Problem(
+                FieldProblem(
                     "",
                     f"expected a mapping at the top level, got {type(data).__name__}",
                     "a plan is a YAML mapping with name, student, datasets, labels and stages",
@@ -282,9 +282,9 @@ def plan_from_dict(data: Any, source: str = "plan") -> Plan:
     return plan
 
 
-def check_plan(plan: Plan) -> list[Problem]:
+def check_plan(plan: Plan) -> list[FieldProblem]:
     """Cross-field rules. Assumes each field already has the right type."""
-    p = Problems()
+    p = FieldProblems()
     lab = plan.labels
     for name in ("pool", "stage1", "stage3", "prompts"):
         if getattr(lab, name) < 0:
@@ -323,7 +323,7 @@ def check_plan(plan: Plan) -> list[Problem]:
     return p
 
 
-def _check_stage(plan: Plan, s: Stage, at: str, eval_names: list[str], p: Problems) -> None:
+def _check_stage(plan: Plan, s: Stage, at: str, eval_names: list[str], p: FieldProblems) -> None:
     if s.model == "teacher" and plan.teacher is None:
         p.add(
             f"{at}.model",
@@ -482,45 +482,3 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
 
 def save_plan(plan: Plan, path: str | os.PathLike[str]) -> Path:
     return atomic_write_text(Path(path), dump_plan(plan))
-
-
-def read_text(path: Path, what: str) -> str:
-    if not path.exists():
-        raise UserError(f"{what} file {path} does not exist; check the path.")
-    if path.is_dir():
-        raise UserError(f"{path} is a directory; give the {what} YAML file inside it.")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(
-            f"{path} is not UTF-8 text (byte {e.start}); save the {what} as UTF-8."
-        ) from None
-
-
-def load_yaml_text(text: str, source: str) -> Any:
-    """Safe YAML (no object construction); syntax errors name line and column."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        what = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise UserError(
-            f"{source} is not valid YAML{where}: {what}. Fix the syntax there (indentation, colons, quotes)."
-        ) from None
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write via a temporary file in the same directory and rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from planner.models import shipped_models
-from planner.response import Inputs
+from planner.scenario.models import shipped_models
+from planner.simulator.response import Inputs
 
 POOL = 14_000
 GRPO_VISITS = 100 * 512

@@ -17,17 +17,17 @@ from dataclasses import replace
 
 import numpy as np
 
-from planner import cost as C
-from planner.cost import StageShape
-from planner.errors import UserError
-from planner.lineage import from_scratch
-from planner.models import ModelProfile, resolve_model
-from planner.plan import Plan, Prediction, Stage, StagePrediction
-from planner.response import Inputs, predict
-from planner.space import Problem
+from planner.contracts.errors import UserError
+from planner.contracts.plan import Plan, Prediction, Stage, StagePrediction
+from planner.scenario.models import ModelProfile, resolve_model
+from planner.simulator import cost as C
+from planner.simulator.cost import StageShape
+from planner.simulator.lineage import from_scratch
+from planner.simulator.response import Inputs, predict
+from planner.simulator.simulator import Simulator
 
 
-def _teacher_profile(problem: Problem, plan: Plan) -> ModelProfile | None:
+def _teacher_profile(problem: Simulator, plan: Plan) -> ModelProfile | None:
     if plan.teacher is None:
         return None
     for t in problem.sc.teachers:
@@ -60,7 +60,7 @@ def _role(stage: Stage) -> str:
 ROLE_OUTPUT = {"teacher_rl": "teacher", "warmup": "bridge", "opd": "bridge", "student_rl": "final"}
 
 
-def plan_inputs(problem: Problem, plan: Plan) -> tuple[Inputs, dict[str, float], dict[str, str]]:
+def plan_inputs(problem: Simulator, plan: Plan) -> tuple[Inputs, dict[str, float], dict[str, str]]:
     """Response-model inputs of a plan as written, its compute per stage id, and each stage's role."""
     sc, hw = problem.sc, problem.sc.hardware
     if plan.student.path != sc.student.path and plan.student.name != sc.student.name:
@@ -133,7 +133,7 @@ def plan_inputs(problem: Problem, plan: Plan) -> tuple[Inputs, dict[str, float],
     return x, per_stage, roles
 
 
-def simulate_plan(problem: Problem, plan: Plan) -> Plan:
+def simulate_plan(problem: Simulator, plan: Plan) -> Plan:
     """``plan`` with its prediction: each stage predicted from the plan truncated after it.
 
     A stage's accuracy is what the pipeline so far gives, so the warmup is the

@@ -16,18 +16,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from planner.cost import StageShape
-from planner.errors import UserError, ValidationError
-from planner.hardware import Hardware, resolve_hardware
-from planner.models import TOY_BENCHMARK, ModelProfile, find_zoo, resolve_model
-from planner.plan import EvalSet, load_yaml_text, read_text
-from planner.schema import Problems, build
+from planner.contracts.errors import UserError, ValidationError
+from planner.contracts.plan import EvalSet, load_yaml_text, read_text
+from planner.contracts.schema import FieldProblems, build
+from planner.scenario.hardware import Hardware, resolve_hardware
+from planner.scenario.models import TOY_BENCHMARK, ModelProfile, find_zoo, resolve_model
 
 STAGES = ("teacher_rl", "warmup", "opd", "student_rl")
 
 
+@dataclass(frozen=True)
+class StageShape:
+    """Per-step batch settings of one stage (what a plan's Budget holds, plus token lengths)."""
+
+    prompts_per_step: int
+    samples_per_prompt: int
+    max_new_tokens: int
+    response_tokens: float  # mean generated tokens per sample (<= max_new_tokens)
+    prompt_tokens: float  # mean prompt tokens per sample
+
+    @property
+    def sequences(self) -> int:
+        return self.prompts_per_step * self.samples_per_prompt
+
+
 @dataclass
-class ModelSpec:
+class ScenarioModel:
     model: str
     accuracy: dict[str, float] = field(default_factory=dict)  # benchmark -> prior accuracy 0..1
 
@@ -81,10 +95,10 @@ class Settings:
 @dataclass
 class ScenarioDoc:
     name: str
-    student: str | ModelSpec
+    student: str | ScenarioModel
     labels: int
     budget: BudgetSpec
-    teachers: list[str | ModelSpec] = field(default_factory=list)
+    teachers: list[str | ScenarioModel] = field(default_factory=list)
     prompts: int = 0
     kind: Literal["scenario"] = "scenario"
     world: Literal["real", "toy"] = "real"
@@ -158,7 +172,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     return scenario_from_dict(data, str(path), base_dir=path.parent)
 
 
-def _model(spec: str | ModelSpec, where: str, zoo: Path | None) -> ModelProfile:
+def _model(spec: str | ScenarioModel, where: str, zoo: Path | None) -> ModelProfile:
     from dataclasses import replace
 
     if isinstance(spec, str):
@@ -182,7 +196,7 @@ def _model(spec: str | ModelSpec, where: str, zoo: Path | None) -> ModelProfile:
 def scenario_from_dict(
     data: Any, source: str = "scenario", base_dir: Path | None = None
 ) -> Scenario:
-    problems = Problems()
+    problems = FieldProblems()
     doc = build(ScenarioDoc, data, "", problems)
     if problems:
         raise ValidationError(source, problems)

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from planner.errors import UserError
-from planner.plan import Plan, load_plan
+from planner.contracts.errors import UserError
+from planner.contracts.plan import Plan, load_plan
 
 MAX_DEPTH = 8  # origins of origins; a deeper chain is a loop
 

@@ -1,0 +1,60 @@
+"""Reading and writing the project's files: UTF-8 text, safe YAML, and writes that are never half done.
+
+Every YAML file a user hands over (plans, scenarios, profiles) is read with
+``safe_load``, so no tag can construct an object; every file the project
+writes for another process to read is written to a temporary name and
+renamed, so a reader or a crash never sees half of it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from planner.contracts.errors import UserError
+
+
+def read_text(path: Path, what: str) -> str:
+    if not path.exists():
+        raise UserError(f"{what} file {path} does not exist; check the path.")
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; give the {what} YAML file inside it.")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(
+            f"{path} is not UTF-8 text (byte {e.start}); save the {what} as UTF-8."
+        ) from None
+
+
+def load_yaml_text(text: str, source: str) -> Any:
+    """Safe YAML (no object construction); syntax errors name line and column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(
+            f"{source} is not valid YAML{where}: {what}. Fix the syntax there (indentation, colons, quotes)."
+        ) from None
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write via a temporary file in the same directory and rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
