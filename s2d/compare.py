@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.calibrate import ROWS, Row, arm_plans
-from planner.contracts import EVENTS_FILE, Plan, Spend, UserError, read_events, save_plan
+from planner.contracts import Plan, RunDir, Spend, UserError, read_events, save_plan
 
 # Runs that read the workflow's checkpoints must start after it.
 AFTER_WORKFLOW = {"replay", "opd_only"}
@@ -72,7 +72,6 @@ def execute(
     """Run every plan of the comparison (resuming finished ones) and wait for all lanes."""
     env = {
         **os.environ,
-        "S2D_TOY_ZOO": str(zoo_root),
         "OMP_NUM_THREADS": "1",
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1",
@@ -94,6 +93,8 @@ def execute(
                         str(comp.out / "plans" / f"{name}.yaml"),
                         "--run-dir",
                         str(run_dir),
+                        "--toy-zoo",
+                        str(zoo_root),
                         "--quiet",
                     ],
                     env=env,
@@ -135,7 +136,7 @@ class Measured:
 
 def _spent_by_stage(run_dir: Path) -> dict[str, Spend]:
     out: dict[str, Spend] = {}
-    for e in read_events(run_dir / EVENTS_FILE):
+    for e in read_events(RunDir(run_dir).events):
         if e.kind == "stage_end" and e.get("spent"):
             out[e["stage"]] = Spend.from_dict(e["spent"])
     return out
@@ -145,7 +146,7 @@ def _eval_after(
     run_dir: Path, stage: str, benchmark: str | None
 ) -> tuple[float | None, float | None]:
     acc = greedy = None
-    path = run_dir / EVENTS_FILE
+    path = RunDir(run_dir).events
     if not path.exists():
         return None, None
     for e in read_events(path):
@@ -166,7 +167,7 @@ PIPELINE_UNTIL = {"rl_bridge": "opd", "full": "student_rl", "warmup_only": "warm
 def measure(comp: Comparison, row: Row, benchmark: str | None = None) -> Measured:
     run_dir = comp.run_dir(row.run)
     m = Measured()
-    if not (run_dir / EVENTS_FILE).exists():
+    if not RunDir(run_dir).events.exists():
         return m
     m.accuracy, m.greedy = _eval_after(run_dir, row.stage, benchmark)
     spent = Spend()

@@ -21,3 +21,23 @@ def tiny_zoo(tmp_path_factory):
 
     torch.set_num_threads(1)
     return build_zoo(cache_dir=tmp_path_factory.mktemp("toy-cache"), preset="tiny", workers=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_zoo, tmp_path_factory):
+    """tests/trainer_tests/tiny_plan.yaml (every stage kind, two steps each) run once: (status, dir).
+
+    The zoo is handed to the executor explicitly, as `s2d run --toy-zoo` does.
+    """
+    from pathlib import Path
+
+    import torch
+
+    from planner.contracts import load_plan
+    from trainer.executor import Executor, RunOptions
+
+    torch.set_num_threads(1)
+    plan = load_plan(Path(__file__).parent / "trainer_tests" / "tiny_plan.yaml")
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    options = RunOptions(verifier_workers=1, toy_zoo=tiny_zoo.root)
+    return Executor(plan, run_dir, options).run(), run_dir

@@ -1,13 +1,18 @@
-"""What a stage executor is handed, and what it hands back.
+"""What a stage executor is handed, and what it hands back; and the one way to build it.
 
 The executor owns the run directory, the event log and model lineage; a stage
 only sees its own slice: the checkpoint it starts from, the teacher (if any),
 exactly the data the plan allocated to it (prompts without answers for the
-bridge), and a meter that accumulates what it spends.
+bridge), and a meter that accumulates what it spends. :meth:`StageContext.create`
+builds that slice from the run directory and the split, for the executor, for
+each rank under ``accelerate launch`` (trainer.worker) and for the GPU check,
+so the three cannot drift apart; :func:`run_training` runs it with the kind's
+runner from the registry (planner.contracts.kinds).
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.contracts import EventWriter, Plan, Spend, Stage
+from planner.contracts import EventWriter, Plan, RunDir, Spend, Stage, kind_of
 
 
 class SpendMeter:
@@ -59,6 +64,17 @@ class StageData:
     prompts: list[Any] | None = None  # trainer.data.Prompt: no answers
 
 
+def stage_data(stage: Stage, split: Any) -> tuple[StageData, int]:
+    """Exactly what the plan allocated to ``stage`` from the split, and the labels it reads."""
+    if stage.data == "labels.stage1":
+        return StageData(labeled=split.stage1), len(split.stage1)
+    if stage.data == "labels.stage3":
+        return StageData(labeled=split.stage3), len(split.stage3)
+    if stage.data == "prompts":
+        return StageData(prompts=split.prompts), 0
+    return StageData(), 0
+
+
 @dataclass
 class StageContext:
     plan: Plan
@@ -77,13 +93,64 @@ class StageContext:
     on_step: Callable[[int, int], None] | None = None  # (step, total) for progress bars
     engine: str = "transformers"
 
+    @classmethod
+    def create(
+        cls,
+        plan: Plan,
+        index: int,
+        run_dir: Path,
+        *,
+        student: Path,
+        teacher: Path | None,
+        split: Any,
+        verifier: Any,
+        events: Any,
+        device: str,
+        gpus: int = 0,
+        stop: threading.Event | None = None,
+        save_every: int = 0,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> StageContext:
+        """The context of ``plan.stages[index]`` in ``run_dir``.
+
+        ``student`` and ``teacher`` are the plan's own models; the stage starts
+        from whatever the finished stages before it left (their DONE markers).
+        """
+        stage = plan.stages[index]
+        held = RunDir(run_dir).lineage(plan, student, teacher, before=index)
+        start_from = held[stage.model]
+        if start_from is None:
+            raise ValueError(f"stage {stage.id} trains the {stage.model}, which the plan lacks")
+        data, labels = stage_data(stage, split)
+        return cls(
+            plan=plan,
+            stage=stage,
+            index=index,
+            run_dir=Path(run_dir),
+            model_path=start_from,
+            teacher_path=held["teacher"] if kind_of(stage).reads_teacher else None,
+            data=data,
+            verifier=verifier,
+            events=events,
+            meter=SpendMeter(gpus=gpus, labels=labels),
+            device=device,
+            stop=stop or threading.Event(),
+            save_every=save_every,
+            on_step=on_step,
+            engine=plan.rollout.engine,
+        )
+
+    @property
+    def run(self) -> RunDir:
+        return RunDir(self.run_dir)
+
     @property
     def stage_dir(self) -> Path:
-        return self.run_dir / "stages" / self.stage.id
+        return self.run.stage_dir(self.stage.id)
 
     @property
     def artifacts_dir(self) -> Path:
-        return self.run_dir / "artifacts" / self.stage.id
+        return self.run.artifacts_dir(self.stage.id)
 
     @property
     def seed(self) -> int:
@@ -96,3 +163,17 @@ class StageContext:
 class StageResult:
     model_path: Path | None  # the trained checkpoint (None for eval stages)
     metrics: dict[str, float] = field(default_factory=dict)
+
+
+def stage_runner(kind: str) -> Callable[[StageContext], StageResult]:
+    """The trainer function of a training kind, as its registry entry names it."""
+    runner = kind_of(kind).runner
+    if runner is None:
+        raise ValueError(f"stage kind {kind!r} trains nothing; the executor runs it itself")
+    module, _, name = runner.partition(":")
+    fn: Callable[[StageContext], StageResult] = getattr(importlib.import_module(module), name)
+    return fn
+
+
+def run_training(ctx: StageContext) -> StageResult:
+    return stage_runner(ctx.stage.kind)(ctx)

@@ -10,36 +10,35 @@ checkpoint. Everything observable goes to events.jsonl (see planner.contracts.ru
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from planner.contracts import (
-    EVENTS_FILE,
+    BASE_STAGE,
     EvalOptions,
     EventWriter,
     Plan,
+    RunDir,
     Spend,
     Stage,
+    StageRecord,
     UserError,
-    atomic_write_text,
+    kind_of,
     read_events,
 )
-from trainer.context import SpendMeter, StageContext, StageData
-from trainer.rundir import RunLock, check_same_plan, freeze_plan
+from trainer.context import StageContext, StageResult, run_training
+from trainer.models import resolve_data_path
+from trainer.run_guard import RunLock, check_same_plan, freeze_plan
 from trainer.stages import StageInterrupted
-
-DONE = "DONE.json"
-BASE = "base"  # pseudo-stage: the student before any training
 
 
 class Reporter:
@@ -63,45 +62,13 @@ class RunOptions:
     verifier_workers: int = 2
     verifier_timeout_s: float = 5.0
     reporter: Reporter = field(default_factory=Reporter)
-
-
-def resolve_data_path(ref: str) -> Path:
-    if ref.startswith("toy:"):
-        from trainer.models import active_zoo
-        from trainer.toy.zoo import resolve_toy_path
-
-        return resolve_toy_path(ref, active_zoo())
-    return Path(ref).expanduser()
+    toy_zoo: Path | None = None  # where toy: names resolve; None: the plan's, else the default rule
 
 
 def _default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def planned_spend(plan: Plan, stage: Stage, labels: int) -> Spend:
-    """The stage's budget in Spend terms: token ceilings (every sample at max_new_tokens) and predicted compute."""
-    b = stage.budget
-    ceiling = b.steps * b.prompts_per_step * b.samples_per_prompt * b.max_new_tokens if b else 0
-    spend = Spend(labels=labels)
-    if stage.kind in ("grpo", "opd"):
-        spend.tokens_generated = spend.tokens_trained = ceiling
-        spend.teacher_tokens_scored = ceiling if stage.kind == "opd" else 0
-    elif stage.kind == "forward_kl" and b is not None:
-        # one rollout per sample of each distinct prompt; trained as often as the steps reach
-        spend.tokens_generated = min(
-            ceiling, plan.labels.prompts * b.samples_per_prompt * b.max_new_tokens
-        )
-        spend.tokens_trained = ceiling
-        spend.teacher_tokens_scored = ceiling if stage.options.mode == "soft" else 0
-    pred = plan.prediction.stages.get(stage.id) if plan.prediction else None
-    if pred is not None:
-        if plan.prediction.compute_unit == "cpu_seconds":  # type: ignore[union-attr]
-            spend.cpu_seconds = pred.compute
-        else:
-            spend.gpu_hours = pred.compute
-    return spend
 
 
 @contextmanager
@@ -130,16 +97,19 @@ class Executor:
     def __init__(self, plan: Plan, run_dir: Path, options: RunOptions | None = None):
         self.plan = plan
         self.run_dir = Path(run_dir)
+        self.paths = RunDir(self.run_dir)
         self.options = options or RunOptions()
         self.stop = threading.Event()
+        self.toy_zoo = self.options.toy_zoo or plan.toy_zoo
 
     # -- preparation (no weights loaded) -------------------------------------
 
     def resolve_models(self) -> tuple[Path, Path | None]:
         from trainer.models import check_compatible, resolve_model_path
 
-        student = resolve_model_path(self.plan.student.path)
-        teacher = resolve_model_path(self.plan.teacher.path) if self.plan.teacher else None
+        zoo = self.toy_zoo
+        student = resolve_model_path(self.plan.student.path, zoo)
+        teacher = resolve_model_path(self.plan.teacher.path, zoo) if self.plan.teacher else None
         if teacher is not None:
             check_compatible(teacher, student)
         return student, teacher
@@ -147,11 +117,13 @@ class Executor:
     def load_data(self) -> tuple[Any, dict[str, list[Any]]]:
         from trainer.data import find_overlap, load_problems, split_pool
 
-        plan, lab = self.plan, self.plan.labels
-        eval_sets = {e.name: load_problems(resolve_data_path(e.path)) for e in plan.datasets.eval}
-        labeled = load_problems(resolve_data_path(plan.datasets.labeled))
+        plan, lab, zoo = self.plan, self.plan.labels, self.toy_zoo
+        eval_sets = {
+            e.name: load_problems(resolve_data_path(e.path, zoo)) for e in plan.datasets.eval
+        }
+        labeled = load_problems(resolve_data_path(plan.datasets.labeled, zoo))
         prompt_pool = (
-            load_problems(resolve_data_path(plan.datasets.prompts), require_answers=False)
+            load_problems(resolve_data_path(plan.datasets.prompts, zoo), require_answers=False)
             if plan.datasets.prompts
             else None
         )
@@ -193,7 +165,7 @@ class Executor:
         lock.acquire()
         try:
             resumed = freeze_plan(self.run_dir, self.plan)
-            with EventWriter(self.run_dir / EVENTS_FILE) as events:
+            with EventWriter(self.paths.events) as events:
                 return self._run(events, resumed, student, teacher, split, eval_sets)
         finally:
             lock.release()
@@ -222,7 +194,6 @@ class Executor:
             device=device,
         )
         reporter.run_started(plan, self.run_dir, resumed)
-        lineage: dict[str, Path | None] = {"student": student, "teacher": teacher}
         total = Spend()
         try:
             with (
@@ -235,7 +206,15 @@ class Executor:
                     self._base_eval(events, verifier, student, eval_sets, device)
                 for index, stage in enumerate(plan.stages):
                     total = total + self._stage(
-                        index, stage, events, verifier, lineage, split, eval_sets, device, gpus
+                        index,
+                        stage,
+                        events,
+                        verifier,
+                        (student, teacher),
+                        split,
+                        eval_sets,
+                        device,
+                        gpus,
                     )
         except StageInterrupted as e:
             events.emit("run_end", status="interrupted", spent=total, stage=str(e))
@@ -263,15 +242,19 @@ class Executor:
         eval_sets: dict[str, list[Any]],
         device: str,
     ) -> None:
-        marker = self.run_dir / "stages" / BASE / DONE
-        if marker.exists():
+        if self.paths.read_done(BASE_STAGE) is not None:
             return
         results = self._evaluate(
-            events, BASE, "student", student, self.plan.evaluation, verifier, eval_sets, device
+            events,
+            BASE_STAGE,
+            "student",
+            student,
+            self.plan.evaluation,
+            verifier,
+            eval_sets,
+            device,
         )
-        atomic_write_text(
-            marker, json.dumps({"stage": BASE, "status": "ok", "evals": results}, indent=2)
-        )
+        self.paths.write_done(StageRecord(stage=BASE_STAGE, evals=results))
 
     def _evaluate(
         self,
@@ -306,38 +289,24 @@ class Executor:
             out.append(fields)
         return out
 
-    def _stage_data(self, stage: Stage, split: Any) -> tuple[StageData, int]:
-        if stage.data == "labels.stage1":
-            return StageData(labeled=split.stage1), len(split.stage1)
-        if stage.data == "labels.stage3":
-            return StageData(labeled=split.stage3), len(split.stage3)
-        if stage.data == "prompts":
-            return StageData(prompts=split.prompts), 0
-        return StageData(), 0
-
     def _stage(
         self,
         index: int,
         stage: Stage,
         events: EventWriter,
         verifier: Any,
-        lineage: dict[str, Path | None],
+        models: tuple[Path, Path | None],
         split: Any,
         eval_sets: dict[str, list[Any]],
         device: str,
         gpus: int,
     ) -> Spend:
-        reporter = self.options.reporter
-        stage_dir = self.run_dir / "stages" / stage.id
-        done = stage_dir / DONE
-        if done.exists():
-            record = json.loads(done.read_text())
-            if record.get("model_path"):
-                lineage[stage.model] = self.run_dir / record["model_path"]
+        reporter, run = self.options.reporter, self.paths
+        if run.read_done(stage.id) is not None:
             reporter.stage_skipped(stage.id)
             return Spend()
-        if stage.kind == "eval":
-            model_path = lineage[stage.model]
+        if not kind_of(stage).trains:
+            model_path = run.lineage(self.plan, *models, before=index)[stage.model]
             assert model_path is not None
             results = self._evaluate(
                 events,
@@ -349,47 +318,40 @@ class Executor:
                 eval_sets,
                 device,
             )
-            atomic_write_text(
-                done, json.dumps({"stage": stage.id, "status": "ok", "evals": results}, indent=2)
-            )
+            run.write_done(StageRecord(stage=stage.id, evals=results))
             return Spend()
 
-        data, labels = self._stage_data(stage, split)
-        meter = SpendMeter(gpus=gpus, labels=labels)
-        meter.offset = self._earlier_spend(stage.id)
-        start_from = lineage[stage.model]
-        assert start_from is not None
-        ctx = StageContext(
-            plan=self.plan,
-            stage=stage,
-            index=index,
-            run_dir=self.run_dir,
-            model_path=start_from,
-            teacher_path=lineage["teacher"] if stage.distils else None,
-            data=data,
+        ctx = StageContext.create(
+            self.plan,
+            index,
+            self.run_dir,
+            student=models[0],
+            teacher=models[1],
+            split=split,
             verifier=verifier,
             events=events,
-            meter=meter,
             device=device,
+            gpus=gpus,
             stop=self.stop,
             save_every=self.options.save_every,
-            engine=self.plan.rollout.engine,
             on_step=lambda step, total_steps: reporter.step(stage.id, step, total_steps),
         )
+        ctx.meter.offset = self._earlier_spend(stage.id)
         assert stage.budget is not None
-        trained = stage_dir / "model"
+        trained = run.model_dir(stage.id)
         resumed_from = None
         if not trained.exists():
             from trainer.hf import latest_checkpoint
 
-            ckpt = latest_checkpoint(stage_dir)
-            resumed_from = str(ckpt.relative_to(self.run_dir)) if ckpt else None
+            ckpt = latest_checkpoint(run.checkpoints_dir(stage.id))
+            resumed_from = run.relative(ckpt) if ckpt else None
+        planned = kind_of(stage).planned_spend
         events.emit(
             "stage_start",
             stage=stage.id,
             stage_kind=stage.kind,
             model=stage.model,
-            planned=planned_spend(self.plan, stage, labels),
+            planned=planned(self.plan, stage, ctx.meter.labels) if planned else Spend(),
             resumed_from=resumed_from,
             total_steps=stage.budget.steps,
         )
@@ -399,7 +361,7 @@ class Executor:
             not trained.exists()
         ):  # a crash after training but before the marker only redoes the eval
             metrics = self._run_stage_fn(ctx).metrics
-        spent = meter.spent()
+        spent = ctx.meter.spent()
         evals = []
         if self.plan.eval_after_each_stage and eval_sets:
             evals = self._evaluate(
@@ -413,28 +375,22 @@ class Executor:
                 device,
             )
         events.emit("stage_end", stage=stage.id, status="ok", spent=spent, metrics=metrics)
-        atomic_write_text(
-            done,
-            json.dumps(
-                {
-                    "stage": stage.id,
-                    "status": "ok",
-                    "model_path": str(trained.relative_to(self.run_dir)),
-                    "metrics": metrics,
-                    "spent": spent.to_dict(),
-                    "evals": evals,
-                    "finished_at": time.time(),
-                },
-                indent=2,
-            ),
+        run.write_done(
+            StageRecord(
+                stage=stage.id,
+                model_path=run.relative(trained),
+                metrics=metrics,
+                spent=spent.to_dict(),
+                evals=evals,
+                finished_at=time.time(),
+            )
         )
-        lineage[stage.model] = trained
         reporter.stage_finished(stage.id, spent)
         return spent
 
-    def _run_stage_fn(self, ctx: StageContext) -> Any:
-        fn = stage_function(ctx.stage.kind)
-        return fn(ctx)
+    def _run_stage_fn(self, ctx: StageContext) -> StageResult:
+        """Train the stage in this process (the accelerate launcher overrides it)."""
+        return run_training(ctx)
 
     def _earlier_spend(self, stage_id: str) -> Spend:
         """What interrupted attempts of this stage already spent.
@@ -442,26 +398,10 @@ class Executor:
         Metrics events carry the stage's cumulative spend (earlier attempts
         included), so the last one is the total so far.
         """
-        path = self.run_dir / EVENTS_FILE
+        path = self.paths.events
         last = Spend()
         if path.exists():
             for e in read_events(path):
                 if e.kind == "metrics" and e.get("stage") == stage_id and e.get("spent"):
                     last = Spend.from_dict(e["spent"])
         return last
-
-
-def stage_function(kind: str) -> Callable[[StageContext], Any]:
-    if kind == "grpo":
-        from trainer.stages.grpo import run_grpo
-
-        return run_grpo
-    if kind == "forward_kl":
-        from trainer.stages.forward_kl import run_forward_kl
-
-        return run_forward_kl
-    if kind == "opd":
-        from trainer.stages.opd import run_opd
-
-        return run_opd
-    raise ValueError(f"no executor for stage kind {kind!r}")

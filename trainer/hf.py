@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,6 @@ from transformers import PrinterCallback, ProgressCallback, TrainerCallback
 from trainer.context import StageContext, StageResult
 from trainer.stages import StageInterrupted
 
-CHECKPOINTS = "checkpoints"
-
 
 def training_args(ctx: StageContext, steps: int) -> dict[str, Any]:
     """Keyword arguments shared by every TRL config we build."""
@@ -33,7 +32,7 @@ def training_args(ctx: StageContext, steps: int) -> dict[str, Any]:
     cuda = ctx.device.startswith("cuda")
     save_every = ctx.save_every or max(1, math.ceil(steps / 10))
     return {
-        "output_dir": str(ctx.stage_dir / CHECKPOINTS),
+        "output_dir": str(ctx.run.checkpoints_dir(ctx.stage.id)),
         "max_steps": steps,
         "learning_rate": o.learning_rate,
         "weight_decay": o.weight_decay,
@@ -77,9 +76,8 @@ def prepare_trainer(trainer: Any, ctx: StageContext) -> Any:
     return trainer
 
 
-def latest_checkpoint(stage_dir: Path) -> Path | None:
-    """The newest complete checkpoint of a stage, or None."""
-    root = stage_dir / CHECKPOINTS
+def latest_checkpoint(root: Path) -> Path | None:
+    """The newest complete ``checkpoint-N`` under a stage's checkpoints directory, or None."""
     if not root.is_dir():
         return None
     done = [p for p in root.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
@@ -132,8 +130,8 @@ def _fsync_dir(path: Path) -> None:
 
 def save_final_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> Path:
     """save_pretrained the trained model (with its tokenizer) to stages/<id>/model, atomically."""
-    final = ctx.stage_dir / "model"
-    staging = ctx.stage_dir / "model.staging"
+    final = ctx.run.model_dir(ctx.stage.id)
+    staging = final.with_name(final.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
     trainer.save_model(str(staging))
     if trainer.args.should_save:
@@ -145,11 +143,30 @@ def save_final_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> Path:
 
 
 class EventsCallback(TrainerCallback):
-    """Trainer logs -> ``metrics`` events; Ctrl-C -> checkpoint and stop at the step boundary."""
+    """Trainer logs -> ``metrics`` events; Ctrl-C -> checkpoint and stop at the step boundary.
+
+    Beside what the trainer logged, each event carries the stage's throughput
+    since the previous log (``throughput/*_tokens_per_s``, from the spend meter).
+    """
 
     def __init__(self, ctx: StageContext, tokens_from_logs: Any = None):
         self.ctx = ctx
         self.tokens_from_logs = tokens_from_logs
+        self._last = (time.perf_counter(), 0, 0)  # wall time, tokens generated, tokens trained
+
+    def _throughput(self) -> dict[str, float]:
+        now, meter = time.perf_counter(), self.ctx.meter
+        t0, generated0, trained0 = self._last
+        self._last = (now, meter.tokens_generated, meter.tokens_trained)
+        dt = now - t0
+        if dt <= 0:
+            return {}
+        return {
+            "throughput/generated_tokens_per_s": round(
+                (meter.tokens_generated - generated0) / dt, 2
+            ),
+            "throughput/trained_tokens_per_s": round((meter.tokens_trained - trained0) / dt, 2),
+        }
 
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
@@ -165,6 +182,7 @@ class EventsCallback(TrainerCallback):
         }
         if "train_runtime" in values:  # the closing summary, not a step
             return
+        values.update(self._throughput())
         self.ctx.events.emit(
             "metrics",
             stage=self.ctx.stage.id,
@@ -191,7 +209,7 @@ def train_stage(
     is reported in the stage's DONE marker.
     """
     prepare_trainer(trainer, ctx)
-    resume = latest_checkpoint(ctx.stage_dir)
+    resume = latest_checkpoint(ctx.run.checkpoints_dir(ctx.stage.id))
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if ctx.stop.is_set():
         raise StageInterrupted(ctx.stage.id)

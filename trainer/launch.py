@@ -24,8 +24,6 @@ from trainer.context import StageContext, StageResult
 from trainer.executor import Executor, RunOptions
 from trainer.stages import StageInterrupted
 
-WORKER_EVENTS = "worker_events.jsonl"
-WORKER_RESULT = "worker_result.json"
 RELAYED = ("metrics", "checkpoint", "warning")
 
 
@@ -49,8 +47,8 @@ class AccelerateExecutor(Executor):
         self.config = Path(config).resolve()
 
     def _run_stage_fn(self, ctx: StageContext) -> StageResult:
-        side = ctx.stage_dir / WORKER_EVENTS
-        result_path = ctx.stage_dir / WORKER_RESULT
+        side = ctx.run.worker_events(ctx.stage.id)
+        result_path = ctx.run.worker_result(ctx.stage.id)
         for stale in (side, result_path):
             stale.unlink(missing_ok=True)
         proc = subprocess.Popen(launch_command(self.config, self.run_dir, ctx.stage.id))
@@ -77,7 +75,9 @@ class AccelerateExecutor(Executor):
         ctx.meter.cpu_extra += spent.cpu_seconds
         if result["status"] == "interrupted":
             raise StageInterrupted(ctx.stage.id)
-        return StageResult(model_path=ctx.stage_dir / "model", metrics=result.get("metrics", {}))
+        return StageResult(
+            model_path=ctx.run.model_dir(ctx.stage.id), metrics=result.get("metrics", {})
+        )
 
     def _relay(self, tail: EventTail, ctx: StageContext) -> None:
         for event in tail.poll():

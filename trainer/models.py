@@ -16,14 +16,31 @@ from pathlib import Path
 from typing import Any
 
 from planner.contracts import UserError
+from planner.scenario import resolve_zoo
 
 
-def resolve_model_path(ref: str) -> Path:
+def toy_zoo(zoo_dir: str | Path | None = None) -> Any:
+    """The toy zoo ``toy:`` references resolve in, by the planner's rule (planner.scenario.zoo)."""
+    from trainer.toy.zoo import Zoo
+
+    return Zoo.read(resolve_zoo(zoo_dir))
+
+
+def resolve_data_path(ref: str, zoo_dir: str | Path | None = None) -> Path:
+    """A plan's data reference as a local path (``toy:train`` and the like inside the toy zoo)."""
+    if ref.startswith("toy:"):
+        from trainer.toy.zoo import resolve_toy_path
+
+        return resolve_toy_path(ref, toy_zoo(zoo_dir))
+    return Path(ref).expanduser()
+
+
+def resolve_model_path(ref: str, zoo_dir: str | Path | None = None) -> Path:
     """Turn a plan's model path into a local directory, or explain why it cannot."""
     if ref.startswith("toy:"):
         from trainer.toy.zoo import resolve_toy_path
 
-        return resolve_toy_path(ref, active_zoo())
+        return resolve_toy_path(ref, toy_zoo(zoo_dir))
     path = Path(ref).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
@@ -44,22 +61,6 @@ def resolve_model_path(ref: str) -> Path:
     raise UserError(
         f"model directory {ref} does not exist; check the path (or use toy:<size> for the toy world)."
     )
-
-
-def active_zoo() -> Any:
-    """The toy zoo that ``toy:`` references resolve in: $S2D_TOY_ZOO if set, else the default build."""
-    import os
-
-    from trainer.toy.zoo import Zoo, load_zoo
-
-    root = os.environ.get("S2D_TOY_ZOO")
-    if not root:
-        return load_zoo()
-    if not (Path(root) / "zoo.json").is_file():
-        raise UserError(
-            f"S2D_TOY_ZOO={root} is not a built toy zoo (no zoo.json); unset it or run `s2d toy build`."
-        )
-    return Zoo.read(Path(root))
 
 
 @dataclass(frozen=True)

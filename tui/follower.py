@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from planner.contracts import EVENTS_FILE, EventTail, UserError, load_plan
-from tui.run_dir import PLAN_FILE, RunDirStatus, inspect_run_dir
+from planner.contracts import EventTail, RunDir, UserError, load_plan
+from tui.run_dir import RunDirStatus, inspect_run_dir
 from tui.run_state import RunState
 
 
@@ -31,14 +31,14 @@ class RunFollower:
     ):
         self.run_dir = Path(run_dir)
         self.state = state
-        self.tail = EventTail(self.run_dir / EVENTS_FILE, max_bytes_per_poll=max_bytes_per_poll)
+        self.tail = EventTail(RunDir(self.run_dir).events, max_bytes_per_poll=max_bytes_per_poll)
         self.dir_status: RunDirStatus = inspect_run_dir(self.run_dir)
         self._plan_mtime: float | None = None
 
     def _load_plan(self) -> bool:
         if self.state.plan is not None:
             return False
-        path = self.run_dir / PLAN_FILE
+        path = RunDir(self.run_dir).plan
         try:
             mtime = path.stat().st_mtime
         except OSError:

@@ -1,7 +1,7 @@
 """What a path given to ``s2d watch`` is: a run directory, one still to come, or a mistake.
 
 A run directory holds ``plan.yaml`` and/or ``events.jsonl`` (see
-planner/runlog.py). The watcher may be started before the trainer creates it,
+planner/contracts/runlog.py). The watcher may be started before the trainer creates it,
 so a missing or empty directory means "wait"; a directory with other files and
 neither of those means the user pointed at the wrong place, and the message
 names the run directories found just below it.
@@ -14,11 +14,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from planner.contracts import EVENTS_FILE
+from planner.contracts import RunDir
 
-PLAN_FILE = "plan.yaml"
-# Entries a trainer may create before plan.yaml: still a run directory in the making.
-RUN_DIR_ENTRIES = frozenset({PLAN_FILE, EVENTS_FILE, "stages", "artifacts"})
+PLAN_FILE, EVENTS_FILE = RunDir.PLAN, RunDir.EVENTS
 
 
 class DirKind(enum.Enum):
@@ -69,7 +67,7 @@ class RunDirStatus:
 
 
 def _is_run_dir(path: Path) -> bool:
-    return (path / PLAN_FILE).is_file() or (path / EVENTS_FILE).is_file()
+    return RunDir(path).is_run()
 
 
 def inspect_run_dir(path: str | os.PathLike[str]) -> RunDirStatus:
@@ -84,7 +82,7 @@ def inspect_run_dir(path: str | os.PathLike[str]) -> RunDirStatus:
         entries = sorted(os.listdir(path))
     except OSError:
         entries = []
-    if all(name in RUN_DIR_ENTRIES for name in entries):
+    if all(name in RunDir.ENTRIES for name in entries):
         return RunDirStatus(path, DirKind.EMPTY)
     candidates = [
         path / name for name in entries if (path / name).is_dir() and _is_run_dir(path / name)

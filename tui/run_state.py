@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner.contracts import Event, Plan, Spend, StagePrediction
+from planner.contracts import BASE_STAGE, Event, Plan, Spend, StagePrediction
 from tui.series import DownsampledSeries
 
 CURVE_CAPACITY = 400
@@ -81,9 +81,6 @@ class LogLine:
     level: str  # info | warning | error
     stage: str | None
     text: str
-
-
-BASE_STAGE = "base"  # eval events before any training stage (trainer.executor.BASE)
 
 
 class RunState:
@@ -244,9 +241,7 @@ class RunState:
     def _on_eval(self, e: Event) -> None:
         view = self._stage(e["stage"])
         bench = str(e["benchmark"])
-        greedy = e.get("greedy_accuracy", e.get("greedy"))
-        if isinstance(greedy, dict):  # {"accuracy": ...} or a bare number
-            greedy = greedy.get("accuracy")
+        greedy = e.get("greedy_accuracy")
         view.evals[bench] = MeasuredEval(
             bench,
             float(e["accuracy"]),

@@ -1,4 +1,4 @@
-"""Rows for the budget bars and the accuracy table, derived from a :class:`RunState`.
+"""Rows for the budget bars and the accuracy table, and each stage's charts, from a :class:`RunState`.
 
 Pure functions, tested on hand-built states. Planned spend comes from the
 stage's ``stage_start`` event; where the log has none yet (the stage has not
@@ -11,8 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.contracts import Spend
+from planner.contracts import Spend, kind_of, metrics
 from tui.run_state import RunState, StageView
+
+
+def stage_charts(state: RunState, stage_id: str | None) -> tuple[str, ...]:
+    """The metrics charted for a stage: its kind's charts (planner.contracts.kinds).
+
+    A stage the plan does not name (the plan is unreadable, or the log ran
+    ahead of it) charts whichever known metrics it has logged.
+    """
+    if stage_id is None:
+        return ()
+    if state.plan is not None and any(s.id == stage_id for s in state.plan.stages):
+        stage = state.plan.stage(stage_id)
+        return kind_of(stage).charts(stage)
+    view = state.stages.get(stage_id)
+    return tuple(k for k in metrics.METRICS if view is not None and k in view.curves)
 
 
 def tokens_total(spend: Spend) -> int:

@@ -56,18 +56,26 @@ def make_models(root: Path, hidden: int) -> tuple[Path, Path]:
 def one_mode(mode: str, root: Path, batch: int, tokens: int, chunk: int) -> dict:
     import torch
 
-    from planner.contracts import Budget, EventWriter, ForwardKLOptions, Optim, Stage, load_plan
+    from planner.contracts import (
+        Budget,
+        EventWriter,
+        ForwardKLOptions,
+        Optim,
+        RunDir,
+        Stage,
+        load_plan,
+    )
     from trainer.context import SpendMeter, StageContext, StageData
     from trainer.hf import quiet_libraries
-    from trainer.stages.forward_kl import ROLLOUTS, run_forward_kl
+    from trainer.stages.forward_kl import run_forward_kl
 
     quiet_libraries()
     torch.set_num_threads(1)
     run_dir = root / f"run-{mode}"
-    art = run_dir / "artifacts" / "warmup"
-    art.mkdir(parents=True)
+    rollouts = RunDir(run_dir).teacher_rollouts("warmup")
+    rollouts.parent.mkdir(parents=True)
     completion = ("1+2=3\n" * tokens)[: tokens - 2]
-    with open(art / ROLLOUTS, "w") as f:
+    with open(rollouts, "w") as f:
         for i in range(batch * 2):
             f.write(
                 json.dumps(

@@ -124,9 +124,8 @@ def main() -> None:
     import torch
 
     from trainer.data import load_problems
-    from trainer.executor import resolve_data_path
     from trainer.hf import quiet_libraries
-    from trainer.models import resolve_model_path
+    from trainer.models import resolve_data_path, resolve_model_path
     from trainer.verifier import Verifier
 
     quiet_libraries()

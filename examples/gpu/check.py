@@ -184,9 +184,8 @@ def run_stage(
     """Run one stage through the product's stage code: its figures, or its error (never raises)."""
     import torch
 
-    from planner.contracts import EventWriter
-    from trainer.context import SpendMeter, StageContext, StageData
-    from trainer.executor import stage_function
+    from planner.contracts import EventWriter, RunDir, Spend
+    from trainer.context import StageContext, run_training
     from trainer.stages import StageInterrupted
     from trainer.stages.evaluate import evaluate_model
 
@@ -207,35 +206,31 @@ def run_stage(
     cuda = args.device.startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    run_dir = env["work"] / "runs" / stage.id
-    data = {
-        "labels.stage1": StageData(labeled=env["split"].stage1),
-        "labels.stage3": StageData(labeled=env["split"].stage3),
-        "prompts": StageData(prompts=env["split"].prompts),
-    }.get(stage.data or "", StageData())
-    model_path = env[stage.model]
+    run = RunDir(env["work"] / "runs" / stage.id)
     stop = threading.Event()
     timer = threading.Timer(remaining, stop.set)  # the stage checkpoints and stops at its next step
     timer.daemon = True
-    meter = SpendMeter(gpus=1 if cuda else 0)
+    meter, model_path = None, env[stage.model]
     try:
         timer.start()
-        with EventWriter(run_dir / "events.jsonl") as events:
-            ctx = StageContext(
-                plan=plan,
-                stage=stage,
-                index=index,
-                run_dir=run_dir,
-                model_path=model_path,
-                teacher_path=env["teacher"] if stage.distils else None,
-                data=data,
+        with EventWriter(run.events) as events:
+            # Every stage starts from the check's base models: each has a run directory of
+            # its own, so no earlier stage's DONE marker moves the lineage.
+            ctx = StageContext.create(
+                plan,
+                index,
+                run.root,
+                student=env["student"],
+                teacher=env["teacher"],
+                split=env["split"],
                 verifier=env["verifier"],
                 events=events,
-                meter=meter,
                 device=args.device,
+                gpus=1 if cuda else 0,
                 stop=stop,
                 save_every=10**9,  # only the trainer's end-of-training checkpoint
             )
+            meter = ctx.meter
             if stage.kind == "eval":
                 results = evaluate_model(
                     model_path,
@@ -248,7 +243,7 @@ def run_stage(
                 meter.add(generated=sum(r.tokens_generated for r in results))
                 record["accuracy"] = results[0].accuracy
             else:
-                stage_function(stage.kind)(ctx)
+                run_training(ctx)
     except StageInterrupted:
         record.update(status="interrupted", error="--max-minutes reached during the stage")
     except Exception as e:  # one stage's failure must not cost the others their figures
@@ -260,28 +255,28 @@ def run_stage(
         )
     finally:
         timer.cancel()
-    spent = meter.spent().to_dict()
+    spent = meter.spent().to_dict() if meter is not None else Spend().to_dict()
     record.update(
         {k: spent[k] for k in ("tokens_generated", "tokens_trained", "teacher_tokens_scored")},
         wall_s=spent["wall_seconds"],
     )
     if cuda:
         record["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
-    trained = run_dir / "stages" / stage.id / "model"
+    trained = run.model_dir(stage.id)
     if record["status"] == "ok" and trained.is_dir():
         # bf16 drops an update below half a unit in the last place (about 6e-5 for a weight
         # of 0.02), so a learning rate of 1e-6 can leave bf16 weights bit-for-bit unchanged.
         record["weights_changed"] = changed_fraction(model_path, trained, args.device)
     roles = flop_roles(stage.id, env["student_params"], env["teacher_params"])
     record.update(rates(spent, roles, env["peak_flops"]))
-    window = steady_window(step_spends(run_dir / "events.jsonl", stage.id))
+    window = steady_window(step_spends(run.events, stage.id))
     record["steady"] = (
         None
         if window is None
         else {"wall_s": window["wall_seconds"], **rates(window, roles, env["peak_flops"])}
     )
     if not args.keep:
-        shutil.rmtree(run_dir, ignore_errors=True)  # a 1.7B stage leaves ~14 GB of checkpoint
+        shutil.rmtree(run.root, ignore_errors=True)  # a 1.7B stage leaves ~14 GB of checkpoint
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()

@@ -8,7 +8,7 @@ stage's sampling (the plan seed), not only the last stage. Headline: held-out
 sampled accuracy (avg@k at temperature 1); greedy accuracy beside it.
 ``--student`` / ``--teacher`` swap the pair (e.g. ``toy:s`` / ``toy:m``).
 
-Then the simulator is checked against measurement (planner/validation.py,
+Then the simulator is checked against measurement (planner/calibrate/crossval.py,
 ``s2d calibrate`` underneath), each check reporting the mean absolute error in
 points and the Spearman rank correlation of predicted against measured:
 

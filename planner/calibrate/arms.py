@@ -31,7 +31,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from planner.contracts.errors import UserError
-from planner.contracts.plan import LabelSplit, ModelRef, Plan, Stage
+from planner.contracts.plan import GRPOOptions, LabelSplit, ModelRef, Plan, Stage
+from planner.contracts.rundir import RunDir
 
 WORKFLOW_STAGES = ("teacher_rl", "warmup", "opd", "student_rl")
 
@@ -109,10 +110,10 @@ def replay_control(plan: Plan, workflow_run: Path) -> Plan:
     check_workflow(plan)
     rl = _stage(plan, "student_rl")
     rl.data = "labels.stage1"
-    rl.options.replay = True
+    rl.options_as(GRPOOptions).replay = True
     student = ModelRef(
         name=f"{plan.student.name}-bridged",
-        path=str(Path(workflow_run) / "stages" / "opd" / "model"),
+        path=str(RunDir(workflow_run).model_dir("opd")),
     )
     return replace(
         plan,
@@ -130,7 +131,7 @@ def opd_only(plan: Plan, workflow_run: Path) -> Plan:
     assert plan.teacher is not None
     teacher = ModelRef(
         name=f"{plan.teacher.name}-rl",
-        path=str(Path(workflow_run) / "stages" / "teacher_rl" / "model"),
+        path=str(RunDir(workflow_run).model_dir("teacher_rl")),
     )
     labels = replace(plan.labels, stage3=0)
     return replace(
@@ -164,7 +165,7 @@ def prediction_plan(plan: Plan, row_key: str) -> Plan:
     if row_key == "replay":
         stages = [_stage(plan, s) for s in WORKFLOW_STAGES]
         stages[3].data = "labels.stage1"
-        stages[3].options.replay = True
+        stages[3].options_as(GRPOOptions).replay = True
         return replace(
             plan,
             name=f"{plan.name}-replay",

@@ -22,7 +22,8 @@ import numpy as np
 
 from planner.calibrate.arms import ROWS
 from planner.contracts.plan import load_plan
-from planner.contracts.runlog import EVENTS_FILE, read_events
+from planner.contracts.rundir import RunDir
+from planner.contracts.runlog import read_events
 from planner.simulator.plans import simulate_plan
 from planner.simulator.response import Profile
 from planner.simulator.simulator import Simulator
@@ -73,7 +74,7 @@ def measured_rows(root: Path, benchmark: str, rows: Sequence[str] = ALL_ROWS) ->
     """Each row's measured accuracy: the last eval after the row's stage in its run (absent rows left out)."""
     out: dict[str, float] = {}
     for row in ROWS:
-        path = Path(root) / row.run / EVENTS_FILE
+        path = RunDir(Path(root) / row.run).events
         if row.key not in rows or not path.is_file():
             continue
         for e in read_events(path):
@@ -88,7 +89,7 @@ def predicted_rows(
     """Each row's predicted accuracy from the comparison's workflow plan."""
     from planner.calibrate.arms import prediction_plan
 
-    plan = load_plan(Path(root) / "workflow" / "plan.yaml")
+    plan = load_plan(RunDir(Path(root) / "workflow").plan)
     out = {}
     for row in ROWS:
         if row.key not in rows:
@@ -104,8 +105,8 @@ def run_dirs(root: Path, runs: Sequence[str] | None = None) -> list[Path]:
     return sorted(
         d
         for d in Path(root).iterdir()
-        if (d / "plan.yaml").is_file()
-        and (d / EVENTS_FILE).is_file()
+        if RunDir(d).plan.is_file()
+        and RunDir(d).events.is_file()
         and (runs is None or d.name in runs)
     )
 

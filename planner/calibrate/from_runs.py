@@ -27,7 +27,8 @@ from typing import Any
 from planner.calibrate.map_fit import Observation, fit_response, predicted
 from planner.contracts.errors import UserError
 from planner.contracts.plan import load_plan
-from planner.contracts.runlog import EVENTS_FILE, Spend, read_events
+from planner.contracts.rundir import RunDir
+from planner.contracts.runlog import Spend, read_events
 from planner.simulator.lineage import from_scratch
 from planner.simulator.plans import ROLE_OUTPUT, plan_inputs
 from planner.simulator.response import Profile
@@ -48,12 +49,13 @@ def observations_from_run(
     problem: Simulator, run_dir: Path
 ) -> tuple[list[Observation], list[tuple[float, float]]]:
     """Accuracy observations and (measured, predicted) compute pairs of one run directory."""
-    if not (run_dir / "plan.yaml").is_file() or not (run_dir / EVENTS_FILE).is_file():
+    rd = RunDir(run_dir)
+    if not rd.plan.is_file() or not rd.events.is_file():
         raise UserError(
-            f"{run_dir} is not a run directory (it needs plan.yaml and {EVENTS_FILE}); give directories written by `s2d run`."
+            f"{run_dir} is not a run directory (it needs {rd.PLAN} and {rd.EVENTS}); give directories written by `s2d run`."
         )
-    plan = from_scratch(load_plan(run_dir / "plan.yaml"))
-    events = read_events(run_dir / EVENTS_FILE)
+    plan = from_scratch(load_plan(rd.plan))
+    events = read_events(rd.events)
     ids = [s.id for s in plan.stages]
     obs, compute = [], []
     _, per_stage, roles = plan_inputs(problem, plan)

@@ -4,8 +4,10 @@ The trainer writes what these types describe, the UI and calibration read it;
 no other package spells a file name or an event field by hand.
 """
 
+from planner.contracts import events, metrics
 from planner.contracts.errors import FieldProblem, UserError, ValidationError
 from planner.contracts.files import atomic_write_text, load_yaml_text, read_text
+from planner.contracts.kinds import KINDS, STAGE_KINDS, StageKind, kind_of
 from planner.contracts.plan import (
     SCHEMA_VERSION,
     Budget,
@@ -30,6 +32,7 @@ from planner.contracts.plan import (
     plan_to_dict,
     save_plan,
 )
+from planner.contracts.rundir import BASE_STAGE, RunDir, StageRecord
 from planner.contracts.runlog import (
     EVENTS_FILE,
     Event,
@@ -41,6 +44,15 @@ from planner.contracts.runlog import (
 )
 
 __all__ = [
+    "BASE_STAGE",
+    "KINDS",
+    "STAGE_KINDS",
+    "RunDir",
+    "StageKind",
+    "StageRecord",
+    "events",
+    "kind_of",
+    "metrics",
     "EVENTS_FILE",
     "SCHEMA_VERSION",
     "Budget",

@@ -17,18 +17,22 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 
 from planner.contracts.errors import FieldProblem, ValidationError
 from planner.contracts.files import atomic_write_text, load_yaml_text, read_text
+from planner.contracts.kinds import KINDS, kind_of
+from planner.contracts.kinds.evaluate import EvalOptions
+from planner.contracts.kinds.forward_kl import ForwardKLOptions
+from planner.contracts.kinds.grpo import GRPOOptions
+from planner.contracts.kinds.opd import OPDOptions
 from planner.contracts.schema import FieldProblems, build, to_plain
 
 SCHEMA_VERSION = 1
 
-StageKind = Literal["grpo", "forward_kl", "opd", "eval"]
-STAGE_KINDS: tuple[str, ...] = ("grpo", "forward_kl", "opd", "eval")
+StageKindName = Literal["grpo", "forward_kl", "opd", "eval"]
 ModelRole = Literal["student", "teacher"]
 # What a stage reads: one of the two label allocations, or the unlabeled prompt pool.
 DataSource = Literal["labels.stage1", "labels.stage3", "prompts"]
@@ -91,68 +95,25 @@ class Optim:
     gradient_accumulation_steps: int = 1
 
 
-@dataclass
-class GRPOOptions:
-    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = "dapo"
-    epsilon: float = 0.2
-    epsilon_high: float = 0.28
-    beta: float = 0.0  # KL penalty to the reference model; 0 as in the paper
-    temperature: float = 1.0
-    scale_rewards: Literal["group", "batch", "none"] = "group"
-    # The paper's control: the same number of updates on stage-1 labels
-    # instead of held-out ones. Requires data: labels.stage1.
-    replay: bool = False
-
-
-@dataclass
-class ForwardKLOptions:
-    # soft: token-level KL(teacher || student) on teacher rollouts;
-    # hard: plain SFT on the same rollouts (for comparison).
-    mode: Literal["soft", "hard"] = "soft"
-    rollout_temperature: float = 1.0
-    # Teacher and student logits are projected to the vocabulary this many
-    # tokens at a time, which bounds memory at large vocabularies.
-    chunk_tokens: int = 1024
-
-
-@dataclass
-class OPDOptions:
-    # full: full-vocabulary reverse KL (TRL DistillationTrainer, beta=1);
-    # sampled: per-token advantage -(log p_student - log p_teacher).
-    estimator: Literal["full", "sampled"] = "full"
-    temperature: float = 1.0
-    # Weight of the verifier's sparse reward (sampled estimator only; needs labels).
-    reward_weight: float = 0.0
-
-
-@dataclass
-class EvalOptions:
-    sets: list[str] = field(default_factory=list)  # empty: every set in datasets.eval
-    k: int = 4
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
-    greedy: bool = True  # also report greedy (k=1, temperature 0) accuracy
-    max_problems: int = 0  # 0: the whole set
-
-
-OPTIONS_BY_KIND: dict[str, type] = {
-    "grpo": GRPOOptions,
-    "forward_kl": ForwardKLOptions,
-    "opd": OPDOptions,
-    "eval": EvalOptions,
-}
+StageOptions = GRPOOptions | ForwardKLOptions | OPDOptions | EvalOptions
+OptionsT = TypeVar("OptionsT", GRPOOptions, ForwardKLOptions, OPDOptions, EvalOptions)
 
 
 @dataclass
 class Stage:
     id: str
-    kind: StageKind
+    kind: StageKindName
     model: ModelRole = "student"
     data: DataSource | None = None
     budget: Budget | None = None
     optim: Optim = field(default_factory=Optim)
-    options: Any = None  # the dataclass in OPTIONS_BY_KIND[kind]
+    options: StageOptions = None  # type: ignore[assignment]  # KINDS[kind].options, set on load
+
+    def options_as(self, cls: type[OptionsT]) -> OptionsT:
+        """The stage's options as its kind's class (a TypeError for any other)."""
+        if not isinstance(self.options, cls):
+            raise TypeError(f"stage {self.id} ({self.kind}) has {type(self.options).__name__}")
+        return self.options
 
     @property
     def label_source(self) -> str | None:
@@ -161,12 +122,12 @@ class Stage:
 
     @property
     def trains(self) -> bool:
-        return self.kind != "eval"
+        return kind_of(self).trains
 
     @property
     def distils(self) -> bool:
         """Forward KL and OPD learn from the teacher's distribution (they need its model)."""
-        return self.kind in ("forward_kl", "opd")
+        return kind_of(self).reads_teacher
 
 
 @dataclass
@@ -206,6 +167,9 @@ class Plan:
     eval_after_each_stage: bool = True
     rollout: Rollout = field(default_factory=Rollout)
     seed: int = 0
+    # The toy zoo ``toy:`` names resolve in (planner.scenario.zoo); emitted toy plans
+    # record the one they were planned on. None: the default rule.
+    toy_zoo: str | None = None
     prediction: Prediction | None = None
     schema_version: int = SCHEMA_VERSION
 
@@ -236,9 +200,9 @@ def _build_stage(raw: Any, path: str, problems: FieldProblems) -> Stage:
     raw = dict(raw)
     options_raw = raw.pop("options", None)
     stage = build(Stage, raw, path, problems)
-    options_cls = OPTIONS_BY_KIND.get(stage.kind) if isinstance(stage.kind, str) else None
-    if options_cls is not None:
-        stage.options = build(options_cls, options_raw, f"{path}.options", problems)
+    kind = KINDS.get(stage.kind) if isinstance(stage.kind, str) else None
+    if kind is not None:
+        stage.options = build(kind.options, options_raw, f"{path}.options", problems)
     return stage
 
 
@@ -319,18 +283,20 @@ def check_plan(plan: Plan) -> list[FieldProblem]:
                 "give every stage a unique id",
             )
         seen.setdefault(s.id, i)
-        _check_stage(plan, s, at, eval_names, p)
+        _check_stage(plan, s, at, p)
     return p
 
 
-def _check_stage(plan: Plan, s: Stage, at: str, eval_names: list[str], p: FieldProblems) -> None:
+def _check_stage(plan: Plan, s: Stage, at: str, p: FieldProblems) -> None:
+    """The rules every stage shares; each kind adds its own (planner.contracts.kinds)."""
+    kind = kind_of(s)
     if s.model == "teacher" and plan.teacher is None:
         p.add(
             f"{at}.model",
             "trains the teacher, but the plan has no teacher",
             "add a top-level teacher, or set model: student",
         )
-    if s.distils:
+    if kind.reads_teacher:
         if plan.teacher is None:
             p.add(
                 f"{at}.kind",
@@ -341,21 +307,12 @@ def _check_stage(plan: Plan, s: Stage, at: str, eval_names: list[str], p: FieldP
             p.add(
                 f"{at}.model", f"{s.kind} trains the student from the teacher", "set model: student"
             )
-    if s.kind == "eval":
-        if s.data is not None:
-            p.add(
-                f"{at}.data",
-                "eval stages read the eval sets, not training data",
-                "remove data (choose sets in options.sets)",
-            )
-        for name in s.options.sets:
-            if name not in eval_names:
-                p.add(
-                    f"{at}.options.sets",
-                    f"unknown eval set {name!r}",
-                    f"define it under datasets.eval (known: {', '.join(eval_names) or 'none'})",
-                )
-        return
+    if kind.trains:
+        _check_training_stage(plan, s, at, p)
+    kind.check(plan, s, at, p)
+
+
+def _check_training_stage(plan: Plan, s: Stage, at: str, p: FieldProblems) -> None:
     if s.budget is None:
         p.add(
             f"{at}.budget",
@@ -371,16 +328,6 @@ def _check_stage(plan: Plan, s: Stage, at: str, eval_names: list[str], p: FieldP
                     f"must be positive (got {value})",
                     "use a whole number of 1 or more",
                 )
-        if (
-            s.kind == "grpo"
-            and s.budget.samples_per_prompt is not None
-            and s.budget.samples_per_prompt == 1
-        ):
-            p.add(
-                f"{at}.budget.samples_per_prompt",
-                "GRPO needs a group of at least 2 samples per prompt",
-                "use 2 or more (8 is typical)",
-            )
     if s.optim.learning_rate <= 0:
         p.add(
             f"{at}.optim.learning_rate",
@@ -403,55 +350,6 @@ def _check_stage(plan: Plan, s: Stage, at: str, eval_names: list[str], p: FieldP
             "reads prompts, but labels.prompts is 0",
             "set labels.prompts to the number of unlabeled prompts to draw",
         )
-    if s.kind == "grpo":
-        if src is None:
-            p.add(
-                f"{at}.data",
-                "GRPO needs labels for its reward, not bare prompts",
-                "use labels.stage1 or labels.stage3",
-            )
-        if s.options.replay and s.data != "labels.stage1":
-            p.add(
-                f"{at}.options.replay",
-                "the replay control re-reads stage-1 labels",
-                "set data: labels.stage1",
-            )
-    if s.kind == "forward_kl" and src is not None:
-        p.add(
-            f"{at}.data",
-            "the warmup reads prompts only; giving it labels would spend them for nothing",
-            "use data: prompts",
-        )
-    if s.kind == "opd":
-        wants_reward = s.options.reward_weight > 0
-        if (
-            s.options.estimator == "sampled"
-            and s.budget is not None
-            and s.budget.samples_per_prompt < 2
-        ):
-            p.add(
-                f"{at}.budget.samples_per_prompt",
-                "the sampled estimator runs on GRPO's machinery, which samples groups of at least 2",
-                "use 2 or more, or estimator: full",
-            )
-        if wants_reward and s.options.estimator != "sampled":
-            p.add(
-                f"{at}.options.reward_weight",
-                "a task reward needs the sampled-token estimator",
-                "set estimator: sampled, or reward_weight: 0",
-            )
-        if wants_reward and src is None:
-            p.add(
-                f"{at}.data",
-                "reward_weight > 0 needs labels to score answers",
-                "read labels.stage1 or labels.stage3, or set reward_weight: 0",
-            )
-        if not wants_reward and src is not None:
-            p.add(
-                f"{at}.data",
-                "OPD without a task reward reads prompts only",
-                "use data: prompts, or set reward_weight > 0 with estimator: sampled",
-            )
 
 
 # ---------------------------------------------------------------------------
@@ -461,8 +359,9 @@ def _check_stage(plan: Plan, s: Stage, at: str, eval_names: list[str], p: FieldP
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
     out = to_plain(plan)
     out["schema_version"] = SCHEMA_VERSION
-    if plan.prediction is None:
-        out.pop("prediction")
+    for optional in ("prediction", "toy_zoo"):
+        if out[optional] is None:
+            out.pop(optional)
     # schema_version first, for humans
     return {"schema_version": out.pop("schema_version"), **out}
 

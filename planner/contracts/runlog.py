@@ -2,21 +2,10 @@
 
 One JSON object per line, each with the schema version ``v``, a sequence number
 ``seq`` (0, 1, 2, ... per run, continuing across resumes), a wall-clock time
-``t`` (unix seconds) and a ``kind``. Kinds and their fields:
-
-=============  ==============================================================
-run_start      plan (name), run_dir, resumed (bool), host, pid, device
-stage_start    stage, stage_kind, model, planned (Spend as dict), resumed_from
-metrics        stage, step, total_steps, values {loss, reward, kl, ...},
-               spent (Spend so far in this stage)
-eval           stage, benchmark, accuracy (0..1), n, k, temperature, greedy
-               accuracy (optional), sampled (bool)
-checkpoint     stage, step, path
-stage_end      stage, status (ok|skipped), spent (Spend), metrics {..}
-error          stage (optional), message, error_type, traceback (optional)
-warning        stage (optional), message
-run_end        status (ok|error|interrupted), spent (Spend over all stages)
-=============  ==============================================================
+``t`` (unix seconds) and a ``kind``.
+The payload of each kind is a TypedDict in planner/contracts/events.py (its
+required keys are enforced here, on write and on read); metric names are in
+planner/contracts/metrics.py.
 
 Budget spend is a :class:`Spend`: tokens generated, tokens trained, teacher
 tokens scored, wall seconds, GPU-hours, CPU-seconds and labels consumed. A
@@ -34,35 +23,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
+from planner.contracts.events import REQUIRED_FIELDS
+
 SCHEMA_VERSION = 1
-EVENT_KINDS = (
-    "run_start",
-    "stage_start",
-    "metrics",
-    "eval",
-    "checkpoint",
-    "stage_end",
-    "error",
-    "warning",
-    "run_end",
-)
-# Fields each kind must carry (beyond v, seq, t, kind).
-REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    "run_start": ("plan",),
-    "stage_start": ("stage", "stage_kind"),
-    "metrics": ("stage", "step", "values"),
-    "eval": ("stage", "benchmark", "accuracy", "n", "k"),
-    "checkpoint": ("stage", "step", "path"),
-    "stage_end": ("stage", "status"),
-    "error": ("message",),
-    "warning": ("message",),
-    "run_end": ("status",),
-}
 # Kinds after which the writer fsyncs: the boundaries a crash must not lose.
 DURABLE_KINDS = frozenset(
     {"run_start", "stage_start", "checkpoint", "stage_end", "error", "run_end"}
 )
-EVENTS_FILE = "events.jsonl"
+EVENTS_FILE = "events.jsonl"  # inside a run directory (planner.contracts.rundir)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from planner.scenario.spec import (
     load_scenario,
     scenario_from_dict,
 )
+from planner.scenario.zoo import resolve_zoo
 
 __all__ = [
     "PROFILE_DIR",
@@ -27,5 +28,6 @@ __all__ = [
     "load_scenario",
     "resolve_hardware",
     "resolve_model",
+    "resolve_zoo",
     "scenario_from_dict",
 ]

@@ -11,7 +11,6 @@ the ``toy`` benchmark). Read as plain YAML/JSON: nothing here loads weights.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -108,30 +107,6 @@ def model_from_dir(path: Path, where: str) -> ModelProfile:
 
 # ---------------------------------------------------------------------------
 # the toy zoo
-
-
-def s2d_home() -> Path:
-    return Path(os.environ.get("S2D_HOME") or Path.home() / ".cache" / "sparse2dense")
-
-
-def find_zoo(zoo_dir: str | None, where: str) -> Path:
-    """The zoo named by the scenario, else the newest built one under $S2D_HOME/toy/."""
-    if zoo_dir:
-        path = Path(zoo_dir).expanduser()
-        if not (path / "zoo.json").is_file():
-            raise UserError(
-                f"{where}: {path} holds no zoo.json; build the toy zoo with `s2d toy build` or fix the path."
-            )
-        return path
-    root = s2d_home() / "toy"
-    built = (
-        sorted(root.glob("*/zoo.json"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
-    )
-    if not built:
-        raise UserError(
-            f"{where}: no built toy zoo under {root}; run `s2d toy build` first, or set zoo: DIR in the scenario."
-        )
-    return built[-1].parent
 
 
 @cache

@@ -20,7 +20,8 @@ from planner.contracts.errors import UserError, ValidationError
 from planner.contracts.plan import EvalSet, load_yaml_text, read_text
 from planner.contracts.schema import FieldProblems, build
 from planner.scenario.hardware import Hardware, resolve_hardware
-from planner.scenario.models import TOY_BENCHMARK, ModelProfile, find_zoo, resolve_model
+from planner.scenario.models import TOY_BENCHMARK, ModelProfile, resolve_model
+from planner.scenario.zoo import resolve_zoo
 
 STAGES = ("teacher_rl", "warmup", "opd", "student_rl")
 
@@ -233,7 +234,7 @@ def scenario_from_dict(
         zoo_dir = doc.zoo
         if zoo_dir and base_dir is not None and not Path(zoo_dir).expanduser().is_absolute():
             zoo_dir = str(base_dir / zoo_dir) if (base_dir / zoo_dir).exists() else zoo_dir
-        zoo = find_zoo(zoo_dir, f"{source}: zoo")
+        zoo = resolve_zoo(zoo_dir, where=f"{source}: zoo")
     student = _model(doc.student, f"{source}: student", zoo)
     teachers = tuple(_model(t, f"{source}: teachers[{i}]", zoo) for i, t in enumerate(doc.teachers))
     benchmark = doc.objective.benchmark or (TOY_BENCHMARK if toy else "math")

@@ -134,6 +134,7 @@ def plan_for(
         else {"k": 4, "temperature": 1.0, "max_new_tokens": sc.shapes["student_rl"].max_new_tokens},
         "rollout": {"engine": sc.hardware.engine},
         "seed": sc.seed,
+        "toy_zoo": sc.zoo if sc.world == "toy" else None,
         "prediction": {
             "compute_unit": sc.compute_unit,
             "stages": predictions,

@@ -22,29 +22,28 @@ from dataclasses import replace
 from pathlib import Path
 
 from planner.contracts.errors import UserError
-from planner.contracts.plan import Plan, load_plan
+from planner.contracts.plan import GRPOOptions, Plan, load_plan
+from planner.contracts.rundir import RunDir
 
 MAX_DEPTH = 8  # origins of origins; a deeper chain is a loop
 
 
 def checkpoint_origin(path: str) -> tuple[Path, str] | None:
     """``(run directory, stage id)`` when ``path`` is ``<run>/stages/<stage_id>/model``, else None."""
-    p = Path(path)
-    parts = p.parts
-    if len(parts) >= 4 and parts[-1] == "model" and parts[-3] == "stages":
-        return p.parents[2], parts[-2]
-    return None
+    found = RunDir.of_model(path)
+    return (found[0].root, found[1]) if found else None
 
 
 def load_origin(run_dir: Path, needed_by: str) -> Plan:
     """The plan an origin run executed; a clear error when the run directory is gone."""
-    if not (Path(run_dir) / "plan.yaml").is_file():
+    plan_file = RunDir(run_dir).plan
+    if not plan_file.is_file():
         raise UserError(
-            f"{needed_by} starts from a checkpoint of the run {run_dir}, but {run_dir / 'plan.yaml'} does not exist; "
+            f"{needed_by} starts from a checkpoint of the run {run_dir}, but {plan_file} does not exist; "
             "keep the origin run directory next to the runs that reuse its checkpoints (or restore it), "
             "so the pipeline that produced the checkpoint is known."
         )
-    return load_plan(Path(run_dir) / "plan.yaml")
+    return load_plan(plan_file)
 
 
 def _index(origin: Plan, stage_id: str, where: str) -> int:
@@ -112,7 +111,7 @@ def from_scratch(
         for s in own:
             # the checkpoint was already trained on these labels: reading them again is a replay
             if s.kind == "grpo" and s.model == "student" and s.label_source in read_before:
-                s.options = replace(s.options, replay=True)
+                s.options = replace(s.options_as(GRPOOptions), replay=True)
     labels = replace(
         plan.labels,
         **{src: getattr(origin.labels, src) for src in read_before},

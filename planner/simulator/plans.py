@@ -18,6 +18,7 @@ from dataclasses import replace
 import numpy as np
 
 from planner.contracts.errors import UserError
+from planner.contracts.kinds import kind_of
 from planner.contracts.plan import Plan, Prediction, Stage, StagePrediction
 from planner.scenario.models import ModelProfile, resolve_model
 from planner.simulator import cost as C
@@ -52,9 +53,7 @@ def _shape(stage: Stage, prompt_tokens: float, default: StageShape) -> StageShap
 
 
 def _role(stage: Stage) -> str:
-    if stage.kind == "grpo":
-        return "teacher_rl" if stage.model == "teacher" else "student_rl"
-    return {"forward_kl": "warmup", "opd": "opd"}.get(stage.kind, "eval")
+    return kind_of(stage).role(stage)
 
 
 ROLE_OUTPUT = {"teacher_rl": "teacher", "warmup": "bridge", "opd": "bridge", "student_rl": "final"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
@@ -37,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--toy-zoo",
         type=Path,
-        help="toy zoo directory that toy: references resolve in (default: the built default zoo)",
+        help="toy zoo directory that toy: references resolve in (default: the plan's toy_zoo, else $S2D_TOY_ZOO, else the newest built default zoo)",
     )
     p.add_argument(
         "--launcher",
@@ -61,8 +60,7 @@ def default_run_dir(plan: Plan) -> Path:
 def run(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     run_dir = args.run_dir or default_run_dir(plan)
-    if args.toy_zoo:
-        os.environ["S2D_TOY_ZOO"] = str(args.toy_zoo.resolve())
+    toy_zoo = args.toy_zoo.resolve() if args.toy_zoo else None
     if args.launcher == "accelerate" and not (
         args.accelerate_config and args.accelerate_config.is_file()
     ):
@@ -70,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             "--launcher accelerate needs --accelerate-config FILE (an existing `accelerate config` file)."
         )
     if args.dry_run:
-        return dry_run(plan, run_dir)
+        return dry_run(plan, run_dir, toy_zoo)
     if plan.rollout.engine == "vllm":
         _check_vllm()
     from trainer.executor import Executor, RunOptions
@@ -82,11 +80,13 @@ def run(args: argparse.Namespace) -> int:
             plan,
             run_dir,
             args.accelerate_config,
-            RunOptions(device=args.device, save_every=args.save_every),
+            RunOptions(device=args.device, save_every=args.save_every, toy_zoo=toy_zoo),
         )
     else:
         executor = Executor(
-            plan, run_dir, RunOptions(device=args.device, save_every=args.save_every)
+            plan,
+            run_dir,
+            RunOptions(device=args.device, save_every=args.save_every, toy_zoo=toy_zoo),
         )
     if args.quiet or not sys.stderr.isatty():
         from s2d.progress import LineReporter
@@ -118,15 +118,17 @@ def _check_vllm() -> None:
         )
 
 
-def dry_run(plan: Plan, run_dir: Path) -> int:
+def dry_run(plan: Plan, run_dir: Path, toy_zoo: Path | None = None) -> int:
     """Everything that can be checked without weights: the plan, model configs, data, the split.
 
     Models or data files that are not on this machine are reported, not fatal
     (a GPU cluster may hold them); anything present is checked in full, and a
     teacher/student mismatch or a leaking split is refused.
     """
-    from trainer.executor import Executor, resolve_data_path
-    from trainer.models import check_compatible, resolve_model_path
+    from trainer.executor import Executor, RunOptions
+    from trainer.models import check_compatible, resolve_data_path, resolve_model_path
+
+    zoo = toy_zoo or plan.toy_zoo
 
     print("\n".join(describe_plan(plan)))
     notes: list[str] = []
@@ -135,7 +137,7 @@ def dry_run(plan: Plan, run_dir: Path) -> int:
         if ref is None:
             continue
         try:
-            found[role] = resolve_model_path(ref.path)
+            found[role] = resolve_model_path(ref.path, zoo)
             notes.append(f"{role}: {found[role]}")
         except UserError as e:
             notes.append(f"{role}: not on this machine: {e}")
@@ -148,12 +150,12 @@ def dry_run(plan: Plan, run_dir: Path) -> int:
         *[e.path for e in plan.datasets.eval],
     ]
     missing = [
-        r for r in refs if r and not r.startswith("toy:") and not resolve_data_path(r).exists()
+        r for r in refs if r and not r.startswith("toy:") and not resolve_data_path(r, zoo).exists()
     ]
     if missing:
         notes.append(f"data: not on this machine: {', '.join(missing)}")
     else:
-        split, eval_sets = Executor(plan, run_dir).load_data()
+        split, eval_sets = Executor(plan, run_dir, RunOptions(toy_zoo=toy_zoo)).load_data()
         sizes = ", ".join(f"{k} {len(v)}" for k, v in eval_sets.items()) or "none"
         notes.append(
             f"data: stage-1 labels {len(split.stage1)}, stage-3 labels {len(split.stage3)}, prompts {len(split.prompts)} (no answers); eval sets {sizes}, disjoint from all of them"

@@ -197,7 +197,7 @@ def live_writer(tmp: Path, zoo) -> Case:
         [
             sys.executable,
             "-c",
-            "import sys; from trainer.rundir import RunLock; from pathlib import Path\n"
+            "import sys; from trainer.run_guard import RunLock; from pathlib import Path\n"
             "lock = RunLock(Path(sys.argv[1])); lock.acquire(); print('held', flush=True); sys.stdin.read()",
             str(run),
         ],

@@ -19,7 +19,7 @@ from planner.contracts.errors import UserError
 from planner.contracts.plan import load_plan, save_plan
 from planner.contracts.runlog import read_events
 from trainer.executor import Executor, RunOptions
-from trainer.rundir import RunLock
+from trainer.run_guard import RunLock
 
 TINY_PLAN = Path(__file__).with_name("tiny_plan.yaml")
 
@@ -31,11 +31,8 @@ def _zoo_env(tiny_zoo, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def finished_run(tiny_zoo, tmp_path_factory):
-    os.environ["S2D_TOY_ZOO"] = str(tiny_zoo.root)
-    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    status = Executor(load_plan(TINY_PLAN), run_dir, RunOptions(verifier_workers=1)).run()
-    return status, run_dir
+def finished_run(tiny_run):
+    return tiny_run
 
 
 def test_every_stage_kind_runs_and_is_logged(finished_run):
@@ -283,17 +280,17 @@ def test_vllm_without_the_extra_is_a_clear_error(tmp_path, capsys):
 
 
 def test_planned_spend_counts_token_ceilings_per_stage_kind():
-    from trainer.executor import planned_spend
+    from planner.contracts import kind_of
 
     plan = load_plan(Path(__file__).parents[2] / "examples" / "toy_plan.yaml")
-    rl = planned_spend(plan, plan.stage("teacher_rl"), labels=200)
+    rl = kind_of(plan.stage("teacher_rl")).planned_spend(plan, plan.stage("teacher_rl"), 200)
     assert (
         rl.tokens_generated == rl.tokens_trained == 60 * 16 * 8 * 40
         and rl.teacher_tokens_scored == 0
         and rl.labels == 200
     )
-    warmup = planned_spend(plan, plan.stage("warmup"), labels=0)
+    warmup = kind_of(plan.stage("warmup")).planned_spend(plan, plan.stage("warmup"), 0)
     assert warmup.tokens_generated == 2000 * 1 * 40  # the prompt pool bounds the rollouts
     assert warmup.tokens_trained == warmup.teacher_tokens_scored == 150 * 64 * 40
-    opd = planned_spend(plan, plan.stage("opd"), labels=0)
+    opd = kind_of(plan.stage("opd")).planned_spend(plan, plan.stage("opd"), 0)
     assert opd.tokens_generated == opd.teacher_tokens_scored == 60 * 32 * 40

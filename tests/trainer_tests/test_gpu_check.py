@@ -132,16 +132,13 @@ def test_tiny_run_on_cpu_reports_every_stage(check, tmp_path):
 def test_a_failing_stage_is_recorded_and_the_next_still_runs(check, tmp_path, monkeypatch):
     import torch
 
-    import trainer.executor
+    import trainer.context
 
-    def broken(kind):
-        def run(ctx):
-            raise RuntimeError("CUDA out of memory (simulated)")
-
-        return run
+    def broken(ctx):
+        raise RuntimeError("CUDA out of memory (simulated)")
 
     torch.set_num_threads(1)
-    monkeypatch.setattr(trainer.executor, "stage_function", broken)
+    monkeypatch.setattr(trainer.context, "run_training", broken)
     out = tmp_path / "gpu_check.json"
     argv = [
         "--student",

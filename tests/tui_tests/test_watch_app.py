@@ -33,20 +33,22 @@ async def test_opens_a_finished_run_and_switches_stages_and_charts():
         )
         assert _chart_title(app).startswith("reward · student_rl")  # follows the last stage
         await pilot.press("left")
-        assert screen.selected == "opd" and _chart_title(app).startswith("reward · opd")
+        # each stage offers its kind's charts; OPD has no reward, so it opens on its loss
+        assert screen.selected == "opd" and _chart_title(app).startswith("loss · opd")
         await pilot.press("left", "left")
         assert _chart_title(app).startswith("reward · teacher_rl")
         await pilot.press("left")  # wraps around
         assert screen.selected == "student_rl"
         await pilot.press("right", "right")
-        assert screen.selected == "warmup"
-        await wait_for_text(pilot, "warmup has not recorded reward")
+        assert screen.selected == "warmup" and _chart_title(app).startswith("loss · warmup")
         await pilot.press("c")
-        assert _chart_title(app).startswith("KL · warmup")
-        await pilot.press("c", "c")
-        assert _chart_title(app).startswith("tokens/s · warmup")
-        await pilot.press("f")
-        assert screen.selected is None and _chart_title(app).startswith("tokens/s · student_rl")
+        assert _chart_title(app).startswith("grad norm · warmup")
+        await pilot.press("c")
+        assert _chart_title(app).startswith("trained tokens/s · warmup")
+        await pilot.press("c")  # wraps around the warmup's three charts
+        assert _chart_title(app).startswith("loss · warmup")
+        await pilot.press("f")  # the chart chosen stays where the stage has it
+        assert screen.selected is None and _chart_title(app).startswith("loss · student_rl")
 
 
 async def test_follows_a_run_that_grows_while_watched(tmp_path):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,15 +25,13 @@ from trainer.context import StageContext, StageResult
 from trainer.hf import AtomicCheckpointMixin, EventsCallback, train_stage, training_args
 from trainer.losses import forward_kl_chunked
 
-ROLLOUTS = "teacher_rollouts.jsonl"
-
 
 def teacher_rollouts(ctx: StageContext) -> list[dict[str, str]]:
     """Generate (or reload) the teacher's completions for this stage's prompts."""
     from trainer.models import load_model, load_tokenizer
     from trainer.rollouts import sample
 
-    path = ctx.artifacts_dir / ROLLOUTS
+    path = ctx.run.teacher_rollouts(ctx.stage.id)
     if path.exists():
         return [
             json.loads(line)
@@ -167,7 +164,3 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
         callbacks=[EventsCallback(ctx)],
     )
     return train_stage(trainer, tokenizer, ctx, ("loss", "final_loss"))
-
-
-def rollouts_path(run_dir: Path, stage_id: str) -> Path:
-    return run_dir / "artifacts" / stage_id / ROLLOUTS

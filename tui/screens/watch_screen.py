@@ -25,7 +25,7 @@ from tui.follower import RunFollower
 from tui.messages import RunChanged
 from tui.run_dir import DirKind
 from tui.run_state import RunState
-from tui.views import accuracy_rows
+from tui.views import accuracy_rows, stage_charts
 from tui.widgets.accuracy_chart import AccuracyChart
 from tui.widgets.accuracy_table import AccuracyTable
 from tui.widgets.banner import Banner
@@ -35,7 +35,6 @@ from tui.widgets.metric_chart import MetricChart
 from tui.widgets.run_header import RunHeader
 from tui.widgets.stage_timeline import StageTimeline
 
-CHARTS = ("reward", "kl", "loss", "tokens_per_s")
 W = TypeVar("W", bound=Widget)
 
 
@@ -66,7 +65,8 @@ class WatchScreen(Screen[None]):
         self._wake = threading.Event()
         self.steps_done = 0  # follower steps completed (tests wait on it)
         self.selected: str | None = None  # None: follow the running stage
-        self.chart = CHARTS[0]
+        # The chart asked for; a stage that does not chart it shows its first chart.
+        self.chart: str | None = None
         self.drawn_version = -1
 
     def compose(self) -> ComposeResult:
@@ -140,6 +140,12 @@ class WatchScreen(Screen[None]):
             )
         return None, "info"
 
+    def _shown_chart(self, stage_id: str | None) -> str | None:
+        charts = stage_charts(self.state, stage_id)
+        if not charts:
+            return None
+        return self.chart if self.chart in charts else charts[0]
+
     def redraw(self) -> None:
         with self.state.lock:
             state = self.state
@@ -151,7 +157,9 @@ class WatchScreen(Screen[None]):
             self.query_one(StageTimeline).show(state, selected)
             self.query_one(BudgetBars).show(state)
             self.query_one(AccuracyTable).show(state)
-            self.query_one(MetricChart).show(state.stages.get(selected or ""), self.chart)
+            self.query_one(MetricChart).show(
+                state.stages.get(selected or ""), self._shown_chart(selected)
+            )
             self.query_one(AccuracyChart).show(accuracy_rows(state), state.main_benchmark)
             self.query_one(LogPane).show(state)
             self.drawn_version = state.version
@@ -172,7 +180,13 @@ class WatchScreen(Screen[None]):
         self.redraw()
 
     def action_chart(self, delta: int) -> None:
-        self.chart = CHARTS[(CHARTS.index(self.chart) + delta) % len(CHARTS)]
+        with self.state.lock:
+            selected = self._selected_stage()
+            charts = stage_charts(self.state, selected)
+            if charts:
+                shown = self._shown_chart(selected)
+                index = charts.index(shown) if shown in charts else 0
+                self.chart = charts[(index + delta) % len(charts)]
         self.redraw()
 
     def action_pause(self) -> None:

@@ -1,4 +1,4 @@
-"""The live curve of one metric (reward, KL, loss, tokens/s) for the selected stage.
+"""The live curve of one metric for the selected stage (its kind's charts, planner.contracts.kinds).
 
 The x axis spans the stage's planned steps, so the curve grows across the
 chart as the stage runs. Points are the downsampled means kept by
@@ -9,20 +9,22 @@ from __future__ import annotations
 
 from textual_plotext import PlotextPlot
 
+from planner.contracts import metrics
 from tui.run_state import StageView
-
-METRIC_LABELS = {"reward": "reward", "kl": "KL", "loss": "loss", "tokens_per_s": "tokens/s"}
 
 
 class MetricChart(PlotextPlot):
-    def show(self, view: StageView | None, metric: str) -> None:
+    def show(self, view: StageView | None, metric: str | None) -> None:
         plt = self.plt
         plt.clear_figure()
-        label = METRIC_LABELS.get(metric, metric)
-        series = view.curves.get(metric) if view is not None else None
+        label = metrics.label(metric) if metric else "metrics"
+        series = view.curves.get(metric) if view is not None and metric else None
         if view is None:
             self.border_title = f"{label}"
             plt.title("no stage selected")
+        elif metric is None:
+            self.border_title = f"{label} · {view.id}"
+            plt.title(f"{view.id} ({view.kind}) trains nothing: no curves")
         elif series is None or not len(series):
             self.border_title = f"{label} · {view.id}"
             plt.title(

@@ -1,4 +1,4 @@
-"""The run directory: one writer at a time, and one plan per directory.
+"""Guarding a run directory: one writer at a time, and one plan per directory.
 
 ``runs/<name>/plan.yaml`` is the frozen copy of what is executed. Re-running on
 an existing directory resumes it only if the plan given is the same plan (its
@@ -15,15 +15,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
-from planner.contracts import Plan, UserError, atomic_write_text, dump_plan, load_plan, plan_to_dict
-
-LOCK = ".lock"
-PLAN = "plan.yaml"
+from planner.contracts import (
+    Plan,
+    RunDir,
+    UserError,
+    atomic_write_text,
+    dump_plan,
+    load_plan,
+    plan_to_dict,
+)
 
 
 class RunLock:
     def __init__(self, run_dir: Path):
-        self.path = run_dir / LOCK
+        self.path = RunDir(run_dir).lock
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
@@ -76,7 +81,7 @@ def check_same_plan(run_dir: Path, plan: Plan) -> bool:
 
     Read-only (plan.yaml is only ever replaced whole), so it can run before the lock.
     """
-    path = run_dir / PLAN
+    path = RunDir(run_dir).plan
     if not path.exists():
         return False
     frozen = load_plan(path)
@@ -94,9 +99,5 @@ def freeze_plan(run_dir: Path, plan: Plan) -> bool:
     """Write plan.yaml, or check that the existing one is the same plan. True when resuming."""
     if check_same_plan(run_dir, plan):
         return True
-    atomic_write_text(run_dir / PLAN, dump_plan(plan))
+    atomic_write_text(RunDir(run_dir).plan, dump_plan(plan))
     return False
-
-
-def is_run_dir(path: Path) -> bool:
-    return (path / PLAN).exists()

@@ -1,0 +1,55 @@
+"""``forward_kl``: the warmup, KL(teacher || student) on teacher rollouts (stage 2a)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from planner.contracts.kinds._spend import ceiling, with_predicted_compute
+from planner.contracts.runlog import Spend
+
+if TYPE_CHECKING:
+    from planner.contracts.plan import Plan, Stage
+    from planner.contracts.schema import FieldProblems
+
+
+@dataclass
+class ForwardKLOptions:
+    # soft: token-level KL(teacher || student) on teacher rollouts;
+    # hard: plain SFT on the same rollouts (for comparison).
+    mode: Literal["soft", "hard"] = "soft"
+    rollout_temperature: float = 1.0
+    # Teacher and student logits are projected to the vocabulary this many
+    # tokens at a time, which bounds memory at large vocabularies.
+    chunk_tokens: int = 1024
+
+
+def check(plan: Plan, s: Stage, at: str, p: FieldProblems) -> None:
+    if s.label_source is not None:
+        p.add(
+            f"{at}.data",
+            "the warmup reads prompts only; giving it labels would spend them for nothing",
+            "use data: prompts",
+        )
+
+
+def role(s: Stage) -> str:
+    return "warmup"
+
+
+def planned_spend(plan: Plan, s: Stage, labels: int) -> Spend:
+    b = s.budget
+    tokens = ceiling(s)
+    spend = Spend(labels=labels, tokens_trained=tokens)
+    if b is not None:
+        # one rollout per sample of each distinct prompt; trained as often as the steps reach
+        spend.tokens_generated = min(
+            tokens, plan.labels.prompts * b.samples_per_prompt * b.max_new_tokens
+        )
+    spend.teacher_tokens_scored = tokens if s.options_as(ForwardKLOptions).mode == "soft" else 0
+    return with_predicted_compute(plan, s, spend)
+
+
+def charts(s: Stage) -> tuple[str, ...]:
+    # The loss is the forward KL itself in soft mode, cross-entropy in hard mode.
+    return ("loss", "grad_norm", "throughput/trained_tokens_per_s")
