@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from trainer.context import StageContext, StageResult
+from trainer.context import SpendMeter, StageContext, StageResult
 from trainer.stages import StageInterrupted
 
 CHECKPOINTS = "checkpoints"
@@ -165,7 +166,11 @@ def save_final_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> Path:
 class EventsCallback(TrainerCallback):
     """Trainer logs -> ``metrics`` events; Ctrl-C -> checkpoint and stop at the step boundary."""
 
-    def __init__(self, ctx: StageContext, tokens_from_logs: Any = None):
+    def __init__(
+        self,
+        ctx: StageContext,
+        tokens_from_logs: Callable[[dict[str, Any], SpendMeter], None] | None = None,
+    ):
         self.ctx = ctx
         self.tokens_from_logs = tokens_from_logs
 
