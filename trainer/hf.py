@@ -16,13 +16,21 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers import PrinterCallback, ProgressCallback, TrainerCallback
+from transformers import (
+    PrinterCallback,
+    ProgressCallback,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 
-from trainer.context import StageContext, StageResult
+from trainer.context import SpendMeter, StageContext, StageResult
 from trainer.stages import StageInterrupted
 
 
@@ -84,23 +92,34 @@ def latest_checkpoint(root: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
 
 
-class AtomicCheckpointMixin:
+# The mixin is always combined with a transformers Trainer subclass (mixin first in
+# the bases). For the type checker it is one, so ``self.args``, ``self.state`` and
+# ``super()._save_checkpoint`` are typed; at runtime it stays a plain mixin.
+if TYPE_CHECKING:
+    from transformers import Trainer as _TrainerBase
+else:
+    _TrainerBase = object
+
+
+class AtomicCheckpointMixin(_TrainerBase):
     """Write each trainer checkpoint to a staging dir, then rename it into place."""
 
     s2d_ctx: StageContext
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
-        final_root = Path(self.args.output_dir)  # type: ignore[attr-defined]
+        output_dir = self.args.output_dir
+        assert output_dir is not None  # training_args() always sets it
+        final_root = Path(output_dir)
         staging = final_root.parent / (final_root.name + ".staging")
         shutil.rmtree(staging, ignore_errors=True)
-        self.args.output_dir = str(staging)  # type: ignore[attr-defined]
+        self.args.output_dir = str(staging)
         try:
-            super()._save_checkpoint(model, trial)  # type: ignore[misc]
+            super()._save_checkpoint(model, trial)
         finally:
-            self.args.output_dir = str(final_root)  # type: ignore[attr-defined]
-        if not self.args.should_save:  # type: ignore[attr-defined]
+            self.args.output_dir = str(final_root)
+        if not self.args.should_save:
             return  # non-zero ranks write nothing
-        name = f"checkpoint-{self.state.global_step}"  # type: ignore[attr-defined]
+        name = f"checkpoint-{self.state.global_step}"
         final_root.mkdir(parents=True, exist_ok=True)
         target = final_root / name
         if target.exists():
@@ -117,7 +136,7 @@ class AtomicCheckpointMixin:
             stage=ctx.stage.id,
             step=self.state.global_step,
             path=str(target.relative_to(ctx.run_dir)),
-        )  # type: ignore[attr-defined]
+        )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -149,7 +168,11 @@ class EventsCallback(TrainerCallback):
     since the previous log (``throughput/*_tokens_per_s``, from the spend meter).
     """
 
-    def __init__(self, ctx: StageContext, tokens_from_logs: Any = None):
+    def __init__(
+        self,
+        ctx: StageContext,
+        tokens_from_logs: Callable[[dict[str, Any], SpendMeter], None] | None = None,
+    ):
         self.ctx = ctx
         self.tokens_from_logs = tokens_from_logs
         self._last = (time.perf_counter(), 0, 0)  # wall time, tokens generated, tokens trained
@@ -169,7 +192,12 @@ class EventsCallback(TrainerCallback):
         }
 
     def on_log(
-        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
         if not logs or not state.is_world_process_zero:
             return
@@ -192,7 +220,13 @@ class EventsCallback(TrainerCallback):
             spent=self.ctx.meter.spent(),
         )
 
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def on_step_end(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        **kwargs: Any,
+    ) -> None:
         if self.ctx.on_step is not None:
             self.ctx.on_step(state.global_step, state.max_steps)
         if self.ctx.stop.is_set():

@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.contracts import UserError
 from planner.scenario import resolve_zoo
+
+if TYPE_CHECKING:
+    import torch
 
 
 def toy_zoo(zoo_dir: str | Path | None = None) -> Any:
@@ -132,7 +135,10 @@ def check_compatible(teacher_dir: Path, student_dir: Path) -> None:
 
 
 def load_model(
-    model_dir: Path, device: str = "cpu", dtype: Any = None, trainable: bool = True
+    model_dir: Path,
+    device: str = "cpu",
+    dtype: torch.dtype | str | None = None,
+    trainable: bool = True,
 ) -> Any:
     """Load a causal LM for training (fp32 master weights) or for frozen use.
 
@@ -151,7 +157,9 @@ def load_model(
     kwargs: dict[str, Any] = {"dtype": dtype}
     if cuda:
         kwargs["device_map"] = device
-    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    # Held as a Module: transformers' PreTrainedModel.to is a functools.wraps copy
+    # of Module.to, which type checkers do not bind to the instance.
+    model: torch.nn.Module = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
     if not cuda:
         model = model.to(device)
     if not trainable:

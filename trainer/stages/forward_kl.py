@@ -105,9 +105,10 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
     rows = teacher_rollouts(ctx)
     tokenizer = load_tokenizer(ctx.model_path)
     student = load_model(ctx.model_path, ctx.device)
-    teacher = (
-        load_model(ctx.teacher_path, ctx.device, trainable=False) if o.mode == "soft" else None
-    )
+    teacher = None
+    if o.mode == "soft":
+        assert ctx.teacher_path is not None  # a distilling stage always gets the teacher
+        teacher = load_model(ctx.teacher_path, ctx.device, trainable=False)
     meter = ctx.meter
 
     class Trainer(AtomicCheckpointMixin, SFTTrainer):

@@ -10,6 +10,7 @@ KL penalty unless the plan asks for one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from trainer.context import SpendMeter, StageContext, StageResult
@@ -24,7 +25,11 @@ def completion_text(completion: Any) -> str:
 
 
 class VerifierReward:
-    """A TRL reward function: 1.0 for a verified correct final answer, else 0.0."""
+    """A TRL reward function: 1.0 for a verified correct final answer, else 0.0.
+
+    Typed as TRL's ``RewardFunc`` (a None entry would mean "no reward for this
+    sample"); every completion gets a verdict, so it never returns one.
+    """
 
     __name__ = "verifier"
 
@@ -33,14 +38,14 @@ class VerifierReward:
 
     def __call__(
         self, prompts: list[Any], completions: list[Any], answer: list[str], **_: Any
-    ) -> list[float]:
+    ) -> list[float | None]:
         verdicts = self.verifier.verify_batch(
             list(answer), [completion_text(c) for c in completions]
         )
         return [1.0 if v == "correct" else 0.0 for v in verdicts]
 
 
-def grpo_tokens_from_logs(n_completions: int):
+def grpo_tokens_from_logs(n_completions: int) -> Callable[[dict[str, Any], SpendMeter], None]:
     def count(logs: dict[str, Any], meter: SpendMeter) -> None:
         mean_len = logs.get("completions/mean_length")
         if mean_len is not None:

@@ -54,7 +54,7 @@ def completion_logprobs(
     return torch.cat(out, dim=0)
 
 
-def zero_reward(prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
+def zero_reward(prompts: list[Any], completions: list[Any], **_: Any) -> list[float | None]:
     return [0.0] * len(completions)
 
 
@@ -74,6 +74,7 @@ def _run_full(ctx: StageContext) -> StageResult:
 
     b, o = ctx.stage.budget, ctx.stage.options
     assert b is not None and ctx.data.prompts is not None
+    assert ctx.teacher_path is not None  # a distilling stage always gets the teacher
     tokenizer = load_tokenizer(ctx.model_path)
     student = load_model(ctx.model_path, ctx.device)
     teacher = load_model(ctx.teacher_path, ctx.device, trainable=False)
@@ -115,6 +116,7 @@ def _run_sampled(ctx: StageContext) -> StageResult:
 
     b, o = ctx.stage.budget, ctx.stage.options
     assert b is not None
+    assert ctx.teacher_path is not None  # a distilling stage always gets the teacher
     tokenizer = load_tokenizer(ctx.model_path)
     student = load_model(ctx.model_path, ctx.device)
     teacher = load_model(ctx.teacher_path, ctx.device, trainable=False)
@@ -124,6 +126,8 @@ def _run_sampled(ctx: StageContext) -> StageResult:
     class Trainer(AtomicCheckpointMixin, GRPOTrainer):
         def _generate_and_score_completions(self, inputs: Any) -> dict[str, Any]:
             out = super()._generate_and_score_completions(inputs)
+            model = self.model
+            assert model is not None  # set from the constructor's model for the whole run
             args = (
                 out["prompt_ids"],
                 out["prompt_mask"],
@@ -131,14 +135,14 @@ def _run_sampled(ctx: StageContext) -> StageResult:
                 out["completion_mask"],
                 o.temperature,
             )
-            student_lp_B_T = completion_logprobs(self.model, *args)
+            student_lp_B_T = completion_logprobs(model, *args)
             teacher_lp_B_T = completion_logprobs(teacher, *args)
             mask_B_T = out["completion_mask"]
             sequence_adv_B = out["advantages"] if with_reward else None
             out["advantages"] = sampled_token_advantages(
                 student_lp_B_T, teacher_lp_B_T, mask_B_T, sequence_adv_B, o.reward_weight
             )
-            mode = "train" if self.model.training else "eval"
+            mode = "train" if model.training else "eval"
             self._metrics[mode]["opd/reverse_kl"].append(
                 sampled_reverse_kl(student_lp_B_T, teacher_lp_B_T, mask_B_T).item()
             )

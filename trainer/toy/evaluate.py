@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 
@@ -33,8 +34,8 @@ def is_correct(completion: str, answer: str) -> bool:
 
 
 def generate_completions(
-    model,
-    tokenizer,
+    model: Any,
+    tokenizer: Any,
     problems: Sequence[str],
     *,
     samples: int = 1,
@@ -88,7 +89,7 @@ def accuracy(completions: Sequence[Sequence[str]], answers: Sequence[str]) -> fl
 
 
 def greedy_and_sampled_accuracy(
-    model, tokenizer, records: Sequence[dict], samples: int, seed: int
+    model: Any, tokenizer: Any, records: Sequence[dict[str, Any]], samples: int, seed: int
 ) -> tuple[float, float]:
     """(greedy accuracy, sampled accuracy at temperature 1 over `samples` per problem)."""
     import torch

@@ -20,10 +20,15 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trainer.toy.presets import ToyModelShape, ZooConfig
 from trainer.toy.problems import record, sample_pretraining, split_problems
 from trainer.toy.tokenizer import render_chat
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase, Qwen3Config
 
 MAX_POSITIONS = 256
 
@@ -41,7 +46,7 @@ def model_seed(seed: int, name: str) -> int:
     return (seed * 1_000_003 + sum((i + 1) * ord(c) for i, c in enumerate(name))) % (2**31)
 
 
-def qwen3_config(spec: ToyModelShape, tokenizer):
+def qwen3_config(spec: ToyModelShape, tokenizer: PreTrainedTokenizerBase) -> Qwen3Config:
     from transformers import Qwen3Config
 
     return Qwen3Config(
@@ -60,7 +65,9 @@ def qwen3_config(spec: ToyModelShape, tokenizer):
     )
 
 
-def encode_batch(tokenizer, pairs: list[tuple[str, str]]):
+def encode_batch(
+    tokenizer: PreTrainedTokenizerBase, pairs: list[tuple[str, str]]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-padded (input_ids_B_T, attention_mask_B_T, labels_B_T); labels are -100 off the assistant tokens."""
     import torch
 
@@ -91,7 +98,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def count_params(model) -> int:
+def count_params(model: torch.nn.Module) -> int:
     """Unique parameters (tied embeddings counted once)."""
     return sum(p.numel() for p in model.parameters())
 

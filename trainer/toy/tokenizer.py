@@ -15,6 +15,10 @@ keeps the two in step.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 PAD = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -46,7 +50,7 @@ def render_chat(problem: str, solution: str | None = None) -> tuple[str, str]:
     return prompt, "" if solution is None else f"{solution}{IM_END}\n"
 
 
-def build_tokenizer():
+def build_tokenizer() -> PreTrainedTokenizerFast:
     """A fresh PreTrainedTokenizerFast: character vocabulary first, special tokens after (as in Qwen)."""
     from tokenizers import (
         AddedToken,

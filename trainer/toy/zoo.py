@@ -29,10 +29,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from planner.contracts import UserError
 from trainer.toy.presets import PRESETS, ToyModelShape, ZooConfig
 from trainer.toy.problems import ToyProblem, record, split_problems
+
+if TYPE_CHECKING:
+    from queue import Queue
 
 ZOO_FORMAT_VERSION = 1
 DATA_FILES = {
@@ -156,7 +160,14 @@ def _rough_cost(spec: ToyModelShape) -> int:
     return spec.steps * spec.num_hidden_layers * (4 * h * h + 3 * h * spec.intermediate_size)
 
 
-def _train_job(spec, config, seed, tokenizer_dir, out_dir, queue) -> tuple[str, dict]:
+def _train_job(
+    spec: ToyModelShape,
+    config: ZooConfig,
+    seed: int,
+    tokenizer_dir: Path,
+    out_dir: Path,
+    queue: Queue[BuildProgress] | None,
+) -> tuple[str, dict]:
     """Process-pool entry: one model, progress sent through `queue`."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -184,12 +195,14 @@ def _train_models(
     if workers <= 1:
         from trainer.toy.pretrain import train_and_save
 
-        for spec, *rest in jobs:
+        for spec, job_config, job_seed, tokenizer_dir, out_dir in jobs:
 
             def report(phase: str, done: int, total: int, name: str = spec.name) -> None:
                 progress(BuildProgress(name, phase, done, total))
 
-            infos[spec.name] = train_and_save(spec, *rest, report)
+            infos[spec.name] = train_and_save(
+                spec, job_config, job_seed, tokenizer_dir, out_dir, report
+            )
             progress(BuildProgress(spec.name, "done", 1, 1, infos[spec.name]))
         return infos
 
