@@ -313,7 +313,7 @@ class Executor:
                 stage.id,
                 stage.model,
                 model_path,
-                stage.options,
+                stage.options_as(EvalOptions),
                 verifier,
                 eval_sets,
                 device,

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from planner.contracts import ForwardKLOptions
 from trainer.context import StageContext, StageResult
 from trainer.hf import AtomicCheckpointMixin, EventsCallback, train_stage, training_args
 from trainer.losses import forward_kl_chunked
@@ -63,7 +64,7 @@ def teacher_rollouts(ctx: StageContext) -> list[dict[str, str]]:
         tokenizer,
         [p.problem for p in prompts],
         n=b.samples_per_prompt,
-        temperature=s.options.rollout_temperature,
+        temperature=s.options_as(ForwardKLOptions).rollout_temperature,
         max_new_tokens=b.max_new_tokens,
         on_batch=progress,
     )
@@ -100,7 +101,7 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
 
     from trainer.models import load_model, load_tokenizer
 
-    b, o = ctx.stage.budget, ctx.stage.options
+    b, o = ctx.stage.budget, ctx.stage.options_as(ForwardKLOptions)
     assert b is not None
     rows = teacher_rollouts(ctx)
     tokenizer = load_tokenizer(ctx.model_path)

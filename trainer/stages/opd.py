@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from planner.contracts import OPDOptions
 from trainer.context import SpendMeter, StageContext, StageResult
 from trainer.hf import AtomicCheckpointMixin, EventsCallback, train_stage, training_args
 from trainer.losses import sampled_reverse_kl, sampled_token_advantages, token_logprobs
@@ -59,7 +60,7 @@ def zero_reward(prompts: list[Any], completions: list[Any], **_: Any) -> list[fl
 
 
 def run_opd(ctx: StageContext) -> StageResult:
-    if ctx.stage.options.estimator == "sampled":
+    if ctx.stage.options_as(OPDOptions).estimator == "sampled":
         return _run_sampled(ctx)
     return _run_full(ctx)
 
@@ -72,7 +73,7 @@ def _run_full(ctx: StageContext) -> StageResult:
     class Trainer(AtomicCheckpointMixin, DistillationTrainer):
         pass
 
-    b, o = ctx.stage.budget, ctx.stage.options
+    b, o = ctx.stage.budget, ctx.stage.options_as(OPDOptions)
     assert b is not None and ctx.data.prompts is not None
     assert ctx.teacher_path is not None  # a distilling stage always gets the teacher
     tokenizer = load_tokenizer(ctx.model_path)
@@ -114,7 +115,7 @@ def _run_sampled(ctx: StageContext) -> StageResult:
 
     from trainer.models import load_model, load_tokenizer
 
-    b, o = ctx.stage.budget, ctx.stage.options
+    b, o = ctx.stage.budget, ctx.stage.options_as(OPDOptions)
     assert b is not None
     assert ctx.teacher_path is not None  # a distilling stage always gets the teacher
     tokenizer = load_tokenizer(ctx.model_path)
