@@ -1,0 +1,77 @@
+"""One rule for which toy zoo ``toy:`` names mean, shared by ``s2d plan`` and ``s2d run``.
+
+Before, the planner took the scenario's zoo (or the newest built one) and the
+trainer took ``$S2D_TOY_ZOO`` (or the default preset's), so a plan could be
+priced on one zoo and trained on another. An emitted toy plan now records the
+zoo it was planned on, and the trainer resolves in it.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from planner.contracts import UserError, load_plan
+from planner.scenario import resolve_zoo
+from s2d.cli import main
+from trainer.executor import Executor, RunOptions
+
+
+def _copy_zoo(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_a_plan_runs_on_the_zoo_it_was_planned_on(tiny_zoo, tmp_path, monkeypatch):
+    other = _copy_zoo(tiny_zoo.root, tmp_path / "home" / "toy" / "default-seed0-other")
+    monkeypatch.setenv("S2D_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("S2D_TOY_ZOO", str(other))  # what a user's shell may still say
+    scenario = tmp_path / "toy.yaml"
+    scenario.write_text(
+        yaml.safe_dump(
+            {
+                "kind": "scenario",
+                "name": "toy",
+                "world": "toy",
+                "zoo": str(tiny_zoo.root),
+                "student": "toy:xs",
+                "teachers": ["toy:s"],
+                "labels": 40,
+                "prompts": 32,
+                "hardware": {"device": "cpu", "count": 1, "probe": False},
+                "budget": {"cpu_seconds": 60},
+            }
+        )
+    )
+    out = tmp_path / "plans"
+    assert main(["plan", str(scenario), "--out", str(out), "--trials", "8"]) == 0
+    plan = load_plan(out / "best.yaml")  # as s2d run reads it
+    assert plan.toy_zoo == str(tiny_zoo.root)
+    student, teacher = Executor(plan, tmp_path / "run").resolve_models()
+    assert student.is_relative_to(tiny_zoo.root) and not student.is_relative_to(other)
+    # --toy-zoo still wins over the plan's
+    forced, _ = Executor(plan, tmp_path / "run", RunOptions(toy_zoo=other)).resolve_models()
+    assert forced.is_relative_to(other)
+
+
+def test_the_default_rule_in_order(tiny_zoo, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("S2D_HOME", str(home))
+    monkeypatch.delenv("S2D_TOY_ZOO", raising=False)
+    with pytest.raises(UserError, match="no built toy zoo .* `s2d toy build`"):
+        resolve_zoo()
+    tiny = _copy_zoo(tiny_zoo.root, home / "toy" / "tiny-seed0-abc")
+    assert resolve_zoo() == tiny  # only a non-default build: use it
+    default = _copy_zoo(tiny_zoo.root, home / "toy" / "default-seed0-abc")
+    newer_tiny = _copy_zoo(tiny_zoo.root, home / "toy" / "tiny-seed1-def")
+    assert newer_tiny.exists() and resolve_zoo() == default  # the default preset first
+    monkeypatch.setenv("S2D_TOY_ZOO", str(tiny))
+    assert resolve_zoo() == tiny
+    assert resolve_zoo(newer_tiny) == newer_tiny  # explicit beats the environment
+    with pytest.raises(UserError, match="holds no zoo.json"):
+        resolve_zoo(tmp_path)
+    monkeypatch.setenv("S2D_TOY_ZOO", str(tmp_path))
+    with pytest.raises(UserError, match="S2D_TOY_ZOO=.* is not a built toy zoo"):
+        resolve_zoo()
