@@ -95,7 +95,7 @@ def one_mode(mode: str, root: Path, batch: int, tokens: int, chunk: int) -> dict
     )
     cuda = torch.cuda.is_available()
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with EventWriter(run_dir / "events.jsonl") as events:
+    with EventWriter(RunDir(run_dir).events) as events:
         ctx = StageContext(
             plan=plan,
             stage=stage,

@@ -77,7 +77,7 @@ def ours(
     group: int,
     tokens: int,
 ) -> float:
-    from planner.contracts import Budget, EventWriter, GRPOOptions, Optim, Stage, load_plan
+    from planner.contracts import Budget, EventWriter, GRPOOptions, Optim, RunDir, Stage, load_plan
     from trainer.context import SpendMeter, StageContext, StageData
     from trainer.stages.grpo import run_grpo
 
@@ -94,7 +94,7 @@ def ours(
         options=GRPOOptions(),
     )
     t0 = time.perf_counter()
-    with EventWriter(out / "events.jsonl") as events:
+    with EventWriter(RunDir(out).events) as events:
         ctx = StageContext(
             plan=plan,
             stage=stage,

@@ -22,6 +22,7 @@ from pathlib import Path
 from planner.contracts import (
     EventWriter,
     Prediction,
+    RunDir,
     Spend,
     StagePrediction,
     plan_from_dict,
@@ -78,9 +79,9 @@ def write_run(run_dir: Path, n_events: int) -> None:
             benchmark="toy_math",
         )
     )
-    save_plan(plan, run_dir / "plan.yaml")
+    save_plan(plan, RunDir(run_dir).plan)
     rng = random.Random(0)
-    with EventWriter(run_dir / "events.jsonl") as w:
+    with EventWriter(RunDir(run_dir).events) as w:
         w.emit("run_start", plan=plan.name)
         for sid, kind, model, _ in STAGES:
             w.emit(
@@ -103,8 +104,8 @@ def write_run(run_dir: Path, n_events: int) -> None:
                     values={
                         "loss": rng.random(),
                         "reward": rng.random(),
-                        "kl": rng.random() * 0.1,
-                        "tokens_per_s": 1000 + rng.random(),
+                        "entropy": rng.random(),
+                        "throughput/generated_tokens_per_s": 1000 + rng.random(),
                     },
                     spent=spent.to_dict(),
                 )
@@ -142,7 +143,7 @@ def main() -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         write_run(run_dir, args.events)
-        size_mb = (run_dir / "events.jsonl").stat().st_size / 1e6
+        size_mb = RunDir(run_dir).events.stat().st_size / 1e6
         print(
             f"wrote {args.events:,} events ({size_mb:.1f} MB) in {time.perf_counter() - t0:.1f} s"
         )
