@@ -235,7 +235,7 @@ def plan_from_dict(data: Any, source: str = "plan") -> Plan:
         problems.add(
             "stages",
             "a plan needs a non-empty list of stages",
-            "add at least one stage (kind: grpo, forward_kl, opd or eval)",
+            f"add at least one stage (kind: {', '.join(KINDS)})",
         )
         stages_raw = []
     plan.stages = [_build_stage(s, f"stages[{i}]", problems) for i, s in enumerate(stages_raw)]
