@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from plans_for_tests import OPD, STUDENT_RL, WARMUP, checkpoint, plan, stage, workflow, write
 
 from planner.contracts.errors import UserError
 from planner.simulator.lineage import checkpoint_origin, from_scratch
+from tests.planner_tests.plans_for_tests import (
+    OPD,
+    STUDENT_RL,
+    WARMUP,
+    checkpoint,
+    plan,
+    stage,
+    workflow,
+    write,
+)
 
 
 def test_checkpoint_origin_reads_run_and_stage(tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from plans_for_tests import comparison, workflow
 
 from planner.calibrate.from_runs import calibrate_from_runs, observations_from_run
 from planner.contracts.plan import load_plan
@@ -13,6 +12,7 @@ from planner.simulator.lineage import from_scratch
 from planner.simulator.plans import plan_inputs, simulate_plan
 from planner.simulator.response import predict
 from s2d.cli import main
+from tests.planner_tests.plans_for_tests import comparison, workflow
 
 
 def test_warmup_is_predicted_as_the_bridge_without_opd(toy_problem):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from plans_for_tests import comparison
 
 from planner.calibrate.crossval import (
     Validation,
@@ -14,6 +13,7 @@ from planner.calibrate.crossval import (
     predicted_rows,
     spearman,
 )
+from tests.planner_tests.plans_for_tests import comparison
 
 
 def test_spearman_on_hand_computed_ranks():

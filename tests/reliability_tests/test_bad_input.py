@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fs_snapshot import REPO, tree_diff, tree_state
+
+from tests.reliability_tests.fs_snapshot import REPO, tree_diff, tree_state
 
 PAPER_SCENARIO = yaml.safe_load((REPO / "examples" / "paper_scenario.yaml").read_text())
 

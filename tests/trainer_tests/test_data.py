@@ -35,9 +35,7 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 
 
 def problems(n: int, prefix: str = "p") -> list[MathProblem]:
-    return [
-        MathProblem(f"{prefix}{i}", f"Problem {prefix} {i}?", str(i), "test") for i in range(n)
-    ]
+    return [MathProblem(f"{prefix}{i}", f"Problem {prefix} {i}?", str(i), "test") for i in range(n)]
 
 
 # ---- answers --------------------------------------------------------------
