@@ -16,12 +16,25 @@ import pytest
 import torch
 
 from planner.contracts.errors import UserError
-from planner.contracts.plan import load_plan, save_plan
+from planner.contracts.plan import Plan, load_plan, save_plan
 from planner.contracts.runlog import read_events
+from tests import builders
 from trainer.executor import Executor, RunOptions
 from trainer.rundir import RunLock
 
-TINY_PLAN = Path(__file__).with_name("tiny_plan.yaml")
+
+def tiny_plan() -> Plan:
+    """Every stage kind, two steps each, on the tiny toy zoo."""
+    return builders.plan(
+        name="tiny",
+        stages=[
+            builders.teacher_rl(optim={"learning_rate": 1e-3}),
+            builders.warmup(),
+            builders.opd(),
+            builders.opd(id="opd_s", samples=2, options={"estimator": "sampled"}),
+            builders.student_rl(),
+        ],
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +47,7 @@ def _zoo_env(tiny_zoo, monkeypatch):
 def finished_run(tiny_zoo, tmp_path_factory):
     os.environ["S2D_TOY_ZOO"] = str(tiny_zoo.root)
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    status = Executor(load_plan(TINY_PLAN), run_dir, RunOptions(verifier_workers=1)).run()
+    status = Executor(tiny_plan(), run_dir, RunOptions(verifier_workers=1)).run()
     return status, run_dir
 
 
@@ -78,7 +91,7 @@ def test_checkpoints_are_complete_save_pretrained_dirs(finished_run):
 def test_rerun_resumes_and_skips_finished_stages(finished_run):
     _, run_dir = finished_run
     before = read_events(run_dir / "events.jsonl")
-    assert Executor(load_plan(TINY_PLAN), run_dir, RunOptions(verifier_workers=1)).run() == "ok"
+    assert Executor(tiny_plan(), run_dir, RunOptions(verifier_workers=1)).run() == "ok"
     new = read_events(run_dir / "events.jsonl")[len(before) :]
     assert [e.kind for e in new] == ["run_start", "run_end"]
     assert new[0]["resumed"] is True and new[0].seq == before[-1].seq + 1
@@ -86,7 +99,7 @@ def test_rerun_resumes_and_skips_finished_stages(finished_run):
 
 def test_a_different_plan_in_the_same_run_dir_is_refused(finished_run):
     _, run_dir = finished_run
-    plan = load_plan(TINY_PLAN)
+    plan = tiny_plan()
     plan.stages[1].budget.steps = 3
     with pytest.raises(
         UserError,
@@ -100,7 +113,7 @@ def test_a_live_writer_holds_the_lock(tmp_path):
     lock.acquire()
     try:
         with pytest.raises(UserError, match=rf"another live `s2d run` \(pid {os.getpid()}\)"):
-            Executor(load_plan(TINY_PLAN), tmp_path).run()
+            Executor(tiny_plan(), tmp_path).run()
     finally:
         lock.release()
 
@@ -145,7 +158,7 @@ def _s2d(*args: str, env: dict) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_sigkill_mid_stage_then_resume_finishes_without_rerunning_stages(tiny_zoo, tmp_path):
-    plan = load_plan(TINY_PLAN)
+    plan = tiny_plan()
     plan.stages[1].budget.steps = 12  # the warmup: long enough to be killed in the middle
     plan_path = save_plan(plan, tmp_path / "plan.yaml")
     run_dir = tmp_path / "run"
@@ -185,7 +198,7 @@ def test_sigkill_mid_stage_then_resume_finishes_without_rerunning_stages(tiny_zo
 
 
 def test_sigint_stops_at_a_step_boundary_with_a_checkpoint_then_resumes(tiny_zoo, tmp_path):
-    plan = load_plan(TINY_PLAN)
+    plan = tiny_plan()
     plan.stages = plan.stages[:2]
     plan.stages[1].budget.steps = 40
     plan_path = save_plan(plan, tmp_path / "plan.yaml")
@@ -222,7 +235,7 @@ def test_sigint_stops_at_a_step_boundary_with_a_checkpoint_then_resumes(tiny_zoo
 
 @pytest.mark.slow
 def test_accelerate_launcher_runs_a_stage_in_worker_processes(tiny_zoo, tmp_path):
-    plan = load_plan(TINY_PLAN)
+    plan = tiny_plan()
     plan.stages = plan.stages[:1]
     plan.eval_after_each_stage = False
     plan_path = save_plan(plan, tmp_path / "plan.yaml")
@@ -261,7 +274,8 @@ def test_accelerate_launcher_runs_a_stage_in_worker_processes(tiny_zoo, tmp_path
 def test_dry_run_checks_without_weights(tiny_zoo, tmp_path, capsys):
     from s2d.cli import main
 
-    assert main(["run", "--dry-run", str(TINY_PLAN), "--run-dir", str(tmp_path / "r")]) == 0
+    plan_path = save_plan(tiny_plan(), tmp_path / "tiny_plan.yaml")
+    assert main(["run", "--dry-run", str(plan_path), "--run-dir", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert "share vocabulary, special tokens and chat template" in out
     assert "stage-1 labels 16, stage-3 labels 16, prompts 32" in out
@@ -275,7 +289,7 @@ def test_dry_run_checks_without_weights(tiny_zoo, tmp_path, capsys):
 def test_vllm_without_the_extra_is_a_clear_error(tmp_path, capsys):
     from s2d.cli import main
 
-    plan = load_plan(TINY_PLAN)
+    plan = tiny_plan()
     plan.rollout.engine = "vllm"
     path = save_plan(plan, tmp_path / "plan.yaml")
     assert main(["run", str(path), "--run-dir", str(tmp_path / "r")]) == 2
