@@ -96,7 +96,3 @@ def freeze_plan(run_dir: Path, plan: Plan) -> bool:
         return True
     atomic_write_text(run_dir / PLAN, dump_plan(plan))
     return False
-
-
-def is_run_dir(path: Path) -> bool:
-    return (path / PLAN).exists()

@@ -11,12 +11,13 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 
 import pytest
 
 from planner.contracts.errors import UserError
 from tests.hostile_corpus import HOSTILE_ANSWERS, ONE_AT_A_TIME
-from trainer.verifier import Verdict, Verifier, answer_tail, count_verdicts
+from trainer.verifier import Verdict, Verifier, answer_tail
 
 TIMEOUT_S = 1.0
 
@@ -164,11 +165,7 @@ def test_throughput_of_simple_answers(verifier):
     verdicts = verifier.verify_batch(golds, answers)
     answers_per_s = 256 / (time.monotonic() - start)
     print(f"\nverifier throughput: {answers_per_s:.0f} answers/s (2 workers)")
-    assert count_verdicts(verdicts) == {
-        Verdict.CORRECT: 192,
-        Verdict.WRONG: 64,
-        Verdict.UNPARSEABLE: 0,
-    }
+    assert Counter(verdicts) == {Verdict.CORRECT: 192, Verdict.WRONG: 64}
     assert answers_per_s > 20  # about 350/s on an idle 2-core machine
 
 
@@ -201,8 +198,3 @@ def test_answer_tail_starts_at_last_boxed():
     assert answer_tail("x" * 50 + "\\boxed{3}", 5) == "\\boxe"
     assert answer_tail("no box, answer 42", 9) == "answer 42"
     assert answer_tail("\\boxed{4\ud800}", 100) == "\\boxed{4}"
-
-
-def test_count_verdicts_lists_every_verdict():
-    counts = count_verdicts(["correct", Verdict.CORRECT, "wrong"])
-    assert counts == {Verdict.CORRECT: 2, Verdict.WRONG: 1, Verdict.UNPARSEABLE: 0}

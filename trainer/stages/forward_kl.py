@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -167,7 +166,3 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
         callbacks=[EventsCallback(ctx)],
     )
     return train_stage(trainer, tokenizer, ctx, ("loss", "final_loss"))
-
-
-def rollouts_path(run_dir: Path, stage_id: str) -> Path:
-    return run_dir / "artifacts" / stage_id / ROLLOUTS
