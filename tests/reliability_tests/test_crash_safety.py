@@ -253,7 +253,12 @@ def test_sigkill_at_four_points_then_resume_loses_nothing(zoo_env, tmp_path):
     # Killed while evaluating: the trained model is kept and only evaluated again.
     assert steps(attempts[3], "student_rl") and not steps(final, "student_rl")
     final_evals = [e for e in final.events if e.kind == "eval" and e["stage"] == "student_rl"]
-    assert final_evals and all(0.0 <= e["accuracy"] <= 1.0 for e in final_evals)
+    assert final_evals
+    for e in final_evals:  # the plan's share of the eval set, every sample judged
+        n, k = e["n"], e["k"]
+        assert (n, k) == (PLAN.evaluation.max_problems, PLAN.evaluation.k)
+        assert sum(e["verdicts"].values()) == n * k
+        assert e["accuracy"] == pytest.approx(e["verdicts"]["correct"] / (n * k))
     done = json.loads((run / "stages" / "student_rl" / "DONE.json").read_text())
     assert done["evals"] and done["evals"][0]["accuracy"] == final_evals[0]["accuracy"]
     assert not list(run.rglob("*.staging")) and not list(run.rglob("*.tmp"))
