@@ -1,8 +1,9 @@
-"""The TRL GRPOConfig a grpo stage trains with, field by field (built without a model).
+"""What a grpo stage hands TRL: its GRPOConfig field by field, its reward and its token count.
 
 README promises: top_p = 1 and top-k off (truncated sampling biases the importance ratio), one
 policy update per generation batch, and the loss type, clipping and KL penalty set explicitly
-from the plan rather than left to TRL defaults that move between releases.
+from the plan rather than left to TRL defaults that move between releases. The config is built
+without a model; the reward runs the real verifier.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from planner.contracts.errors import UserError
 from planner.contracts.plan import Plan
 from tests import builders
 from trainer.context import SpendMeter, StageContext, StageData
-from trainer.stages.grpo import grpo_config, grpo_config_kwargs
+from trainer.stages.grpo import (
+    VerifierReward,
+    grpo_config,
+    grpo_config_kwargs,
+    grpo_tokens_from_logs,
+)
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*gradient_checkpointing.* is deprecated:FutureWarning"
@@ -107,3 +113,27 @@ def test_completions_that_do_not_split_over_the_processes_are_refused(tmp_path):
     assert grpo_config_kwargs(ctx, world_size=4)["per_device_train_batch_size"] == 3
     with pytest.raises(UserError, match="12 completions cannot be split over 5 processes"):
         grpo_config_kwargs(ctx, world_size=5)
+
+
+def test_the_reward_is_one_exactly_for_a_verified_answer():
+    from trainer.verifier import Verifier
+
+    completions = [
+        [{"role": "assistant", "content": "7"}],  # conversational: the message's text counts
+        "\\boxed{8}",
+        [{"role": "assistant", "content": "I give up"}],
+        "first \\boxed{1}, then \\boxed{5}",
+    ]
+    with Verifier(workers=1, timeout_s=5.0) as verifier:
+        reward = VerifierReward(verifier)
+        got = reward(prompts=[None] * 4, completions=completions, answer=["7", "7", "7", "5"])
+    assert got == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_generated_tokens_are_counted_from_the_mean_completion_length():
+    meter = SpendMeter()
+    count = grpo_tokens_from_logs(n_completions=12)
+    count({"loss": 0.1}, meter)  # a log line without lengths counts nothing
+    count({"completions/mean_length": 10.5}, meter)
+    assert (meter.tokens_generated, meter.tokens_trained) == (126, 126)
+    assert meter.teacher_tokens_scored == 0
