@@ -16,29 +16,11 @@ import pytest
 import torch
 
 from planner.contracts.errors import UserError
-from planner.contracts.plan import Plan, load_plan, save_plan
+from planner.contracts.plan import dump_plan, load_plan, save_plan
 from planner.contracts.runlog import read_events
-from tests import builders
+from tests.trainer_tests.tiny_plan import TINY_PLAN, tiny_plan
 from trainer.executor import Executor, RunOptions
 from trainer.rundir import RunLock
-
-# Two steps at 1e-6 leave a model's samples as they were: the distillation stages learn fast
-# enough here for their evals to tell the trained model from the one it started from.
-FAST = {"learning_rate": 5e-2}
-
-
-def tiny_plan() -> Plan:
-    """Every stage kind, two steps each, on the tiny toy zoo."""
-    return builders.plan(
-        name="tiny",
-        stages=[
-            builders.teacher_rl(optim={"learning_rate": 1e-3}),
-            builders.warmup(optim=FAST),
-            builders.opd(optim=FAST),
-            builders.opd(id="opd_s", samples=2, optim=FAST, options={"estimator": "sampled"}),
-            builders.student_rl(),
-        ],
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -51,8 +33,14 @@ def _zoo_env(tiny_zoo, monkeypatch):
 def finished_run(tiny_zoo, tmp_path_factory):
     os.environ["S2D_TOY_ZOO"] = str(tiny_zoo.root)
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    status = Executor(tiny_plan(), run_dir, RunOptions(verifier_workers=1)).run()
+    status = Executor(load_plan(TINY_PLAN), run_dir, RunOptions(verifier_workers=1)).run()
     return status, run_dir
+
+
+def test_the_tiny_plan_file_is_the_builders_plan():
+    assert TINY_PLAN.read_text() == dump_plan(tiny_plan()), (
+        "tests/trainer_tests/tiny_plan.yaml is stale: run python -m tests.trainer_tests.tiny_plan"
+    )
 
 
 def test_every_stage_kind_runs_and_is_logged(finished_run):
@@ -85,7 +73,7 @@ def test_each_eval_is_the_verifiers_verdicts_on_the_model_that_stage_saved(finis
     from trainer.verifier import Verifier
 
     _, run_dir = finished_run
-    plan = tiny_plan()
+    plan = load_plan(TINY_PLAN)
     options = plan.evaluation
     eval_set = load_problems(tiny_zoo.data["eval"])
     assert len(eval_set) > options.max_problems  # so the plan's cap decides n
@@ -152,7 +140,7 @@ def test_checkpoints_are_complete_save_pretrained_dirs(finished_run):
 def test_rerun_resumes_and_skips_finished_stages(finished_run):
     _, run_dir = finished_run
     before = read_events(run_dir / "events.jsonl")
-    assert Executor(tiny_plan(), run_dir, RunOptions(verifier_workers=1)).run() == "ok"
+    assert Executor(load_plan(TINY_PLAN), run_dir, RunOptions(verifier_workers=1)).run() == "ok"
     new = read_events(run_dir / "events.jsonl")[len(before) :]
     assert [e.kind for e in new] == ["run_start", "run_end"]
     assert new[0]["resumed"] is True and new[0].seq == before[-1].seq + 1
@@ -160,7 +148,7 @@ def test_rerun_resumes_and_skips_finished_stages(finished_run):
 
 def test_a_different_plan_in_the_same_run_dir_is_refused(finished_run):
     _, run_dir = finished_run
-    plan = tiny_plan()
+    plan = load_plan(TINY_PLAN)
     plan.stages[1].budget.steps = 3
     with pytest.raises(
         UserError,
@@ -174,7 +162,7 @@ def test_a_live_writer_holds_the_lock(tmp_path):
     lock.acquire()
     try:
         with pytest.raises(UserError, match=rf"another live `s2d run` \(pid {os.getpid()}\)"):
-            Executor(tiny_plan(), tmp_path).run()
+            Executor(load_plan(TINY_PLAN), tmp_path).run()
     finally:
         lock.release()
 
@@ -219,7 +207,7 @@ def _s2d(*args: str, env: dict) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_sigkill_mid_stage_then_resume_finishes_without_rerunning_stages(tiny_zoo, tmp_path):
-    plan = tiny_plan()
+    plan = load_plan(TINY_PLAN)
     plan.stages[1].budget.steps = 12  # the warmup: long enough to be killed in the middle
     plan_path = save_plan(plan, tmp_path / "plan.yaml")
     run_dir = tmp_path / "run"
@@ -259,7 +247,7 @@ def test_sigkill_mid_stage_then_resume_finishes_without_rerunning_stages(tiny_zo
 
 
 def test_sigint_stops_at_a_step_boundary_with_a_checkpoint_then_resumes(tiny_zoo, tmp_path):
-    plan = tiny_plan()
+    plan = load_plan(TINY_PLAN)
     plan.stages = plan.stages[:2]
     plan.stages[1].budget.steps = 40
     plan_path = save_plan(plan, tmp_path / "plan.yaml")
@@ -296,7 +284,7 @@ def test_sigint_stops_at_a_step_boundary_with_a_checkpoint_then_resumes(tiny_zoo
 
 @pytest.mark.slow
 def test_accelerate_launcher_runs_a_stage_in_worker_processes(tiny_zoo, tmp_path):
-    plan = tiny_plan()
+    plan = load_plan(TINY_PLAN)
     plan.stages = plan.stages[:1]
     plan.eval_after_each_stage = False
     plan_path = save_plan(plan, tmp_path / "plan.yaml")
@@ -335,8 +323,7 @@ def test_accelerate_launcher_runs_a_stage_in_worker_processes(tiny_zoo, tmp_path
 def test_dry_run_checks_without_weights(tiny_zoo, tmp_path, capsys):
     from s2d.cli import main
 
-    plan_path = save_plan(tiny_plan(), tmp_path / "tiny_plan.yaml")
-    assert main(["run", "--dry-run", str(plan_path), "--run-dir", str(tmp_path / "r")]) == 0
+    assert main(["run", "--dry-run", str(TINY_PLAN), "--run-dir", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert "share vocabulary, special tokens and chat template" in out
     assert "stage-1 labels 16, stage-3 labels 16, prompts 32" in out
@@ -350,7 +337,7 @@ def test_dry_run_checks_without_weights(tiny_zoo, tmp_path, capsys):
 def test_vllm_without_the_extra_is_a_clear_error(tmp_path, capsys):
     from s2d.cli import main
 
-    plan = tiny_plan()
+    plan = load_plan(TINY_PLAN)
     plan.rollout.engine = "vllm"
     path = save_plan(plan, tmp_path / "plan.yaml")
     assert main(["run", str(path), "--run-dir", str(tmp_path / "r")]) == 2
