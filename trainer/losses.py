@@ -1,7 +1,7 @@
 """Per-token losses and advantages of the dense bridge, as pure tensor functions.
 
 Shapes are in the names: ``_B_T`` batch x tokens, ``_N_V`` selected tokens x
-vocabulary, ``_P_G`` prompts x group. Masks are 1 for tokens that count.
+vocabulary. Masks are 1 for tokens that count.
 
 Where this departs from TRL: TRL's distillers materialise full-vocabulary
 logits for the whole batch; :func:`forward_kl_chunked` never holds more than
@@ -23,25 +23,6 @@ def masked_mean(values_B_T: torch.Tensor, mask_B_T: torch.Tensor) -> torch.Tenso
     """Mean over the tokens where mask is set; 0 when no token is set."""
     mask = mask_B_T.to(values_B_T.dtype)
     return (values_B_T * mask).sum() / mask.sum().clamp(min=1.0)
-
-
-def group_advantages(
-    rewards_P_G: torch.Tensor, scale: str = "group", eps: float = 1e-4
-) -> torch.Tensor:
-    """GRPO advantages: reward minus its group mean, optionally over the group's std.
-
-    ``scale``: ``group`` (divide by each group's std), ``batch`` (by the std of
-    all rewards) or ``none`` (Dr. GRPO). A group with no reward variance gets
-    zero advantage: it carries no signal.
-    """
-    centered_P_G = rewards_P_G - rewards_P_G.mean(dim=1, keepdim=True)
-    if scale == "group":
-        return centered_P_G / (rewards_P_G.std(dim=1, keepdim=True) + eps)
-    if scale == "batch":
-        return centered_P_G / (rewards_P_G.std() + eps)
-    if scale == "none":
-        return centered_P_G
-    raise ValueError(f"unknown advantage scale {scale!r} (group, batch or none)")
 
 
 def sampled_token_advantages(
@@ -75,20 +56,6 @@ def kl_from_logits(p_logits_N_V: torch.Tensor, q_logits_N_V: torch.Tensor) -> to
     p_logp = F.log_softmax(p_logits_N_V.float(), dim=-1)
     q_logp = F.log_softmax(q_logits_N_V.float(), dim=-1)
     return (p_logp.exp() * (p_logp - q_logp)).sum(-1)
-
-
-def reverse_kl_full(
-    student_logits_B_T_V: torch.Tensor, teacher_logits_B_T_V: torch.Tensor, mask_B_T: torch.Tensor
-) -> torch.Tensor:
-    """Exact full-vocabulary reverse KL(student || teacher), mean over masked tokens."""
-    return masked_mean(kl_from_logits(student_logits_B_T_V, teacher_logits_B_T_V), mask_B_T)
-
-
-def forward_kl_full(
-    student_logits_B_T_V: torch.Tensor, teacher_logits_B_T_V: torch.Tensor, mask_B_T: torch.Tensor
-) -> torch.Tensor:
-    """Exact full-vocabulary forward KL(teacher || student), mean over masked tokens (reference)."""
-    return masked_mean(kl_from_logits(teacher_logits_B_T_V, student_logits_B_T_V), mask_B_T)
 
 
 def _chunk_forward_kl(

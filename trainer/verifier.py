@@ -32,8 +32,8 @@ import tempfile
 import threading
 import time
 import weakref
-from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -46,12 +46,6 @@ class Verdict(StrEnum):
     CORRECT = "correct"
     WRONG = "wrong"
     UNPARSEABLE = "unparseable"
-
-
-def count_verdicts(verdicts: Iterable[Verdict | str]) -> dict[Verdict, int]:
-    """How many of each verdict, every verdict present (zero if absent)."""
-    counts = Counter(Verdict(v) for v in verdicts)
-    return {v: counts.get(v, 0) for v in Verdict}
 
 
 def answer_tail(answer: str, max_chars: int) -> str:

@@ -5,7 +5,7 @@ Accuracy is 0..1 everywhere inside the program and shown as % only here.
 
 from __future__ import annotations
 
-BAR_FULL, BAR_EMPTY = "█", "░"
+BAR_FULL = "█"
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
 

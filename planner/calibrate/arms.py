@@ -144,11 +144,6 @@ def opd_only(plan: Plan, workflow_run: Path) -> Plan:
     )
 
 
-def workflow_without_stage3(plan: Plan) -> Plan:
-    """The workflow minus stage 3 (used when a plan has no held-out labels)."""
-    return replace(plan, stages=[s for s in plan.stages if s.id != "student_rl"])
-
-
 def prediction_plan(plan: Plan, row_key: str) -> Plan:
     """A plan in the scenario's own terms whose stage prediction is the row's predicted accuracy.
 

@@ -109,10 +109,6 @@ class FitResult:
     residuals: list[dict[str, Any]]  # per point: key, measured, predicted, error (points)
     objective: float
 
-    @property
-    def max_abs_error(self) -> float:
-        return max((abs(r["error"]) for r in self.residuals), default=0.0)
-
 
 def fit_response(
     params: ResponseParams,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
@@ -172,7 +171,7 @@ class EventWriter:
         self.close()
 
 
-def parse_lines(chunk: str, *, strict: bool = False) -> tuple[list[Event], list[str]]:
+def parse_lines(chunk: str) -> tuple[list[Event], list[str]]:
     """Parse complete lines; return (events, problems). Bad lines are skipped."""
     events: list[Event] = []
     problems: list[str] = []
@@ -182,8 +181,6 @@ def parse_lines(chunk: str, *, strict: bool = False) -> tuple[list[Event], list[
         try:
             events.append(Event.from_obj(json.loads(line)))
         except (json.JSONDecodeError, EventLogError) as e:
-            if strict:
-                raise EventLogError(str(e)) from None
             problems.append(str(e))
     return events, problems
 
@@ -237,12 +234,3 @@ class EventTail:
     @property
     def has_partial_line(self) -> bool:
         return bool(self._pending)
-
-    def follow(self, interval_s: float = 0.25, stop: Any = None) -> Iterator[Event]:
-        """Yield events as they arrive until ``stop()`` is true (or forever)."""
-        while True:
-            yield from self.poll()
-            if stop is not None and stop():
-                yield from self.poll()
-                return
-            time.sleep(interval_s)

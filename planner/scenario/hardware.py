@@ -20,15 +20,6 @@ import yaml
 from planner.contracts.errors import UserError
 from planner.scenario.models import PROFILE_DIR
 
-# Fields calibration may refit (utilisation and overhead; never the vendor peaks).
-FITTABLE = (
-    "decode_step_overhead_s",
-    "decode_bandwidth_util",
-    "train_mfu",
-    "score_mfu",
-    "prefill_mfu",
-)
-
 
 @dataclass(frozen=True)
 class Hardware:
@@ -62,10 +53,6 @@ class Hardware:
 @cache
 def _shipped() -> dict[str, Any]:
     return yaml.safe_load((PROFILE_DIR / "hardware.yaml").read_text(encoding="utf-8"))
-
-
-def shipped_devices() -> list[str]:
-    return list(_shipped()["devices"])
 
 
 def probe_cpu_flops(seconds: float = 0.05) -> float:

@@ -148,24 +148,3 @@ def plan_for(
     if data["teacher"] is None:
         del data["teacher"]
     return plan_from_dict(data, source=f"plan emitted for {sc.name}")
-
-
-def describe_allocation(sc: Scenario, ev: Evaluated, i: int) -> dict[str, Any]:
-    """Plain summary of one allocation (what the tables and --json show)."""
-    t = int(ev.pop.teacher[i])
-    return {
-        "teacher": sc.teachers[t].name if t != NONE else None,
-        "labels_stage1": int(ev.pop.labels1[i]) if t != NONE else sc.labels,
-        "labels_stage3": int(ev.pop.labels3[i]) if t != NONE else 0,
-        "steps": {s: int(v[i]) for s, v in ev.pop.steps.items()},
-        "compute": {s: float(v[i]) for s, v in ev.stage_compute.items()},
-        "total_compute": float(ev.total_compute[i]),
-        "compute_unit": sc.compute_unit,
-        "accuracy": {
-            "teacher": float(ev.teacher_acc[i]) if t != NONE else None,
-            "bridge": float(ev.bridge_acc[i]),
-            "final": float(ev.final_acc[i]),
-        },
-        "sd_final": float(ev.sd_final[i]),
-        "valid": bool(np.asarray(ev.valid)[i]),
-    }

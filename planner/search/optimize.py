@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import multiprocessing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -275,7 +274,3 @@ def pareto_params(study: Any, limit: int = 12) -> list[dict[str, Any]]:
     if len(trials) > limit:
         trials = [trials[i] for i in np.linspace(0, len(trials) - 1, limit).astype(int)]
     return [dict(t.params) for t in trials]
-
-
-def scenario_file(path: str | Path | None) -> str | None:
-    return str(Path(path).resolve()) if path else None

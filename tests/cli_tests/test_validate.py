@@ -28,11 +28,21 @@ def test_broken_yaml_exits_2_without_traceback(tmp_path, capsys):
 def test_invalid_plan_lists_each_problem(tmp_path, capsys):
     bad = tmp_path / "plan.yaml"
     bad.write_text(
-        EXAMPLE.read_text().replace("stage3: 200", "stage3: 900").replace("kind: opd", "kind: odp")
+        EXAMPLE.read_text().replace("stage3: 200", "stage3: 900").replace("steps: 150", "steps: 0")
     )
     assert main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "stages[2].kind: unknown value 'odp'" in err
+    assert "is not valid (2 problem(s))" in err
+    assert "stage1 (200) + stage3 (900) = 1100 labels, beyond the pool of 400" in err
+    assert "stages[1].budget.steps: must be positive (got 0)" in err
+
+
+def test_a_misspelt_stage_kind_is_named_with_its_fix(tmp_path, capsys):
+    bad = tmp_path / "plan.yaml"
+    bad.write_text(EXAMPLE.read_text().replace("kind: opd", "kind: odp"))
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "stages[2].kind: unknown value 'odp' (did you mean 'opd'?" in err
 
 
 def test_missing_file_and_usage_errors(tmp_path, capsys):

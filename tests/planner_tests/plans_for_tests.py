@@ -1,39 +1,26 @@
-"""Small hand-written plans (the four-stage workflow and runs reusing its checkpoints) for planner tests."""
+"""Planner-scale toy plans (the four-stage workflow and runs reusing its checkpoints), and runs of them.
+
+Student ``toy:s``, teacher ``toy:m``, 200 + 200 labels of a pool of 400 and 2,000 prompts, as the
+toy replication sets them up; built with :mod:`tests.builders`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from planner.contracts.plan import Plan, plan_from_dict, save_plan
+from planner.contracts.plan import Plan, save_plan
 from planner.contracts.runlog import EventWriter
+from tests import builders
 
 TOY_STUDENT = {"name": "toy-s", "path": "toy:s"}
 TOY_TEACHER = {"name": "toy-m", "path": "toy:m"}
+TOKENS = 40
 
-
-def stage(
-    sid: str, kind: str, data: str, steps: int, prompts: int, model: str = "student"
-) -> dict[str, Any]:
-    samples = 8 if kind == "grpo" else 1
-    return {
-        "id": sid,
-        "kind": kind,
-        "model": model,
-        "data": data,
-        "budget": {
-            "steps": steps,
-            "prompts_per_step": prompts,
-            "samples_per_prompt": samples,
-            "max_new_tokens": 40,
-        },
-    }
-
-
-TEACHER_RL = stage("teacher_rl", "grpo", "labels.stage1", 60, 16, model="teacher")
-WARMUP = stage("warmup", "forward_kl", "prompts", 150, 64)
-OPD = stage("opd", "opd", "prompts", 60, 32)
-STUDENT_RL = stage("student_rl", "grpo", "labels.stage3", 50, 16)
+TEACHER_RL = builders.teacher_rl(steps=60, prompts=16, samples=8, tokens=TOKENS)
+WARMUP = builders.warmup(steps=150, prompts=64, samples=1, tokens=TOKENS)
+OPD = builders.opd(steps=60, prompts=32, samples=1, tokens=TOKENS)
+STUDENT_RL = builders.student_rl(steps=50, prompts=16, samples=8, tokens=TOKENS)
 
 
 def plan(
@@ -44,19 +31,13 @@ def plan(
     stage1: int = 200,
     stage3: int = 200,
 ) -> Plan:
-    return plan_from_dict(
-        {
-            "name": name,
-            "student": student,
-            "teacher": teacher,
-            "datasets": {
-                "labeled": "toy:train",
-                "eval": [{"name": "toy", "path": "toy:eval"}],
-                "prompts": "toy:prompts",
-            },
-            "labels": {"pool": 400, "stage1": stage1, "stage3": stage3, "prompts": 2000},
-            "stages": stages,
-        }
+    return builders.plan(
+        name=name,
+        student=student,
+        teacher=teacher,
+        labels={"pool": 400, "stage1": stage1, "stage3": stage3, "prompts": 2000},
+        evaluation=None,
+        stages=stages,
     )
 
 

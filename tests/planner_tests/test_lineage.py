@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from plans_for_tests import OPD, STUDENT_RL, WARMUP, checkpoint, plan, stage, workflow, write
 
 from planner.contracts.errors import UserError
 from planner.simulator.lineage import checkpoint_origin, from_scratch
+from tests.planner_tests.plans_for_tests import (
+    OPD,
+    STUDENT_RL,
+    TEACHER_RL,
+    WARMUP,
+    checkpoint,
+    plan,
+    workflow,
+    write,
+)
 
 
 def test_checkpoint_origin_reads_run_and_stage(tmp_path):
@@ -53,7 +62,7 @@ def test_origin_labels_win_for_the_stages_they_fed(tmp_path):
         tmp_path / "wf",
         plan(
             "wf",
-            [stage("teacher_rl", "grpo", "labels.stage1", 60, 16, "teacher"), WARMUP],
+            [TEACHER_RL, WARMUP],
             stage1=300,
             stage3=0,
         ),

@@ -22,10 +22,16 @@ def test_paper_budget_picks_rl_teacher_with_bridge_and_most_labels_upstream(
 ):
     plan = _plan(paper_scenario(), tmp_path)
     assert plan.teacher is not None
-    kinds = [(s.id, s.kind, s.model) for s in plan.stages]
-    assert kinds[0] == ("teacher_rl", "grpo", "teacher")
-    assert {"opd", "warmup"} & {s.id for s in plan.stages}
-    assert plan.labels.stage1 > plan.labels.stage3
+    # the whole workflow: teacher RL, both halves of the bridge, then RL on held-out labels
+    assert [(s.id, s.kind, s.model, s.data) for s in plan.stages] == [
+        ("teacher_rl", "grpo", "teacher", "labels.stage1"),
+        ("warmup", "forward_kl", "student", "prompts"),
+        ("opd", "opd", "student", "prompts"),
+        ("student_rl", "grpo", "student", "labels.stage3"),
+    ]
+    assert all(s.budget.steps > 0 for s in plan.stages)
+    assert plan.labels.stage1 > plan.labels.stage3 > 0
+    assert plan.labels.stage1 + plan.labels.stage3 == 14000  # every label is spent
     assert (
         plan.prediction.final_accuracy > 0.785
     )  # above the paper's full-workflow figure at its own budget
@@ -44,7 +50,9 @@ def test_no_labels_bridges_from_a_raw_teacher_and_says_so(paper_scenario, tmp_pa
     result = make_plans(paper_scenario(labels=0), out=tmp_path / "out", trials=20)
     plan = result.best
     assert plan.teacher is not None
-    assert all(s.kind in ("forward_kl", "opd") for s in plan.stages)
+    # the paper's raw-teacher bridge: warmup then OPD, nothing that needs a label
+    assert [(s.id, s.kind) for s in plan.stages] == [("warmup", "forward_kl"), ("opd", "opd")]
+    assert all(s.budget.steps > 0 for s in plan.stages) and plan.labels_used == 0
     assert 0.70 < plan.prediction.final_accuracy < 0.725  # the paper's raw-teacher bridge: 71.5
     assert any("no labels" in n and "raw teacher" in n for n in result.notes)
 

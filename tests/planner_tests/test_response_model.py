@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from planner.calibrate.map_fit import paper_observations, predicted
+from planner.calibrate.map_fit import PAPER_FIT, fit_paper, paper_observations, predicted
 from planner.simulator.paper import figures
 from planner.simulator.response import (
     Inputs,
@@ -17,9 +17,11 @@ from planner.simulator.response import (
     load_profile,
     predict,
     progress,
+    with_values,
 )
 
-PARAMS = load_profile().params
+PROFILE = load_profile()
+PARAMS = PROFILE.params
 
 
 def test_curves_on_hand_computed_values():
@@ -39,6 +41,19 @@ def test_curves_on_hand_computed_values():
 def test_default_profile_reproduces_paper_figure(figure):
     obs = next(o for o in paper_observations() if o.key == figure.key)
     assert abs(predicted(obs, PARAMS) - figure.accuracy) <= 0.005, figure.what
+
+
+def test_the_shipped_paper_profile_is_what_fit_paper_makes_from_its_priors():
+    # the profile's provenance: fit_paper, started from the documented prior of every value
+    # the profile marks fitted, lands on the shipped values
+    fitted = [n for n, meta in PROFILE.priors.items() if meta.get("fit")]
+    assert set(fitted) == set(PAPER_FIT)
+    start = with_values(PARAMS, {n: PROFILE.priors[n]["prior"] for n in fitted})
+    assert start != PARAMS
+    fit = fit_paper(start, PROFILE.priors)
+    for name in fitted:
+        assert getattr(fit.params, name) == pytest.approx(getattr(PARAMS, name), rel=1e-3), name
+    assert max(abs(r["error"]) for r in fit.residuals) <= 0.5  # points, every figure
 
 
 def _paper_inputs(key):

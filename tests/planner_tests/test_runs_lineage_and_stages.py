@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
-from plans_for_tests import comparison, workflow
 
 from planner.calibrate.from_runs import calibrate_from_runs, observations_from_run
 from planner.contracts.plan import load_plan
 from planner.simulator.lineage import from_scratch
 from planner.simulator.plans import plan_inputs, simulate_plan
-from planner.simulator.response import predict
+from planner.simulator.response import load_profile, predict
 from s2d.cli import main
+from tests.planner_tests.plans_for_tests import comparison, workflow
 
 
 def test_warmup_is_predicted_as_the_bridge_without_opd(toy_problem):
@@ -49,7 +50,13 @@ def test_calibrate_accepts_the_runs_that_reuse_checkpoints(
     out = tmp_path / "cal.yaml"
     args = ["calibrate", *map(str, runs), "--scenario", str(toy_problem_path), "--out", str(out)]
     assert main([*args, "--json"]) == 0
-    capsys.readouterr()
+    doc = json.loads(capsys.readouterr().out)  # the command fits what the function fits
+    assert doc["points"] == report.points and doc["fitted"] == report.fitted
+    written = load_profile(out).params
+    for name in report.fitted:
+        assert getattr(written, name) == pytest.approx(
+            getattr(report.profile.params, name), rel=1e-5
+        )
 
 
 def test_a_run_whose_origin_is_gone_is_a_user_error(tmp_path, toy_problem_path, capsys):

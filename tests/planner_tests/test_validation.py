@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
-from plans_for_tests import comparison
 
 from planner.calibrate.crossval import (
     Validation,
@@ -14,6 +15,7 @@ from planner.calibrate.crossval import (
     predicted_rows,
     spearman,
 )
+from tests.planner_tests.plans_for_tests import comparison
 
 
 def test_spearman_on_hand_computed_ranks():
@@ -41,31 +43,100 @@ def test_measured_rows_read_each_rows_stage(tmp_path):
     }
 
 
-def test_leave_one_out_trains_on_the_other_comparisons_and_scores_the_held_one(
+def profile_by_training_set(problem):
+    """A stand-in calibration: a profile that says which comparison it was fitted on.
+
+    Trained on c0 the OPD cold share becomes 0.2, on c1 0.9, on both 0.5: the held-out rows
+    are then predicted differently depending on which runs the fold calibrated on.
+    """
+    seen: list[list[str]] = []
+
+    def calibrate(prob, dirs):
+        seen.append(sorted(f"{d.parent.name}/{d.name}" for d in dirs))
+        comparisons = {d.parent.name for d in dirs}
+        share = {frozenset({"c0"}): 0.2, frozenset({"c1"}): 0.9}.get(frozenset(comparisons), 0.5)
+        params = replace(prob.profile.params, opd_cold_share=share)
+        return replace(prob.profile, params=params)
+
+    return calibrate, seen
+
+
+def with_share(problem, share):
+    params = replace(problem.profile.params, opd_cold_share=share)
+    return replace(problem, profile=replace(problem.profile, params=params))
+
+
+def test_spearman_of_four_by_hand():
+    # one swapped pair: 1 - 6 * (1 + 1) / (4 * (16 - 1)) = 0.8
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    assert spearman([0.1, 0.4, 0.2, 0.3], [10, 40, 20, 30]) == pytest.approx(1.0)
+
+
+def test_leave_one_out_scores_each_comparison_with_the_profile_fitted_on_the_others(
     tmp_path, toy_problem
 ):
     roots = [tmp_path / "c0", tmp_path / "c1"]
     comparison(roots[0])
     comparison(roots[1], lift=0.02)
-    seen: list[set[str]] = []
+    calibrate, seen = profile_by_training_set(toy_problem)
 
-    def keep_profile(prob, dirs):
-        seen.append({d.parent.name for d in dirs})
-        return prob.profile
+    v = leave_one_out(toy_problem, roots, calibrate=calibrate)
 
-    v = leave_one_out(toy_problem, roots, calibrate=keep_profile)
-    assert seen == [{"c1"}, {"c0"}]
-    assert v.n == 10
-    pred = predicted_rows(toy_problem, roots[0])
-    expected = [abs(pred[k] - m) for root in roots for k, m in measured_rows(root, "toy").items()]
-    assert v.mae_points == pytest.approx(100 * np.mean(expected))
-
-
-def test_held_out_arms_calibrate_on_some_arms_and_predict_the_others(tmp_path, toy_problem):
-    roots = [tmp_path / "c0"]
-    comparison(roots[0])
-    v = held_out_arms(
-        toy_problem, roots, train_runs=("workflow",), test_rows=("replay", "opd_only")
+    runs = ["{}/opd_only", "{}/replay", "{}/workflow"]
+    assert seen == [[r.format("c1") for r in runs], [r.format("c0") for r in runs]]
+    expected = []
+    for root, share in ((roots[0], 0.9), (roots[1], 0.2)):  # c0 by c1's fit, c1 by c0's
+        predicted = predicted_rows(with_share(toy_problem, share), root)
+        expected += [
+            (f"{root.name}:{k}", predicted[k], m) for k, m in measured_rows(root, "toy").items()
+        ]
+    assert v.pairs == expected and v.n == 10
+    assert v.mae_points == pytest.approx(100 * np.mean([abs(p - m) for _, p, m in expected]))
+    # the two profiles predict OPD alone differently, so a fold scored with the wrong one shows
+    assert predicted_rows(with_share(toy_problem, 0.2), roots[0])["opd_only"] != pytest.approx(
+        predicted_rows(with_share(toy_problem, 0.9), roots[0])["opd_only"]
     )
-    assert [k for k, _, _ in v.pairs] == ["c0:replay", "c0:opd_only"]
-    assert all(0.0 < p < 1.0 for _, p, _ in v.pairs)
+
+
+def test_leave_one_out_with_the_real_calibration_beats_the_uncalibrated_profile(
+    tmp_path, toy_problem
+):
+    # Both comparisons measured far above what the uncalibrated toy profile predicts.
+    roots = [tmp_path / "c0", tmp_path / "c1"]
+    comparison(roots[0], lift=0.05)
+    comparison(roots[1], lift=0.07)
+    uncalibrated = leave_one_out(toy_problem, roots, calibrate=lambda prob, dirs: prob.profile)
+    calibrated = leave_one_out(toy_problem, roots)
+    assert uncalibrated.mae_points > 10
+    assert calibrated.mae_points < uncalibrated.mae_points / 4
+
+
+def test_held_out_arms_calibrate_on_the_training_arms_and_predict_the_others(tmp_path, toy_problem):
+    roots = [tmp_path / "c0", tmp_path / "c1"]
+    comparison(roots[0])
+    comparison(roots[1], lift=0.02)
+    calibrate, seen = profile_by_training_set(toy_problem)
+
+    v = held_out_arms(
+        toy_problem,
+        roots,
+        train_runs=("workflow",),
+        test_rows=("replay", "opd_only"),
+        calibrate=calibrate,
+    )
+
+    assert seen == [["c0/workflow", "c1/workflow"]]  # one fit on every comparison's workflow
+    both = with_share(toy_problem, 0.5)
+    expected = []
+    for root in roots:
+        predicted = predicted_rows(both, root, ["replay", "opd_only"])
+        expected += [
+            (f"{root.name}:replay", predicted["replay"], measured_rows(root, "toy")["replay"]),
+            (
+                f"{root.name}:opd_only",
+                predicted["opd_only"],
+                measured_rows(root, "toy")["opd_only"],
+            ),
+        ]
+    assert v.pairs == expected
+    assert [m for _, _, m in v.pairs] == pytest.approx([0.31, 0.10, 0.33, 0.12])

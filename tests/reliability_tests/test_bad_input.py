@@ -9,7 +9,6 @@ not in the toy zoo, and not in the repository.
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import subprocess
@@ -20,59 +19,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fs_snapshot import REPO, tree_diff, tree_state
+
+from tests import builders
+from tests.reliability_tests.fs_snapshot import REPO, tree_diff, tree_state
 
 PAPER_SCENARIO = yaml.safe_load((REPO / "examples" / "paper_scenario.yaml").read_text())
 
-BASE_PLAN = {
-    "name": "bad-input",
-    "student": {"name": "toy-xs", "path": "toy:xs"},
-    "teacher": {"name": "toy-s", "path": "toy:s"},
-    "datasets": {
-        "labeled": "toy:train",
-        "prompts": "toy:prompts",
-        "eval": [{"name": "toy-eval", "path": "toy:eval"}],
-    },
-    "labels": {"pool": 40, "stage1": 16, "stage3": 16, "prompts": 32, "seed": 0},
-    "evaluation": {"k": 2, "max_new_tokens": 12, "max_problems": 8},
-    "stages": [
-        {
-            "id": "teacher_rl",
-            "kind": "grpo",
-            "model": "teacher",
-            "data": "labels.stage1",
-            "budget": {
-                "steps": 2,
-                "prompts_per_step": 2,
-                "samples_per_prompt": 2,
-                "max_new_tokens": 12,
-            },
-        },
-        {
-            "id": "warmup",
-            "kind": "forward_kl",
-            "data": "prompts",
-            "budget": {"steps": 2, "prompts_per_step": 4, "max_new_tokens": 12},
-        },
-        {
-            "id": "opd",
-            "kind": "opd",
-            "data": "prompts",
-            "budget": {"steps": 2, "prompts_per_step": 2, "max_new_tokens": 12},
-        },
-        {
-            "id": "student_rl",
-            "kind": "grpo",
-            "data": "labels.stage3",
-            "budget": {
-                "steps": 2,
-                "prompts_per_step": 2,
-                "samples_per_prompt": 2,
-                "max_new_tokens": 12,
-            },
-        },
-    ],
-}
 # Stands in for the problem files a user brings (valid JSON lines, 40 problems).
 PROBLEMS = [{"problem": f"What is {i} + {i + 1}?", "answer": str(2 * i + 1)} for i in range(40)]
 
@@ -87,7 +39,8 @@ class Case:
 def plan_file(
     tmp: Path, edit: Callable[[dict], None] | None = None, text: str | None = None
 ) -> Path:
-    data = copy.deepcopy(BASE_PLAN)
+    # The tiny four-stage workflow: teacher_rl, warmup, opd, student_rl (stages[0] to stages[3]).
+    data = builders.plan_dict(name="bad-input")
     if edit is not None:
         edit(data)
     path = tmp / "plan.yaml"
@@ -173,13 +126,15 @@ def set_labeled(path: str, eval_path: str | None = None) -> Callable[[dict], Non
 
 def existing_run(tmp: Path, steps: int = 2) -> Path:
     """A run directory from an earlier attempt: frozen plan, events, a finished stage."""
-    from planner.contracts.plan import dump_plan, plan_from_dict
-
     run = tmp / "run"
-    data = copy.deepcopy(BASE_PLAN)
-    data["stages"][1]["budget"]["steps"] = steps
     (run / "stages" / "teacher_rl" / "model").mkdir(parents=True)
-    (run / "plan.yaml").write_text(dump_plan(plan_from_dict(data)))
+    stages = [
+        builders.teacher_rl(),
+        builders.warmup(steps=steps),
+        builders.opd(),
+        builders.student_rl(),
+    ]
+    builders.write_plan(run / "plan.yaml", name="bad-input", stages=stages)
     (run / "events.jsonl").write_text(
         '{"v":1,"seq":0,"t":1.0,"kind":"run_start","plan":"bad-input"}\n'
     )

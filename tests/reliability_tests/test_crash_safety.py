@@ -12,7 +12,6 @@ their last checkpoint (not from step 0), and the final accuracies are logged.
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import json
 import os
@@ -29,33 +28,22 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from planner.contracts.plan import plan_from_dict, save_plan
+from planner.contracts.plan import save_plan
 from planner.contracts.runlog import EventTail, EventWriter, read_events
+from tests import builders
 
 STAGES = ["teacher_rl", "warmup", "opd", "student_rl"]
-PLAN = {
-    "name": "crash",
-    "student": {"name": "toy-xs", "path": "toy:xs"},
-    "teacher": {"name": "toy-s", "path": "toy:s"},
-    "datasets": {
-        "labeled": "toy:train",
-        "prompts": "toy:prompts",
-        "eval": [{"name": "toy-eval", "path": "toy:eval"}],
-    },
-    "labels": {"pool": 40, "stage1": 16, "stage3": 16, "prompts": 64, "seed": 0},
-    "evaluation": {"k": 2, "max_new_tokens": 12, "max_problems": 8},
-    "stages": [
-        {"id": "teacher_rl", "kind": "grpo", "model": "teacher", "data": "labels.stage1",
-         "budget": {"steps": 2, "prompts_per_step": 2, "samples_per_prompt": 2, "max_new_tokens": 12}},
+PLAN = builders.plan(
+    name="crash",
+    labels={"prompts": 64},
+    stages=[
+        builders.teacher_rl(),
         # 64 teacher rollouts of up to 96 tokens: long enough to be killed in the middle.
-        {"id": "warmup", "kind": "forward_kl", "data": "prompts",
-         "budget": {"steps": 16, "prompts_per_step": 4, "max_new_tokens": 96}},
-        {"id": "opd", "kind": "opd", "data": "prompts",
-         "budget": {"steps": 6, "prompts_per_step": 2, "max_new_tokens": 12}},
-        {"id": "student_rl", "kind": "grpo", "data": "labels.stage3",
-         "budget": {"steps": 2, "prompts_per_step": 2, "samples_per_prompt": 2, "max_new_tokens": 12}},
+        builders.warmup(steps=16, tokens=96),
+        builders.opd(steps=6),
+        builders.student_rl(),
     ],
-}  # fmt: skip
+)
 CHECKPOINT_FILES = {
     "config.json",
     "model.safetensors",
@@ -190,7 +178,7 @@ def assert_checkpoints_complete(run: Path) -> None:
 
 @pytest.mark.slow
 def test_sigkill_at_four_points_then_resume_loses_nothing(zoo_env, tmp_path):
-    plan_path = save_plan(plan_from_dict(copy.deepcopy(PLAN)), tmp_path / "plan.yaml")
+    plan_path = save_plan(PLAN, tmp_path / "plan.yaml")
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
@@ -265,7 +253,12 @@ def test_sigkill_at_four_points_then_resume_loses_nothing(zoo_env, tmp_path):
     # Killed while evaluating: the trained model is kept and only evaluated again.
     assert steps(attempts[3], "student_rl") and not steps(final, "student_rl")
     final_evals = [e for e in final.events if e.kind == "eval" and e["stage"] == "student_rl"]
-    assert final_evals and all(0.0 <= e["accuracy"] <= 1.0 for e in final_evals)
+    assert final_evals
+    for e in final_evals:  # the plan's share of the eval set, every sample judged
+        n, k = e["n"], e["k"]
+        assert (n, k) == (PLAN.evaluation.max_problems, PLAN.evaluation.k)
+        assert sum(e["verdicts"].values()) == n * k
+        assert e["accuracy"] == pytest.approx(e["verdicts"]["correct"] / (n * k))
     done = json.loads((run / "stages" / "student_rl" / "DONE.json").read_text())
     assert done["evals"] and done["evals"][0]["accuracy"] == final_evals[0]["accuracy"]
     assert not list(run.rglob("*.staging")) and not list(run.rglob("*.tmp"))

@@ -1,51 +1,24 @@
 """Hostile model output arriving all at once: the verifier stays bounded and keeps every verdict.
 
-tests/trainer_tests/test_verifier.py checks each hostile answer alone, a batch of two kinds, and
-workers killed or stopped mid-batch. Here the whole corpus (plus invalid and odd unicode, and
-hostile gold answers from a data file) arrives in one interleaved batch, as a GRPO step would
-send it: every honest answer keeps its verdict and its place, every hostile one is wrong or
-unparseable, and the batch takes no longer than its timeout plus one second per hostile case.
+tests/trainer_tests/test_verifier.py checks hostile answers alone, a batch of two kinds, and
+workers killed or stopped mid-batch. Here the corpus of tests/hostile_corpus.py (with invalid and
+odd unicode, and hostile gold answers from a data file) arrives in one interleaved batch, as a
+GRPO step would send it: every honest answer keeps its verdict and its place, every hostile one
+is wrong or unparseable, and the batch takes no longer than its timeout plus one second per
+hostile case.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.hostile_corpus import ALL_AT_ONCE, CANARY, HOSTILE_ANSWERS, HOSTILE_GOLDS
 from trainer.verifier import Verdict, Verifier
 
 TIMEOUT_S = 1.0
 WORKERS = 2
-CANARY = Path(tempfile.gettempdir()) / f"s2d-verifier-canary-{os.getpid()}"
-
-HOSTILE_ANSWERS = {
-    "power-tower": "\\boxed{9^{9^{9^{9}}}}",
-    "factorial-tower": "\\boxed{(10^{10})!!}",
-    "one-megabyte": "blah " * 200_000,
-    "one-megabyte-boxed": "\\boxed{" + "7" * 1_000_000 + "}",
-    "nested-10k-braces": "\\boxed{" + "{" * 10_000 + "1" + "}" * 10_000 + "}",
-    "nested-fractions": "\\boxed{" + "\\frac{1}{" * 400 + "2" + "}" * 400 + "}",
-    "sympy-chokes": "\\boxed{\\frac{\\frac{}{}{}}\\left(\\right]\\begin{matrix}&&\\\\}",
-    "hard-integral": "\\boxed{\\int_0^1 e^{x^2} \\sin(x^{100}) dx}",
-    "lone-surrogates": "\\boxed{\ud800\udfff \udc00}",
-    "only-surrogates": "\udc80" * 5_000,
-    "nul-and-controls": "\\boxed{\x00\x01\x1b[2J\x7f}",
-    "bidi-override": "\\boxed{\u202e8\u202c}",
-    "zero-width": "\\boxed{\u200b\u200d\ufeff}",
-    "emoji-and-combining": "\\boxed{\U0001f600\u0301\u0301\u0301}",
-    "python-injection": f"\\boxed{{__import__('os').system('touch {CANARY}')}}",
-    "latex-define": "\\def\\x{\\x\\x}\\boxed{\\x}",
-}
-# Gold answers read from a data file can be hostile too; a GRPO group shares one gold.
-HOSTILE_GOLDS = {
-    "gold-power-tower": "9^{9^{9^{9}}}",
-    "gold-surrogates": "\ud800 5",
-    "gold-nested": "{" * 5_000 + "1" + "}" * 5_000,
-}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +31,7 @@ def verifier():
 def test_the_whole_hostile_corpus_at_once_keeps_honest_verdicts_and_time(verifier):
     golds, answers, expected = [], [], []
     hostile = 0
-    for i, answer in enumerate(list(HOSTILE_ANSWERS.values()) * 2):
+    for i, answer in enumerate([HOSTILE_ANSWERS[name] for name in ALL_AT_ONCE] * 2):
         golds += ["8", str(i)]  # "8": the bidi answer would be right if control marks counted
         answers += [answer, f"so the answer is \\boxed{{{i}}}"]
         expected += [None, Verdict.CORRECT]

@@ -9,17 +9,19 @@ import torch
 
 from trainer.losses import (
     forward_kl_chunked,
-    forward_kl_full,
-    group_advantages,
     kl_from_logits,
     masked_mean,
-    reverse_kl_full,
     sampled_reverse_kl,
     sampled_token_advantages,
     token_logprobs,
 )
 
 LN = math.log
+
+
+def forward_kl_full(student_logits, teacher_logits, mask):
+    """The reference the chunked loss must match: KL(teacher || student) on whole logits."""
+    return masked_mean(kl_from_logits(teacher_logits, student_logits), mask)
 
 
 def test_masked_mean_counts_only_masked_tokens():
@@ -29,30 +31,15 @@ def test_masked_mean_counts_only_masked_tokens():
     assert masked_mean(values, torch.zeros_like(mask)).item() == 0.0
 
 
-def test_group_advantages_by_hand():
-    rewards = torch.tensor([[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
-    adv = group_advantages(rewards)
-    sd = math.sqrt(1 / 3)  # unbiased std of (1, 0, 0, 1)
-    assert adv[0].tolist() == pytest.approx([0.5 / sd, -0.5 / sd, -0.5 / sd, 0.5 / sd], rel=1e-3)
-    assert adv[1].tolist() == [0.0, 0.0, 0.0, 0.0]  # no variance, no signal
-    assert group_advantages(rewards, "none")[0].tolist() == [0.5, -0.5, -0.5, 0.5]
-    with pytest.raises(ValueError):
-        group_advantages(rewards, "weird")
-
-
 def test_kl_by_hand():
-    p = torch.tensor([[LN(0.5), LN(0.5)]])
-    q = torch.tensor([[LN(0.25), LN(0.75)]])
+    p = torch.tensor([[LN(0.5), LN(0.5)], [LN(0.25), LN(0.75)]])
+    q = torch.tensor([[LN(0.25), LN(0.75)], [LN(0.25), LN(0.75)]])
     expected = 0.5 * LN(2) + 0.5 * LN(0.5 / 0.75)  # 0.143841
-    assert kl_from_logits(p, q).item() == pytest.approx(expected, abs=1e-6)
-    mask = torch.ones(1, 1)
-    assert forward_kl_full(q.unsqueeze(0), p.unsqueeze(0), mask).item() == pytest.approx(
-        expected, abs=1e-6
-    )
-    reverse = 0.25 * LN(0.25 / 0.5) + 0.75 * LN(0.75 / 0.5)
-    assert reverse_kl_full(q.unsqueeze(0), p.unsqueeze(0), mask).item() == pytest.approx(
-        reverse, abs=1e-6
-    )
+    assert kl_from_logits(p, q).tolist() == pytest.approx([expected, 0.0], abs=1e-6)
+    reverse = 0.25 * LN(0.25 / 0.5) + 0.75 * LN(0.75 / 0.5)  # KL is not symmetric
+    assert kl_from_logits(q[:1], p[:1]).item() == pytest.approx(reverse, abs=1e-6)
+    # logits, not probabilities: a constant shift changes nothing
+    assert kl_from_logits(p + 3.0, q - 1.0).tolist() == pytest.approx([expected, 0.0], abs=1e-6)
 
 
 def test_sampled_token_advantage_and_k1_estimate():

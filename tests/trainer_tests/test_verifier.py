@@ -11,11 +11,13 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 
 import pytest
 
 from planner.contracts.errors import UserError
-from trainer.verifier import Verdict, Verifier, answer_tail, count_verdicts
+from tests.hostile_corpus import HOSTILE_ANSWERS, ONE_AT_A_TIME
+from trainer.verifier import Verdict, Verifier, answer_tail
 
 TIMEOUT_S = 1.0
 
@@ -66,22 +68,10 @@ def test_batch_keeps_order(verifier):
     assert verifier.verify_batch(golds, answers) == [p.values[2] for p in REGRESSION]
 
 
-HOSTILE = {
-    "power-tower": "\\boxed{9^{9^{9^{9}}}}",
-    "one-megabyte": "blah " * 200_000,
-    "one-megabyte-boxed": "\\boxed{" + "7" * 1_000_000 + "}",
-    "nested-10k-braces": "\\boxed{" + "{" * 10_000 + "1" + "}" * 10_000 + "}",
-    "nested-900-braces": "\\boxed{" + "{" * 900 + "1" + "}" * 900 + "}",
-    "lone-surrogates": "\\boxed{\ud800\udfff 5 \udc00}",
-    "sympy-chokes": "\\boxed{\\frac{\\frac{}{}{}}\\left(\\right]\\begin{matrix}&&\\\\}",
-    "hard-integral": "\\boxed{\\int_0^1 e^{x^2} \\sin(x^{100}) dx}",
-}
-
-
-@pytest.mark.parametrize("answer", HOSTILE.values(), ids=HOSTILE.keys())
+@pytest.mark.parametrize("answer", [HOSTILE_ANSWERS[n] for n in ONE_AT_A_TIME], ids=ONE_AT_A_TIME)
 def test_hostile_answer_returns_within_timeout(verifier, answer):
     start = time.monotonic()
-    verdict = verifier.verify("7", answer)  # no hostile answer holds a plain 7
+    verdict = verifier.verify("7", answer)
     elapsed_s = time.monotonic() - start
     assert elapsed_s < TIMEOUT_S + 1.0
     assert verdict in (Verdict.WRONG, Verdict.UNPARSEABLE)
@@ -92,7 +82,8 @@ def test_lone_surrogates_do_not_hide_the_answer(verifier):
 
 
 def test_many_hostile_answers_complete_in_bounded_time(verifier):
-    answers = [HOSTILE["power-tower"], HOSTILE["nested-900-braces"]] * 8 + ["\\boxed{5}"]
+    two_kinds = [HOSTILE_ANSWERS["power-tower"], HOSTILE_ANSWERS["nested-900-braces"]]
+    answers = two_kinds * 8 + ["\\boxed{5}"]
     start = time.monotonic()
     verdicts = verifier.verify_batch(["5"] * len(answers), answers)
     elapsed_s = time.monotonic() - start
@@ -114,7 +105,7 @@ def test_worker_killed_mid_batch_is_replaced():
 
         killer = threading.Thread(target=kill_workers)
         killer.start()
-        answers = [HOSTILE["power-tower"]] * 2 + ["\\boxed{5}", "\\boxed{4}"]
+        answers = [HOSTILE_ANSWERS["power-tower"]] * 2 + ["\\boxed{5}", "\\boxed{4}"]
         verdicts = v.verify_batch(["5"] * 4, answers)
         killer.join()
         assert verdicts == [Verdict.UNPARSEABLE] * 2 + [Verdict.CORRECT, Verdict.WRONG]
@@ -148,7 +139,7 @@ def test_interrupted_batch_leaves_the_pool_usable():
 
         v._pump = pump_then_interrupt  # type: ignore[method-assign]
         with pytest.raises(KeyboardInterrupt):
-            v.verify_batch(["5"] * 4, [HOSTILE["power-tower"]] * 4)
+            v.verify_batch(["5"] * 4, [HOSTILE_ANSWERS["power-tower"]] * 4)
         del v._pump
         # The power towers still running must not answer for this batch.
         assert v.verify_batch(["1", "2"], ["\\boxed{1}", "\\boxed{3}"]) == [
@@ -174,11 +165,7 @@ def test_throughput_of_simple_answers(verifier):
     verdicts = verifier.verify_batch(golds, answers)
     answers_per_s = 256 / (time.monotonic() - start)
     print(f"\nverifier throughput: {answers_per_s:.0f} answers/s (2 workers)")
-    assert count_verdicts(verdicts) == {
-        Verdict.CORRECT: 192,
-        Verdict.WRONG: 64,
-        Verdict.UNPARSEABLE: 0,
-    }
+    assert Counter(verdicts) == {Verdict.CORRECT: 192, Verdict.WRONG: 64}
     assert answers_per_s > 20  # about 350/s on an idle 2-core machine
 
 
@@ -211,8 +198,3 @@ def test_answer_tail_starts_at_last_boxed():
     assert answer_tail("x" * 50 + "\\boxed{3}", 5) == "\\boxe"
     assert answer_tail("no box, answer 42", 9) == "answer 42"
     assert answer_tail("\\boxed{4\ud800}", 100) == "\\boxed{4}"
-
-
-def test_count_verdicts_lists_every_verdict():
-    counts = count_verdicts(["correct", Verdict.CORRECT, "wrong"])
-    assert counts == {Verdict.CORRECT: 2, Verdict.WRONG: 1, Verdict.UNPARSEABLE: 0}

@@ -11,7 +11,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
 from planner.contracts.schema import to_plain
-from tui_tests.fixtures.toy_run import PLAN_DICT, PREDICTION
+from tests.tui_tests.fixtures.toy_run import PLAN_DICT, PREDICTION
 
 # (accuracy, cost in CPU-seconds, teacher): trials 1, 3, 5 and 6 form the front.
 TRIALS = [

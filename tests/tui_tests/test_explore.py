@@ -6,10 +6,10 @@ import pytest
 
 from planner.contracts.plan import load_plan
 from s2d.cli import main
+from tests.tui_tests.pilot import SIZE, wait_for_text
+from tests.tui_tests.study_fixture import make_study
 from tui.explore_app import make_app
 from tui.study import TrialRow, load_study, mark_pareto_front, storage_url_for, trial_row
-from tui_tests.conftest import SIZE, wait_for_text
-from tui_tests.study_fixture import make_study
 
 
 def test_trial_row_reads_planner_keys_and_falls_back_to_objective_values():

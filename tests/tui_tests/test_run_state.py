@@ -8,12 +8,18 @@ from pathlib import Path
 import pytest
 
 from planner.contracts.runlog import Event, Spend
+from tests.tui_tests.fixtures.toy_run import (
+    MEASURED,
+    TOTAL_EVENTS,
+    TOY_RUN,
+    TOY_RUN_ERROR,
+    ToyRunWriter,
+    toy_plan,
+)
 from tui.follower import RunFollower
 from tui.run_dir import DirKind, inspect_run_dir, resolve_run_path
 from tui.run_state import RunState
 from tui.views import accuracy_rows, budget_rows, tokens_total
-from tui_tests.conftest import TOY_RUN, TOY_RUN_ERROR
-from tui_tests.fixtures.toy_run import MEASURED, TOTAL_EVENTS, ToyRunWriter, toy_plan
 
 
 def _read(run_dir: Path) -> RunState:
@@ -170,12 +176,12 @@ def test_inspect_run_dir(tmp_path):
 
 def test_checked_in_fixtures_match_the_generator(tmp_path):
     for name, error_in in (("toy_run", None), ("toy_run_error", "opd")):
-        from tui_tests.fixtures.toy_run import write_toy_run
+        from tests.tui_tests.fixtures.toy_run import write_toy_run
 
         fresh = write_toy_run(tmp_path / name, error_in)
         for f in ("plan.yaml", "events.jsonl"):
             assert (fresh / f).read_text() == ((TOY_RUN.parent / name) / f).read_text(), (
-                f"{name}/{f} is stale: run tests/tui_tests/fixtures/toy_run.py"
+                f"{name}/{f} is stale: run python -m tests.tui_tests.fixtures.toy_run"
             )
 
 

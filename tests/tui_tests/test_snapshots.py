@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from tests.tui_tests.fixtures.toy_run import TOY_RUN, TOY_RUN_ERROR
+from tests.tui_tests.pilot import SIZE, wait_for_text
 from tui.watch_app import make_app
-from tui_tests.conftest import SIZE, TOY_RUN, TOY_RUN_ERROR, wait_for_text
 
 
 def test_watch_finished_run(snap_compare):

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from tests.tui_tests.fixtures.toy_run import TOTAL_EVENTS, TOY_RUN, TOY_RUN_ERROR, ToyRunWriter
+from tests.tui_tests.pilot import SIZE, screen_text, wait_for_text, wait_until
 from tui.watch_app import make_app
-from tui_tests.conftest import SIZE, TOY_RUN, TOY_RUN_ERROR, screen_text, wait_for_text, wait_until
-from tui_tests.fixtures.toy_run import TOTAL_EVENTS, ToyRunWriter
 
 pytestmark = pytest.mark.anyio
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from s2d.cli import main
-from tui_tests.conftest import TOY_RUN
+from tests.tui_tests.fixtures.toy_run import TOY_RUN
 
 
 def test_missing_run_dir_without_follow_is_a_clear_error(tmp_path, capsys):

@@ -104,8 +104,15 @@ def grpo_config_kwargs(ctx: StageContext, world_size: int = 1) -> dict[str, Any]
     }
 
 
+def grpo_config(ctx: StageContext) -> Any:
+    """The TRL GRPOConfig of a GRPO stage (built without loading a model)."""
+    from trl import GRPOConfig
+
+    return GRPOConfig(**grpo_config_kwargs(ctx))
+
+
 def run_grpo(ctx: StageContext) -> StageResult:
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     from trainer.models import load_model, load_tokenizer
 
@@ -119,7 +126,7 @@ def run_grpo(ctx: StageContext) -> StageResult:
     trainer = Trainer(
         model=model,
         reward_funcs=[VerifierReward(ctx.verifier)],
-        args=GRPOConfig(**grpo_config_kwargs(ctx)),
+        args=grpo_config(ctx),
         train_dataset=prompt_dataset(ctx.data.labeled, with_answers=True),
         processing_class=tokenizer,
         callbacks=[

@@ -1,0 +1,139 @@
+"""What a grpo stage hands TRL: its GRPOConfig field by field, its reward and its token count.
+
+README promises: top_p = 1 and top-k off (truncated sampling biases the importance ratio), one
+policy update per generation batch, and the loss type, clipping and KL penalty set explicitly
+from the plan rather than left to TRL defaults that move between releases. The config is built
+without a model; the reward runs the real verifier.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from planner.contracts.errors import UserError
+from planner.contracts.plan import Plan
+from tests import builders
+from trainer.context import SpendMeter, StageContext, StageData
+from trainer.stages.grpo import (
+    VerifierReward,
+    grpo_config,
+    grpo_config_kwargs,
+    grpo_tokens_from_logs,
+)
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*gradient_checkpointing.* is deprecated:FutureWarning"
+)
+OPTIONS = {  # every value differs from both the plan's defaults and TRL's
+    "loss_type": "dr_grpo",
+    "epsilon": 0.15,
+    "epsilon_high": 0.35,
+    "beta": 0.04,
+    "temperature": 0.9,
+    "scale_rewards": "batch",
+}
+
+
+def context(plan: Plan, index: int, tmp_path: Path) -> StageContext:
+    """What the executor hands the stage, minus what only training needs."""
+    return StageContext(
+        plan=plan,
+        stage=plan.stages[index],
+        index=index,
+        run_dir=tmp_path / "run",
+        model_path=tmp_path / "model",
+        teacher_path=None,
+        data=StageData(),
+        verifier=None,
+        events=None,  # type: ignore[arg-type]
+        meter=SpendMeter(),
+        engine=plan.rollout.engine,
+    )
+
+
+def rl_plan(**options) -> Plan:
+    return builders.plan(
+        seed=5,
+        stages=[
+            builders.teacher_rl(
+                steps=7,
+                prompts=3,
+                samples=4,
+                tokens=48,
+                optim={"learning_rate": 2e-5},
+                options=options or None,
+            )
+        ],
+    )
+
+
+def test_the_plan_sets_sampling_updates_loss_clipping_and_kl(tmp_path):
+    ctx = context(rl_plan(**OPTIONS), 0, tmp_path)
+    config = grpo_config(ctx)
+
+    # rollouts sample from the whole distribution: no nucleus, no top-k (0 switches it off)
+    assert config.top_p == 1.0 and config.top_k == 0
+    assert config.temperature == 0.9
+    # one generation batch per optimizer step, and one update on it
+    assert config.steps_per_generation == 1 and config.num_iterations == 1
+    assert config.per_device_train_batch_size == 3 * 4 == config.generation_batch_size
+    assert config.num_generations == 4
+    # loss, clipping and KL penalty from the plan
+    assert config.loss_type == "dr_grpo"
+    assert (config.epsilon, config.epsilon_high) == (0.15, 0.35)
+    assert config.beta == 0.04
+    assert config.scale_rewards == "batch"
+    # the stage's budget and optimiser
+    assert config.max_steps == 7 and config.max_completion_length == 48
+    assert config.learning_rate == 2e-5
+    assert config.seed == ctx.seed == config.data_seed
+    assert not config.use_vllm and not config.mask_truncated_completions
+    assert config.output_dir == str(tmp_path / "run" / "stages" / "teacher_rl" / "checkpoints")
+
+
+def test_a_plan_without_options_gets_the_documented_defaults(tmp_path):
+    config = grpo_config(context(rl_plan(), 0, tmp_path))
+    assert config.loss_type == "dapo"
+    assert (config.epsilon, config.epsilon_high, config.beta) == (0.2, 0.28, 0.0)
+    assert config.top_p == 1.0 and config.top_k == 0 and config.temperature == 1.0
+
+
+def test_the_vllm_engine_is_handed_to_trl(tmp_path):
+    plan = rl_plan()
+    plan.rollout.engine = "vllm"
+    plan.rollout.vllm_mode = "server"
+    kwargs = grpo_config_kwargs(context(plan, 0, tmp_path))
+    assert kwargs["use_vllm"] is True and kwargs["vllm_mode"] == "server"
+
+
+def test_completions_that_do_not_split_over_the_processes_are_refused(tmp_path):
+    ctx = context(rl_plan(), 0, tmp_path)  # 3 prompts x 4 samples = 12 completions
+    assert grpo_config_kwargs(ctx, world_size=4)["per_device_train_batch_size"] == 3
+    with pytest.raises(UserError, match="12 completions cannot be split over 5 processes"):
+        grpo_config_kwargs(ctx, world_size=5)
+
+
+def test_the_reward_is_one_exactly_for_a_verified_answer():
+    from trainer.verifier import Verifier
+
+    completions = [
+        [{"role": "assistant", "content": "7"}],  # conversational: the message's text counts
+        "\\boxed{8}",
+        [{"role": "assistant", "content": "I give up"}],
+        "first \\boxed{1}, then \\boxed{5}",
+    ]
+    with Verifier(workers=1, timeout_s=5.0) as verifier:
+        reward = VerifierReward(verifier)
+        got = reward(prompts=[None] * 4, completions=completions, answer=["7", "7", "7", "5"])
+    assert got == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_generated_tokens_are_counted_from_the_mean_completion_length():
+    meter = SpendMeter()
+    count = grpo_tokens_from_logs(n_completions=12)
+    count({"loss": 0.1}, meter)  # a log line without lengths counts nothing
+    count({"completions/mean_length": 10.5}, meter)
+    assert (meter.tokens_generated, meter.tokens_trained) == (126, 126)
+    assert meter.teacher_tokens_scored == 0
