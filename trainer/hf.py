@@ -135,7 +135,7 @@ class AtomicCheckpointMixin(_TrainerBase):
             "checkpoint",
             stage=ctx.stage.id,
             step=self.state.global_step,
-            path=str(target.relative_to(ctx.run_dir)),
+            path=ctx.run.relative(target),
         )
 
 
@@ -175,7 +175,9 @@ class EventsCallback(TrainerCallback):
     ):
         self.ctx = ctx
         self.tokens_from_logs = tokens_from_logs
-        self._last = (time.perf_counter(), 0, 0)  # wall time, tokens generated, tokens trained
+        # wall time, tokens generated, tokens trained: what the stage had spent before training
+        # started (the warmup's teacher rollouts) is not this step's throughput
+        self._last = (time.perf_counter(), ctx.meter.tokens_generated, ctx.meter.tokens_trained)
 
     def _throughput(self) -> dict[str, float]:
         now, meter = time.perf_counter(), self.ctx.meter

@@ -27,7 +27,10 @@ from trainer.stages import StageInterrupted
 RELAYED = ("metrics", "checkpoint", "warning")
 
 
-def launch_command(config: Path, run_dir: Path, stage_id: str) -> list[str]:
+def launch_command(
+    config: Path, run_dir: Path, stage_id: str, toy_zoo: str | Path | None = None
+) -> list[str]:
+    """The worker's command line; the toy zoo travels with it, as the parent resolved it."""
     return [
         sys.executable,
         "-m",
@@ -38,6 +41,7 @@ def launch_command(config: Path, run_dir: Path, stage_id: str) -> list[str]:
         "trainer.worker",
         str(run_dir),
         stage_id,
+        *([str(Path(toy_zoo).resolve())] if toy_zoo else []),
     ]
 
 
@@ -51,7 +55,9 @@ class AccelerateExecutor(Executor):
         result_path = ctx.run.worker_result(ctx.stage.id)
         for stale in (side, result_path):
             stale.unlink(missing_ok=True)
-        proc = subprocess.Popen(launch_command(self.config, self.run_dir, ctx.stage.id))
+        proc = subprocess.Popen(
+            launch_command(self.config, self.run_dir, ctx.stage.id, self.toy_zoo)
+        )
         tail = EventTail(side)
         try:
             while proc.poll() is None:

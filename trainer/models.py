@@ -26,7 +26,9 @@ def toy_zoo(zoo_dir: str | Path | None = None) -> Any:
     """The toy zoo ``toy:`` references resolve in, by the planner's rule (planner.scenario.zoo)."""
     from trainer.toy.zoo import Zoo
 
-    return Zoo.read(resolve_zoo(zoo_dir))
+    return Zoo.read(
+        resolve_zoo(zoo_dir, where="toy zoo (the plan's toy_zoo, or s2d run --toy-zoo)")
+    )
 
 
 def resolve_data_path(ref: str, zoo_dir: str | Path | None = None) -> Path:

@@ -58,7 +58,9 @@ class RunLock:
 
 
 def _executable(plan: Plan) -> dict:
-    return plan_to_dict(replace(plan, prediction=None))
+    # The prediction is not executed; the toy zoo is where toy: names resolve, which a
+    # resume may move (--toy-zoo), and which runs frozen before plans recorded it lack.
+    return plan_to_dict(replace(plan, prediction=None, toy_zoo=None))
 
 
 def _first_differences(a: object, b: object, path: str = "") -> list[str]:

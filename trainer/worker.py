@@ -1,6 +1,6 @@
 """One rank of a training stage launched by ``accelerate launch`` (see trainer.launch).
 
-Usage (by the parent, not by hand): ``python -m trainer.worker RUN_DIR STAGE_ID``.
+Usage (by the parent, not by hand): ``python -m trainer.worker RUN_DIR STAGE_ID [TOY_ZOO]``.
 Every rank rebuilds the stage's context exactly as the executor does
 (:meth:`trainer.context.StageContext.create`, from the frozen plan and the
 finished stages' DONE markers); rank 0 writes the events and the result.
@@ -12,11 +12,12 @@ import json
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from planner.contracts import EventWriter, RunDir, atomic_write_text, load_plan
 from trainer.context import StageContext, run_training
-from trainer.executor import Executor
+from trainer.executor import Executor, RunOptions
 from trainer.stages import StageInterrupted
 
 
@@ -39,7 +40,7 @@ def main(argv: list[str]) -> int:
     state = PartialState()
     plan = load_plan(run.plan)
     index = next(i for i, s in enumerate(plan.stages) if s.id == stage_id)
-    executor = Executor(plan, run.root)
+    executor = Executor(plan, run.root, RunOptions(toy_zoo=Path(argv[2]) if argv[2:] else None))
     student, teacher = executor.resolve_models()
     split, _ = executor.load_data()
     stop = threading.Event()

@@ -1,7 +1,7 @@
 """Out-of-sample checks of the simulator against measured comparisons (cross-validation).
 
 A comparison directory holds one run per arm (``workflow``, ``direct``,
-``raw_bridge``, ``replay``, ``opd_only``; see planner/arms.py), each with
+``raw_bridge``, ``replay``, ``opd_only``; see planner/calibrate/arms.py), each with
 plan.yaml and events.jsonl. Two checks are built on it: leave one comparison
 out (calibrate on every run of the others, predict every row of the one left
 out) and held-out arms (calibrate on some arms of every comparison, predict

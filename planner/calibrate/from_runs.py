@@ -10,7 +10,7 @@ the starting profile are refitted with the starting values as priors
 Measured compute (``stage_end`` spend) against predicted gives one time factor
 for the hardware, applied to its overhead and utilisation figures. A run that
 starts from another run's checkpoint (the replay control, the OPD-only
-ablation) is read as its from-scratch pipeline (planner/lineage.py), so its
+ablation) is read as its from-scratch pipeline (planner/simulator/lineage.py), so its
 origin run directory must still exist. A parameter whose profile entry gives
 ``calibration_sd_log`` gets that prior width instead: figures the paper
 pins only loosely, or that differ between worlds, may move further.

@@ -2,6 +2,8 @@
 
     runs/<name>/plan.yaml                       the frozen plan (replaced whole, never edited)
     runs/<name>/events.jsonl                    the run log (planner.contracts.runlog)
+    runs/<name>/stages/<id>/worker_events.jsonl, worker_result.json   rank 0's side channel
+                                                under ``accelerate launch`` (trainer.launch)
     runs/<name>/.lock                           held by the live `s2d run` (flock), names its pid
     runs/<name>/stages/<id>/DONE.json           the stage finished: its model, metrics, spend, evals
     runs/<name>/stages/<id>/model/              the trained model (save_pretrained)
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from planner.contracts.files import atomic_write_text
+from planner.contracts.runlog import EVENTS_FILE
 
 if TYPE_CHECKING:
     from planner.contracts.plan import Plan
@@ -52,7 +55,7 @@ class RunDir:
     root: Path
 
     PLAN: ClassVar[str] = "plan.yaml"
-    EVENTS: ClassVar[str] = "events.jsonl"
+    EVENTS: ClassVar[str] = EVENTS_FILE
     LOCK: ClassVar[str] = ".lock"
     STAGES: ClassVar[str] = "stages"
     ARTIFACTS: ClassVar[str] = "artifacts"

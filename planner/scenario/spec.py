@@ -234,7 +234,7 @@ def scenario_from_dict(
         zoo_dir = doc.zoo
         if zoo_dir and base_dir is not None and not Path(zoo_dir).expanduser().is_absolute():
             zoo_dir = str(base_dir / zoo_dir) if (base_dir / zoo_dir).exists() else zoo_dir
-        zoo = resolve_zoo(zoo_dir, where=f"{source}: zoo")
+        zoo = resolve_zoo(zoo_dir, where=f"{source}: zoo").resolve()
     student = _model(doc.student, f"{source}: student", zoo)
     teachers = tuple(_model(t, f"{source}: teachers[{i}]", zoo) for i, t in enumerate(doc.teachers))
     benchmark = doc.objective.benchmark or (TOY_BENCHMARK if toy else "math")

@@ -5,6 +5,7 @@ tests call it); the storage helpers open the user's study and never show a
 password.
 """
 
+from planner.search import space
 from planner.search.grid import grid_search
 from planner.search.pipeline import PlanResult, make_plans
 from planner.search.report import plan_summary, print_plan
@@ -17,6 +18,7 @@ __all__ = [
     "mask_url",
     "open_storage",
     "plan_summary",
+    "space",
     "print_plan",
     "storage_url",
 ]

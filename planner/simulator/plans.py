@@ -138,7 +138,7 @@ def simulate_plan(problem: Simulator, plan: Plan) -> Plan:
     A stage's accuracy is what the pipeline so far gives, so the warmup is the
     bridge without OPD and an eval stage reports the student as it stands. A
     plan that starts from another run's checkpoint is simulated as its
-    from-scratch pipeline (planner/lineage.py); only its own stages are reported.
+    from-scratch pipeline (planner/simulator/lineage.py); only its own stages are reported.
     """
     sc = problem.sc
     params = problem.profile.params

@@ -40,7 +40,7 @@ input is a numpy array of one value per plan):
 
 Departures from the paper: the paper reports end points, not curves; the
 curve shapes (midpoints, exponents, gap decay) are documented priors, and the
-PAPER.md figures pin the fitted parameters (see planner/paper.py).
+PAPER.md figures pin the fitted parameters (see planner/simulator/paper.py).
 """
 
 from __future__ import annotations

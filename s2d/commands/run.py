@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--toy-zoo",
         type=Path,
-        help="toy zoo directory that toy: references resolve in (default: the plan's toy_zoo, else $S2D_TOY_ZOO, else the newest built default zoo)",
+        help="toy zoo directory that toy: references resolve in (default: the plan's toy_zoo, else $S2D_TOY_ZOO, else the newest built zoo under $S2D_HOME/toy, the default preset first)",
     )
     p.add_argument(
         "--launcher",

@@ -287,7 +287,10 @@ def test_accelerate_launcher_runs_a_stage_in_worker_processes(tiny_zoo, tmp_path
     plan_path = save_plan(plan, tmp_path / "plan.yaml")
     run_dir = tmp_path / "run"
     config = Path(__file__).parents[2] / "examples" / "accelerate" / "cpu_single.yaml"
-    env = {**os.environ, "S2D_TOY_ZOO": str(tiny_zoo.root), "OMP_NUM_THREADS": "1"}
+    # The zoo is given only as --toy-zoo: each rank must get it from the parent, as no
+    # environment variable or built default zoo would lead it there.
+    env = {k: v for k, v in os.environ.items() if k != "S2D_TOY_ZOO"}
+    env.update(OMP_NUM_THREADS="1", S2D_HOME=str(tmp_path / "empty-home"))
     out = subprocess.run(
         [
             sys.executable,
@@ -302,6 +305,8 @@ def test_accelerate_launcher_runs_a_stage_in_worker_processes(tiny_zoo, tmp_path
             "accelerate",
             "--accelerate-config",
             str(config),
+            "--toy-zoo",
+            str(tiny_zoo.root),
         ],
         env=env,
         capture_output=True,
