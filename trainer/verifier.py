@@ -16,7 +16,7 @@ Which boxed values are the answer is one declared choice, ``extraction``
 (:class:`Extraction`). The default, ``all_boxed``, judges every ``\\boxed{}`` of
 the final answer together, merged into one set, as math-verify itself and
 TRL's accuracy reward do, so ``\\boxed{1}, \\boxed{2}`` answers a gold of
-``{1, 2}`` (it agrees with 120 of math-verify's own 121 default-extraction
+``{1, 2}`` (it agrees with all 121 of math-verify's own default-extraction
 test cases, see tests/trainer_tests/test_math_verify_cases.py).
 ``last_boxed`` keeps only the last ``\\boxed{}``, the paper's protocol. A gold
 is wrapped in ``\\boxed{}`` unless it already holds one.
@@ -80,8 +80,9 @@ def answer_tail(
     the answer, if sooner) and starts at the last ``\\boxed`` (``last_boxed``:
     everything before it is ignored) or at the first ``\\boxed`` of the
     ``max_chars`` characters before that end (``all_boxed``: every boxed value
-    of the final answer counts), backed up to the start of its line when that
-    line fits, so a ``\\(`` opened before the box stays balanced. Lone
+    of the final answer counts; where there are several, backed up to the start
+    of the first one's line when that fits, so a ``\\(`` opened before it stays
+    balanced). A single box is cut exactly as under ``last_boxed``. Lone
     surrogates (invalid unicode from a broken detokenizer) are dropped: they
     cannot cross a pipe as UTF-8 and carry no mathematics.
     """
@@ -92,11 +93,11 @@ def answer_tail(
     else:
         end = min(len(answer), last + max_chars)
         start = last
-        if rule is Extraction.ALL_BOXED:
-            # From the start of the first boxed value's line, so that a math
+        window = max(0, end - max_chars)
+        first = answer.find("\\boxed", window)
+        if rule is Extraction.ALL_BOXED and first < last:
+            # Several boxes: from the start of the first one's line, so that a math
             # delimiter opened before it (``\\( \\boxed{1} \\) and \\( ...``) stays balanced.
-            window = max(0, end - max_chars)
-            first = answer.find("\\boxed", window)
             line_start = answer.rfind("\n", 0, first) + 1
             start = line_start if line_start >= window else first
         tail = answer[start:end]

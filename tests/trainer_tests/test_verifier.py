@@ -262,6 +262,7 @@ def test_answer_tail_keeps_every_boxed_value_of_the_final_answer():
         answer_tail("\\boxed{1}" + "y" * 30 + "\\boxed{2}" + "z" * 50, 20)
         == "\\boxed{2}" + "z" * 11
     )
+    assert answer_tail("we get \\boxed{5}.", 100) == "\\boxed{5}."  # one box: as last_boxed
     assert answer_tail("no box, answer 42", 9) == "answer 42"
     assert answer_tail("\\boxed{4\ud800}", 100) == "\\boxed{4}"
 
