@@ -161,6 +161,9 @@ class Verifier:
     ...     verifier.verify_batch(["1/2", "3"], ["\\\\boxed{0.5}", "\\\\boxed{4}"])
     [<Verdict.CORRECT: 'correct'>, <Verdict.WRONG: 'wrong'>]
 
+    ``extraction`` picks which boxed values are the answer (:class:`Extraction`;
+    ``all_boxed`` by default, ``last_boxed`` for the paper's protocol); it is
+    applied here, to the tail sent to the workers, which need not know it.
     ``timeouts`` and ``crashes`` count answers lost to each since start.
     Calls from several threads are served one batch at a time.
     """
