@@ -73,8 +73,9 @@ class _Checker:
         self._parse = parse
         self._verify = verify
         self._sympy_types = (Basic, MatrixBase)
-        # boxed_match_priority=0: a \boxed{} beats "the answer is ..." phrases. The
-        # parent already cut the answer to start at its last \boxed, so "last wins".
+        # boxed_match_priority=0: a \boxed{} beats "the answer is ..." phrases, and
+        # every \boxed{} in the text is merged into one set. The parent's cut of the
+        # answer (its extraction rule) decides which boxes the text still holds.
         self._boxed = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
         self._plain = [LatexExtractionConfig(), ExprExtractionConfig()]
         self._golds: dict[str, list[Any]] = {}

@@ -12,12 +12,21 @@ re-import the caller's ``__main__``, so a training script without a
 ``__main__`` guard still works. Nothing here uses signals, so any thread may
 call it (a Textual worker, a TRL reward callback).
 
-Where it departs from plain math-verify: the last ``\\boxed{}`` in an answer
-wins (math-verify merges every boxed value of an answer into one set); only a
-bounded tail of the answer is checked, so a megabyte of text costs nothing;
-and an answer with no sympy-parseable result, an unparseable gold, a timeout
-or a crashed worker are all one verdict, ``unparseable``, kept apart from
-``wrong`` so a run can tell a format problem from a reasoning one.
+Which boxed values are the answer is one declared choice, ``extraction``
+(:class:`Extraction`). The default, ``all_boxed``, judges every ``\\boxed{}`` of
+the final answer together, merged into one set, as math-verify itself and
+TRL's accuracy reward do, so ``\\boxed{1}, \\boxed{2}`` answers a gold of
+``{1, 2}`` (it agrees with all 121 of math-verify's own default-extraction
+test cases, see tests/trainer_tests/test_math_verify_cases.py).
+``last_boxed`` keeps only the last ``\\boxed{}``, the paper's protocol. A gold
+is wrapped in ``\\boxed{}`` unless it already holds one.
+
+Where it departs from plain math-verify: only a bounded tail of the answer is
+checked (see :func:`answer_tail`), so a megabyte of text costs nothing; and an
+answer with no sympy-parseable result (math-verify would still compare bare
+strings), an unparseable gold, a timeout or a crashed worker are all one
+verdict, ``unparseable``, kept apart from ``wrong`` so a run can tell a format
+problem from a reasoning one.
 """
 
 from __future__ import annotations
@@ -48,16 +57,50 @@ class Verdict(StrEnum):
     UNPARSEABLE = "unparseable"
 
 
-def answer_tail(answer: str, max_chars: int) -> str:
+class Extraction(StrEnum):
+    """Which ``\\boxed{}`` values of an answer are its final result.
+
+    ``all_boxed`` (the default) judges every ``\\boxed{}`` of the final answer
+    together, merged into one set, as math-verify itself and TRL's accuracy
+    reward do: ``\\boxed{1}, \\boxed{2}`` answers ``{1, 2}``. ``last_boxed``
+    keeps only the last ``\\boxed{}``, the paper's protocol.
+    """
+
+    ALL_BOXED = "all_boxed"
+    LAST_BOXED = "last_boxed"
+
+
+def answer_tail(
+    answer: str, max_chars: int, extraction: Extraction | str = Extraction.ALL_BOXED
+) -> str:
     """The part of an answer that decides it, at most ``max_chars`` characters.
 
-    From the last ``\\boxed`` on (so the last boxed value wins and everything
-    before it is ignored), else the end of the answer, where a final number
-    sits. Lone surrogates (invalid unicode from a broken detokenizer) are
-    dropped: they cannot cross a pipe as UTF-8 and carry no mathematics.
+    With no ``\\boxed`` it is the end of the answer, where a final number sits.
+    Otherwise it ends ``max_chars`` past the last ``\\boxed`` (or at the end of
+    the answer, if sooner) and starts at the last ``\\boxed`` (``last_boxed``:
+    everything before it is ignored) or at the first ``\\boxed`` of the
+    ``max_chars`` characters before that end (``all_boxed``: every boxed value
+    of the final answer counts; where there are several, backed up to the start
+    of the first one's line when that fits, so a ``\\(`` opened before it stays
+    balanced). A single box is cut exactly as under ``last_boxed``. Lone
+    surrogates (invalid unicode from a broken detokenizer) are dropped: they
+    cannot cross a pipe as UTF-8 and carry no mathematics.
     """
-    start = answer.rfind("\\boxed")
-    tail = answer[start : start + max_chars] if start >= 0 else answer[-max_chars:]
+    rule = Extraction(extraction)
+    last = answer.rfind("\\boxed")
+    if last < 0:
+        tail = answer[-max_chars:]
+    else:
+        end = min(len(answer), last + max_chars)
+        start = last
+        window = max(0, end - max_chars)
+        first = answer.find("\\boxed", window)
+        if rule is Extraction.ALL_BOXED and first < last:
+            # Several boxes: from the start of the first one's line, so that a math
+            # delimiter opened before it (``\\( \\boxed{1} \\) and \\( ...``) stays balanced.
+            line_start = answer.rfind("\n", 0, first) + 1
+            start = line_start if line_start >= window else first
+        tail = answer[start:end]
     return tail.encode("utf-8", "ignore").decode("utf-8")
 
 
@@ -118,6 +161,9 @@ class Verifier:
     ...     verifier.verify_batch(["1/2", "3"], ["\\\\boxed{0.5}", "\\\\boxed{4}"])
     [<Verdict.CORRECT: 'correct'>, <Verdict.WRONG: 'wrong'>]
 
+    ``extraction`` picks which boxed values are the answer (:class:`Extraction`;
+    ``all_boxed`` by default, ``last_boxed`` for the paper's protocol); it is
+    applied here, to the tail sent to the workers, which need not know it.
     ``timeouts`` and ``crashes`` count answers lost to each since start.
     Calls from several threads are served one batch at a time.
     """
@@ -128,11 +174,17 @@ class Verifier:
         timeout_s: float = 5.0,
         max_answer_chars: int = 2000,
         memory_mb: int = 2048,
+        extraction: Extraction | str = Extraction.ALL_BOXED,
     ):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        try:
+            self.extraction = Extraction(extraction)
+        except ValueError:
+            choices = ", ".join(e.value for e in Extraction)
+            raise ValueError(f"extraction must be one of {choices}, got {extraction!r}") from None
         self.timeout_s = timeout_s
         self.max_answer_chars = max_answer_chars
         self.memory_mb = memory_mb
@@ -262,8 +314,9 @@ class Verifier:
             if not isinstance(gold, str) or not isinstance(answer, str) or not answer.strip():
                 verdicts[i] = Verdict.UNPARSEABLE
                 continue
-            gold_text = answer_tail(gold, self.max_answer_chars)
-            pending.append((i, gold_text, answer_tail(answer, self.max_answer_chars)))
+            gold_text = answer_tail(gold, self.max_answer_chars, self.extraction)
+            answer_text = answer_tail(answer, self.max_answer_chars, self.extraction)
+            pending.append((i, gold_text, answer_text))
 
         try:
             while pending or any(w.task is not None for w in self._workers):

@@ -17,7 +17,7 @@ import pytest
 
 from planner.contracts.errors import UserError
 from tests.hostile_corpus import HOSTILE_ANSWERS, ONE_AT_A_TIME
-from trainer.verifier import Verdict, Verifier, answer_tail
+from trainer.verifier import Extraction, Verdict, Verifier, answer_tail
 
 TIMEOUT_S = 1.0
 
@@ -36,12 +36,6 @@ REGRESSION = [
         "0.5", "\\boxed{\\frac{1}{2}}", Verdict.CORRECT, id="decimal-gold-fraction-answer"
     ),
     pytest.param("\\frac{1}{2}", "\\boxed{1/2}", Verdict.CORRECT, id="latex-gold"),
-    pytest.param(
-        "2", "first \\boxed{1}, on reflection \\boxed{2}", Verdict.CORRECT, id="last-boxed-wins"
-    ),
-    pytest.param(
-        "1", "first \\boxed{1}, on reflection \\boxed{2}", Verdict.WRONG, id="earlier-boxed-ignored"
-    ),
     # math-verify rounds floats to 6 decimals: 0.333333 counts as 1/3, 0.33333 does not.
     # We accept its rule rather than add our own tolerance.
     pytest.param("1/3", "\\boxed{0.333333}", Verdict.CORRECT, id="third-6-decimals"),
@@ -60,6 +54,72 @@ REGRESSION = [
 @pytest.mark.parametrize("gold, answer, expected", REGRESSION)
 def test_regression_table(verifier, gold, answer, expected):
     assert verifier.verify(gold, answer) == expected
+
+
+# (gold, answer, verdict under all_boxed, verdict under last_boxed).
+SEVERAL_BOXED = [
+    pytest.param(
+        "2",
+        "first \\boxed{1}, on reflection \\boxed{2}",
+        Verdict.WRONG,
+        Verdict.CORRECT,
+        id="last-of-two",
+    ),
+    pytest.param(
+        "1",
+        "first \\boxed{1}, on reflection \\boxed{2}",
+        Verdict.WRONG,
+        Verdict.WRONG,
+        id="first-of-two",
+    ),
+    pytest.param(
+        "{1,2,3}",
+        "\\boxed{1} and \\boxed{2} and \\boxed{3}",
+        Verdict.CORRECT,
+        Verdict.WRONG,
+        id="set-in-three-boxes",
+    ),
+    pytest.param(
+        "(2,1),(1,2)",
+        "\\boxed{(1, 2)}, \\boxed{(2, 1)}",
+        Verdict.CORRECT,
+        Verdict.WRONG,
+        id="pairs-in-two-boxes",
+    ),
+    # A gold that holds \boxed{} is not wrapped in another one.
+    pytest.param(
+        "\\boxed{1}\\boxed{2}", "\\boxed{1,2}", Verdict.CORRECT, Verdict.WRONG, id="boxed-gold"
+    ),
+    # The tail starts at the line of the first box, so \( ... \) stays balanced.
+    pytest.param(
+        "y=1, z=2",
+        "\\( y = \\boxed{1} \\) and \\( z = \\boxed{2} \\)",
+        Verdict.CORRECT,
+        Verdict.WRONG,
+        id="boxes-inside-delimiters",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def last_boxed_verifier():
+    with Verifier(workers=1, timeout_s=TIMEOUT_S, extraction="last_boxed") as v:
+        v.wait_ready()
+        yield v
+
+
+@pytest.mark.parametrize("gold, answer, all_boxed, last_boxed", SEVERAL_BOXED)
+def test_several_boxed_values_under_each_rule(
+    verifier, last_boxed_verifier, gold, answer, all_boxed, last_boxed
+):
+    assert verifier.extraction == Extraction.ALL_BOXED  # the default
+    assert verifier.verify(gold, answer) == all_boxed
+    assert last_boxed_verifier.verify(gold, answer) == last_boxed
+
+
+def test_unknown_extraction_rule_is_refused():
+    with pytest.raises(ValueError, match="all_boxed, last_boxed"):
+        Verifier(workers=1, extraction="first_boxed")
 
 
 def test_batch_keeps_order(verifier):
@@ -193,8 +253,21 @@ def test_batch_length_mismatch_is_refused(verifier):
         verifier.verify_batch(["1", "2"], ["\\boxed{1}"])
 
 
-def test_answer_tail_starts_at_last_boxed():
-    assert answer_tail("a \\boxed{1} b \\boxed{2} c", 100) == "\\boxed{2} c"
-    assert answer_tail("x" * 50 + "\\boxed{3}", 5) == "\\boxe"
+def test_answer_tail_keeps_every_boxed_value_of_the_final_answer():
+    assert answer_tail("a \\boxed{1} b \\boxed{2} c", 100) == "a \\boxed{1} b \\boxed{2} c"
+    assert answer_tail("working\nso \\boxed{1} b \\boxed{2}", 100) == "so \\boxed{1} b \\boxed{2}"
+    # Only boxes within max_chars before the end of the final answer count.
+    assert answer_tail("\\boxed{1}" + "y" * 30 + "\\boxed{2}", 12) == "\\boxed{2}"
+    assert (
+        answer_tail("\\boxed{1}" + "y" * 30 + "\\boxed{2}" + "z" * 50, 20)
+        == "\\boxed{2}" + "z" * 11
+    )
+    assert answer_tail("we get \\boxed{5}.", 100) == "\\boxed{5}."  # one box: as last_boxed
     assert answer_tail("no box, answer 42", 9) == "answer 42"
     assert answer_tail("\\boxed{4\ud800}", 100) == "\\boxed{4}"
+
+
+def test_answer_tail_starts_at_last_boxed():
+    assert answer_tail("a \\boxed{1} b \\boxed{2} c", 100, "last_boxed") == "\\boxed{2} c"
+    assert answer_tail("x" * 50 + "\\boxed{3}", 5, "last_boxed") == "\\boxe"
+    assert answer_tail("no box, answer 42", 9, "last_boxed") == "answer 42"
