@@ -159,7 +159,11 @@ def test_killing_one_worker_of_a_parallel_plan_loses_nothing(tmp_path, capsys):
         time.sleep(0.2)
         if not (out_dir / "study.journal").exists():
             continue
-        done = [t for t in _trials(url, name).values() if t.state == TrialState.COMPLETE]
+        try:
+            trials = _trials(url, name)
+        except KeyError:  # the journal file exists before the study's record is in it
+            continue
+        done = [t for t in trials.values() if t.state == TrialState.COMPLETE]
         workers = _spawned_workers(proc.pid)
         if len(done) >= 8 and len(workers) == 2:
             victim = workers[0]
