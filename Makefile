@@ -3,13 +3,17 @@ VENV ?= .venv
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test demo toy lint
+.PHONY: setup test test-multiprocess demo toy lint
 
 setup:
 	@VENV=$(VENV) scripts/bootstrap.sh
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
+
+# Every stage kind under accelerate launch on two CPU processes (a few minutes on 2 cores).
+test-multiprocess: setup
+	$(VENV)/bin/python -m pytest -q -m multiprocess
 
 demo: setup
 	$(VENV)/bin/s2d demo

@@ -24,7 +24,14 @@ from planner.contracts import EventWriter, Plan, RunDir, Spend, Stage, kind_of
 
 
 class SpendMeter:
-    """Budget spent by one stage: token counters plus wall and CPU time since start."""
+    """Budget spent by one stage: token counters plus wall and CPU time since start.
+
+    Under several processes each rank counts what it did itself; :meth:`sync`
+    (a collective, called by every rank at the same point) adds the other
+    ranks' counts, so :meth:`spent` on any rank is the stage's total as of the
+    last sync. Counts that already cover every rank (those read from TRL's
+    gathered logs) are added on the main rank only.
+    """
 
     def __init__(self, gpus: int = 0, labels: int = 0):
         self.gpus = gpus
@@ -37,6 +44,25 @@ class SpendMeter:
         self._lock = threading.Lock()
         self.offset = Spend()  # what earlier attempts of this stage spent (resume)
         self.cpu_extra = 0.0  # CPU seconds of worker processes (accelerate launch)
+        self._others = (0, 0, 0)  # the other ranks' token counts at the last sync
+        self.examples = 0  # training rows this rank has fed to the loss since the last take
+
+    def sync(self) -> None:
+        """Add the other ranks' token counts (a collective; a no-op in one process)."""
+        from trainer.distributed import sum_ints
+
+        with self._lock:
+            local = [self.tokens_generated, self.tokens_trained, self.teacher_tokens_scored]
+        totals = sum_ints(local)
+        self._others = (totals[0] - local[0], totals[1] - local[1], totals[2] - local[2])
+
+    def take_examples(self) -> int:
+        """Rows fed to the loss on all ranks since the last call (a collective)."""
+        from trainer.distributed import sum_ints
+
+        with self._lock:
+            mine, self.examples = self.examples, 0
+        return sum_ints([mine])[0]
 
     def add(self, *, generated: int = 0, trained: int = 0, teacher_scored: int = 0) -> None:
         with self._lock:
@@ -44,12 +70,21 @@ class SpendMeter:
             self.tokens_trained += int(trained)
             self.teacher_tokens_scored += int(teacher_scored)
 
+    def totals(self) -> tuple[int, int, int]:
+        """Tokens generated, trained and teacher-scored on all ranks, as of the last sync."""
+        return (
+            self.tokens_generated + self._others[0],
+            self.tokens_trained + self._others[1],
+            self.teacher_tokens_scored + self._others[2],
+        )
+
     def spent(self) -> Spend:
         wall = time.perf_counter() - self._wall0
+        generated, trained, scored = self.totals()
         now = Spend(
-            tokens_generated=self.tokens_generated,
-            tokens_trained=self.tokens_trained,
-            teacher_tokens_scored=self.teacher_tokens_scored,
+            tokens_generated=generated,
+            tokens_trained=trained,
+            teacher_tokens_scored=scored,
             wall_seconds=round(wall, 3),
             gpu_hours=round(wall * self.gpus / 3600.0, 6),
             cpu_seconds=round(time.process_time() - self._cpu0 + self.cpu_extra, 3),
@@ -151,6 +186,13 @@ class StageContext:
     @property
     def artifacts_dir(self) -> Path:
         return self.run.artifacts_dir(self.stage.id)
+
+    @property
+    def frozen_dtype(self) -> Any:
+        """The dtype frozen models load in and trained models are saved in (the plan's precision)."""
+        from trainer.models import weights_dtype
+
+        return weights_dtype(self.plan.precision, self.device)
 
     @property
     def seed(self) -> int:

@@ -1,11 +1,12 @@
 """Problems in, label splits out: what each stage of a plan may read.
 
 Loads math problems from JSON lines, parquet or a ``datasets`` directory in the
-two shapes public sets use (MATH: ``problem`` + ``answer`` or a ``solution``
+shapes public sets use (MATH: ``problem`` + ``answer`` or a ``solution``
 whose last ``\\boxed{}`` is the answer; GSM8K: ``question`` + ``answer`` after
-``####``), then splits the labeled pool the way the plan says: stage 1 (teacher
-RL) and stage 3 (student RL) get disjoint labeled draws, and the bridge
-(stages 2a/2b) gets :class:`Prompt` objects, which have no answer attribute at
+``####``; DAPO-Math-17k: a chat-format ``prompt`` with
+``reward_model.ground_truth``), then splits the labeled pool the way the plan
+says: stage 1 (teacher RL) and stage 3 (student RL) get disjoint labeled
+draws, and the bridge (stages 2a/2b) gets :class:`Prompt` objects, which have no answer attribute at
 all, so a distillation stage cannot leak labels even by accident. Every eval
 problem is removed from every pool first, matched on normalised text, because
 public math sets share problems under different ids. The paper does not say
@@ -220,6 +221,8 @@ def _to_problem(record: Any, where: str, source: str, require_answers: bool) -> 
         raise UserError(
             f"{where}: expected a JSON object with a 'problem' field, got {type(record).__name__}."
         )
+    if isinstance(record.get("prompt"), list) and not any(k in record for k in _PROBLEM_FIELDS):
+        return _chat_record(record, where, source, require_answers)
     key = next((k for k in _PROBLEM_FIELDS if k in record), None)
     if key is None:
         found = ", ".join(sorted(map(str, record))) or "none"
@@ -239,6 +242,38 @@ def _to_problem(record: Any, where: str, source: str, require_answers: bool) -> 
         )
     id_key = next((k for k in _ID_FIELDS if record.get(k) not in (None, "")), None)
     problem_id = str(record[id_key]) if id_key else text_hash(text)
+    return MathProblem(id=problem_id, problem=text, answer=answer, source=source)
+
+
+def _chat_record(
+    record: dict[str, Any], where: str, source: str, require_answers: bool
+) -> MathProblem:
+    """DAPO-Math-17k's schema (verl's RL format): a chat-format ``prompt`` and
+    ``reward_model.ground_truth``. The problem is the last user message, as written."""
+    messages = record["prompt"]
+    users = [
+        m.get("content")
+        for m in (messages if isinstance(messages, list) else [])
+        if isinstance(m, dict) and m.get("role") == "user"
+    ]
+    text = users[-1] if users else None
+    if not isinstance(text, str) or not text.strip():
+        raise UserError(
+            f"{where}: 'prompt' must be a list of chat messages with a non-empty user message "
+            '(e.g. [{"role": "user", "content": "..."}]), got '
+            f"{str(messages)[:80]!r}."
+        )
+    reward = record.get("reward_model")
+    truth = reward.get("ground_truth") if isinstance(reward, dict) else None
+    answer = str(truth).strip() if truth is not None and str(truth).strip() else None
+    if answer is None and require_answers:
+        raise UserError(
+            f"{where}: no answer. A chat-format record needs reward_model.ground_truth "
+            "(the DAPO-Math-17k schema); add it, or use this file as an unlabeled prompt pool."
+        )
+    extra = record.get("extra_info")
+    index = extra.get("index") if isinstance(extra, dict) else None
+    problem_id = str(index) if index not in (None, "") else text_hash(text)
     return MathProblem(id=problem_id, problem=text, answer=answer, source=source)
 
 

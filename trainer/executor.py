@@ -267,12 +267,20 @@ class Executor:
         eval_sets: dict[str, list[Any]],
         device: str,
     ) -> list[dict[str, Any]]:
+        from trainer.models import weights_dtype
         from trainer.stages.evaluate import evaluate_model
 
         t0 = time.perf_counter()
         out = []
+        dtype = weights_dtype(self.plan.precision, device)
         for r in evaluate_model(
-            model_path, eval_sets, options, verifier, device=device, seed=self.plan.seed
+            model_path,
+            eval_sets,
+            options,
+            verifier,
+            device=device,
+            seed=self.plan.seed,
+            dtype=dtype,
         ):
             fields = {
                 **r.event_fields(),

@@ -30,6 +30,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from planner.contracts import UserError
 from trainer.context import SpendMeter, StageContext, StageResult
 from trainer.stages import StageInterrupted
 
@@ -61,6 +62,27 @@ def training_args(ctx: StageContext, steps: int) -> dict[str, Any]:
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
     }
+
+
+def per_device_rows(ctx: StageContext) -> int:
+    """Rows each process feeds the loss per micro-batch, so that one optimizer step is the plan's.
+
+    A step is ``prompts_per_step x samples_per_prompt`` rows (completions) summed
+    over every process and every accumulation micro-batch, whatever the kind.
+    """
+    from trainer.distributed import world_size
+
+    b = ctx.stage.budget
+    assert b is not None
+    rows = b.prompts_per_step * b.samples_per_prompt
+    world, accumulation = world_size(), ctx.stage.optim.gradient_accumulation_steps
+    if rows % (world * accumulation):
+        raise UserError(
+            f"stage {ctx.stage.id}: prompts_per_step x samples_per_prompt = {rows} rows per step "
+            f"cannot be split over {world} process(es) x {accumulation} accumulation step(s); "
+            f"make it a multiple of {world * accumulation}."
+        )
+    return rows // (world * accumulation)
 
 
 def quiet_libraries() -> None:
@@ -106,19 +128,42 @@ class AtomicCheckpointMixin(_TrainerBase):
 
     s2d_ctx: StageContext
 
+    def _prepare_inputs(self, inputs: Any) -> Any:
+        # Counts the rows each micro-batch feeds to the loss (after on-policy generation, for
+        # the RL and distillation trainers), for the examples-per-optimizer-step metric.
+        out = super()._prepare_inputs(inputs)
+        model = self.model
+        if model is not None and model.training and isinstance(out, dict):
+            rows = next(
+                (out[k] for k in ("completion_ids", "input_ids") if hasattr(out.get(k), "shape")),
+                None,
+            )
+            if rows is not None:
+                self.s2d_ctx.meter.examples += int(rows.shape[0])
+        return out
+
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         output_dir = self.args.output_dir
         assert output_dir is not None  # training_args() always sets it
         final_root = Path(output_dir)
         staging = final_root.parent / (final_root.name + ".staging")
-        shutil.rmtree(staging, ignore_errors=True)
+        # Every rank writes into staging (the main rank the weights, optimizer and trainer
+        # state; each rank its own RNG state), so only the main rank clears and publishes it,
+        # and only once every rank has finished writing.
+        if self.args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
         self.args.output_dir = str(staging)
         try:
             super()._save_checkpoint(model, trial)
         finally:
             self.args.output_dir = str(final_root)
-        if not self.args.should_save:
-            return  # non-zero ranks write nothing
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            self._publish_checkpoint(final_root, staging)
+        self.accelerator.wait_for_everyone()
+
+    def _publish_checkpoint(self, final_root: Path, staging: Path) -> None:
         name = f"checkpoint-{self.state.global_step}"
         final_root.mkdir(parents=True, exist_ok=True)
         target = final_root / name
@@ -151,13 +196,20 @@ def save_final_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> Path:
     """save_pretrained the trained model (with its tokenizer) to stages/<id>/model, atomically."""
     final = ctx.run.model_dir(ctx.stage.id)
     staging = final.with_name(final.name + ".staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    trainer.save_model(str(staging))
     if trainer.args.should_save:
+        shutil.rmtree(staging, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(staging))  # every rank: FSDP gathers the weights for the main rank
+    trainer.accelerator.wait_for_everyone()
+    if trainer.args.should_save:
+        from trainer.models import cast_saved_weights
+
         tokenizer.save_pretrained(str(staging))
+        cast_saved_weights(staging, ctx.frozen_dtype)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
         _fsync_dir(ctx.stage_dir)
+    trainer.accelerator.wait_for_everyone()
     return final
 
 
@@ -177,20 +229,20 @@ class EventsCallback(TrainerCallback):
         self.tokens_from_logs = tokens_from_logs
         # wall time, tokens generated, tokens trained: what the stage had spent before training
         # started (the warmup's teacher rollouts) is not this step's throughput
-        self._last = (time.perf_counter(), ctx.meter.tokens_generated, ctx.meter.tokens_trained)
+        generated, trained, _ = ctx.meter.totals()
+        self._last = (time.perf_counter(), generated, trained)
 
     def _throughput(self) -> dict[str, float]:
-        now, meter = time.perf_counter(), self.ctx.meter
+        now = time.perf_counter()
+        generated, trained, _ = self.ctx.meter.totals()
         t0, generated0, trained0 = self._last
-        self._last = (now, meter.tokens_generated, meter.tokens_trained)
+        self._last = (now, generated, trained)
         dt = now - t0
         if dt <= 0:
             return {}
         return {
-            "throughput/generated_tokens_per_s": round(
-                (meter.tokens_generated - generated0) / dt, 2
-            ),
-            "throughput/trained_tokens_per_s": round((meter.tokens_trained - trained0) / dt, 2),
+            "throughput/generated_tokens_per_s": round((generated - generated0) / dt, 2),
+            "throughput/trained_tokens_per_s": round((trained - trained0) / dt, 2),
         }
 
     def on_log(
@@ -201,10 +253,16 @@ class EventsCallback(TrainerCallback):
         logs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        if not logs or not state.is_world_process_zero:
+        if not logs:
             return
-        if self.tokens_from_logs is not None:
+        # TRL's logged figures are already gathered over ranks: count them once, on the main rank.
+        if self.tokens_from_logs is not None and state.is_world_process_zero:
             self.tokens_from_logs(logs, self.ctx.meter)
+        # Every rank logs at the same steps, so the collectives below line up across ranks.
+        self.ctx.meter.sync()
+        examples = self.ctx.meter.take_examples()
+        if not state.is_world_process_zero:
+            return
         values = {
             k: float(v)
             for k, v in logs.items()
@@ -213,6 +271,9 @@ class EventsCallback(TrainerCallback):
         if "train_runtime" in values:  # the closing summary, not a step
             return
         values.update(self._throughput())
+        if examples:
+            # rows that reached the loss since the last log, summed over ranks and accumulation
+            values["train/examples_per_step"] = float(examples)
         self.ctx.events.emit(
             "metrics",
             stage=self.ctx.stage.id,

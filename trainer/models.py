@@ -11,6 +11,7 @@ special tokens and the chat templates, reading only config and tokenizer files.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,26 +137,40 @@ def check_compatible(teacher_dir: Path, student_dir: Path) -> None:
         )
 
 
+def weights_dtype(precision: str, device: str) -> torch.dtype:
+    """The plan's declared dtype (``precision``) on ``device``: auto is bf16 on a GPU that has it."""
+    import torch
+
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp32":
+        return torch.float32
+    cuda = device.startswith("cuda") and torch.cuda.is_available()
+    return torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+
+
 def load_model(
     model_dir: Path,
     device: str = "cpu",
-    dtype: torch.dtype | str | None = None,
+    dtype: torch.dtype | None = None,
     trainable: bool = True,
 ) -> Any:
-    """Load a causal LM for training (fp32 master weights) or for frozen use.
+    """Load a causal LM for training (fp32 master weights) or for frozen use (in ``dtype``).
 
     Trainable models load in fp32 whatever the checkpoint's dtype: the trainer's
     bf16 mixed precision then computes in bf16 while AdamW updates fp32 weights,
     because RL-scale updates (lr ~1e-6) round away on bf16 weights. Frozen models
-    (the teacher during distillation, evaluation) keep the checkpoint's dtype on
-    a GPU and use fp32 on the CPU. On a GPU weights load straight to the device.
+    (the teacher during distillation, evaluation) load in the dtype they are
+    given, the plan's declared one (:func:`weights_dtype`), whatever the
+    checkpoint holds, so that every frozen model of a run computes alike. On a
+    GPU weights load straight to the device.
     """
     import torch
     from transformers import AutoModelForCausalLM
 
     cuda = device.startswith("cuda")
-    if dtype is None:
-        dtype = torch.float32 if (trainable or not cuda) else "auto"
+    if trainable or dtype is None:
+        dtype = torch.float32
     kwargs: dict[str, Any] = {"dtype": dtype}
     if cuda:
         kwargs["device_map"] = device
@@ -167,6 +182,32 @@ def load_model(
     if not trainable:
         model.eval().requires_grad_(False)
     return model
+
+
+def cast_saved_weights(model_dir: Path, dtype: torch.dtype) -> None:
+    """Rewrite a save_pretrained directory's floating-point weights in ``dtype`` (fp32 stays as is).
+
+    Done on the files, after the trainer saved them, so that it works the same
+    whatever wrapped the model (DDP, FSDP, DeepSpeed) while it trained.
+    """
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    if dtype == torch.float32:
+        return
+    for path in sorted(model_dir.glob("*.safetensors")):
+        tensors = {
+            k: (v.to(dtype) if v.is_floating_point() else v) for k, v in load_file(path).items()
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+        os.replace(tmp, path)
+    config_path = model_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    config["dtype"] = str(dtype).removeprefix("torch.")
+    tmp = config_path.with_name("config.json.tmp")
+    tmp.write_text(json.dumps(config, indent=2) + "\n")
+    os.replace(tmp, config_path)
 
 
 def load_tokenizer(model_dir: Path) -> Any:

@@ -8,7 +8,7 @@ RL stages generate inside TRL instead, which is configured the same way.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -16,8 +16,11 @@ import torch
 
 @dataclass
 class Completion:
-    text: str
+    text: str  # decoded without special tokens: what the verifier reads
     n_tokens: int  # generated tokens, up to and including the end-of-turn token
+    token_ids: list[int] = field(default_factory=list)  # the sampled ids, exactly (eos included)
+    stopped: bool = True  # False: cut at max_new_tokens, no end-of-turn token was sampled
+    prompt_ids: list[int] = field(default_factory=list)  # the prompt as the model saw it
 
 
 def chat_prompts(tokenizer: Any, problems: Sequence[str]) -> list[str]:
@@ -70,12 +73,25 @@ def sample(
                 num_return_sequences=n_return,
             )
         ids_B_T = model.generate(**enc, **gen_kwargs)[:, enc["input_ids"].shape[1] :]
+        prompt_rows = [
+            [t for t, m in zip(ids, mask, strict=True) if m]
+            for ids, mask in zip(
+                enc["input_ids"].tolist(), enc["attention_mask"].tolist(), strict=True
+            )
+        ]
         for row in range(0, ids_B_T.shape[0], n_return):
             group = []
             for ids in ids_B_T[row : row + n_return].tolist():
-                length = next((i + 1 for i, tok in enumerate(ids) if tok in eos_ids), len(ids))
+                end = next((i + 1 for i, tok in enumerate(ids) if tok in eos_ids), None)
+                kept = ids[:end] if end is not None else ids
                 group.append(
-                    Completion(tokenizer.decode(ids[:length], skip_special_tokens=True), length)
+                    Completion(
+                        text=tokenizer.decode(kept, skip_special_tokens=True),
+                        n_tokens=len(kept),
+                        token_ids=kept,
+                        stopped=end is not None,
+                        prompt_ids=prompt_rows[row // n_return],
+                    )
                 )
             out.append(group)
         if on_batch is not None:

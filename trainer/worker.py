@@ -3,7 +3,8 @@
 Usage (by the parent, not by hand): ``python -m trainer.worker RUN_DIR STAGE_ID [TOY_ZOO]``.
 Every rank rebuilds the stage's context exactly as the executor does
 (:meth:`trainer.context.StageContext.create`, from the frozen plan and the
-finished stages' DONE markers); rank 0 writes the events and the result.
+finished stages' DONE markers); rank 0 writes the events and the result, with
+the spend summed over all ranks.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class _NullEvents:
 
 
 def main(argv: list[str]) -> int:
+    import torch
     from accelerate import PartialState
 
     from trainer.hf import quiet_libraries
@@ -37,7 +39,9 @@ def main(argv: list[str]) -> int:
 
     quiet_libraries()
     run, stage_id = RunDir(argv[0]), argv[1]
-    state = PartialState()
+    # Without a GPU the ranks run on the CPU and join over gloo (accelerate's torchrun
+    # launcher leaves that choice to the process).
+    state = PartialState(cpu=not torch.cuda.is_available())
     plan = load_plan(run.plan)
     index = next(i for i, s in enumerate(plan.stages) if s.id == stage_id)
     executor = Executor(plan, run.root, RunOptions(toy_zoo=Path(argv[2]) if argv[2:] else None))
@@ -67,6 +71,7 @@ def main(argv: list[str]) -> int:
             metrics = run_training(ctx).metrics
         except StageInterrupted:
             status = "interrupted"
+        ctx.meter.sync()  # every rank's tokens, not only the main rank's
     events.close()
     if state.is_main_process:
         result = {"status": status, "metrics": metrics, "spent": ctx.meter.spent().to_dict()}

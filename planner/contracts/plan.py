@@ -166,6 +166,10 @@ class Plan:
     evaluation: EvalOptions = field(default_factory=EvalOptions)
     eval_after_each_stage: bool = True
     rollout: Rollout = field(default_factory=Rollout)
+    # The one dtype frozen models load in (teachers, evaluation) and trained models are saved
+    # in, so that a trained teacher and a hub teacher are compared at the same precision.
+    # auto: bf16 on a GPU that has it, fp32 otherwise. Training keeps fp32 master weights.
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
     seed: int = 0
     # The toy zoo ``toy:`` names resolve in (planner.scenario.zoo); emitted toy plans
     # record the one they were planned on. None: the default rule.

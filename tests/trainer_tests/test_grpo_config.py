@@ -108,11 +108,20 @@ def test_the_vllm_engine_is_handed_to_trl(tmp_path):
     assert kwargs["use_vllm"] is True and kwargs["vllm_mode"] == "server"
 
 
-def test_completions_that_do_not_split_over_the_processes_are_refused(tmp_path):
-    ctx = context(rl_plan(), 0, tmp_path)  # 3 prompts x 4 samples = 12 completions
-    assert grpo_config_kwargs(ctx, world_size=4)["per_device_train_batch_size"] == 3
-    with pytest.raises(UserError, match="12 completions cannot be split over 5 processes"):
-        grpo_config_kwargs(ctx, world_size=5)
+def test_one_optimizer_step_is_the_plans_batch_over_processes_and_accumulation(
+    tmp_path, monkeypatch
+):
+    plan = rl_plan()  # 3 prompts x 4 samples = 12 completions per step
+    plan.stages[0].optim.gradient_accumulation_steps = 2
+    ctx = context(plan, 0, tmp_path)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    kwargs = grpo_config_kwargs(ctx)
+    # 12 = 3 per micro-batch x 2 processes x 2 accumulation steps, generated once per step
+    assert kwargs["per_device_train_batch_size"] == 3
+    assert kwargs["steps_per_generation"] == 2 and kwargs["num_generations"] == 4
+    monkeypatch.setenv("WORLD_SIZE", "5")
+    with pytest.raises(UserError, match=r"12 rows per step cannot be split over 5 process\(es\)"):
+        grpo_config_kwargs(ctx)
 
 
 def test_the_reward_is_one_exactly_for_a_verified_answer():

@@ -50,12 +50,13 @@ def evaluate_model(
     device: str = "cpu",
     seed: int = 0,
     model: Any = None,
+    dtype: Any = None,
 ) -> list[EvalResult]:
     from trainer.models import load_model, load_tokenizer
     from trainer.rollouts import sample
 
     tokenizer = load_tokenizer(model_path)
-    model = model if model is not None else load_model(model_path, device, trainable=False)
+    model = model if model is not None else load_model(model_path, device, dtype, trainable=False)
     results = []
     names = options.sets or list(eval_sets)
     for name in names:

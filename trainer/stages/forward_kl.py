@@ -17,34 +17,51 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from planner.contracts import ForwardKLOptions
+from planner.contracts import ForwardKLOptions, UserError
 from trainer.context import StageContext, StageResult
-from trainer.hf import AtomicCheckpointMixin, EventsCallback, train_stage, training_args
+from trainer.hf import (
+    AtomicCheckpointMixin,
+    EventsCallback,
+    per_device_rows,
+    train_stage,
+    training_args,
+)
 from trainer.losses import forward_kl_chunked
 
 
-def teacher_rollouts(ctx: StageContext) -> list[dict[str, str]]:
-    """Generate (or reload) the teacher's completions for this stage's prompts."""
+def teacher_rollouts(ctx: StageContext) -> list[dict[str, Any]]:
+    """Generate (or reload) the teacher's completions for this stage's prompts.
+
+    Each row keeps the token ids exactly as the teacher saw and sampled them
+    (``prompt_ids``, ``completion_ids``) and whether it stopped by itself
+    (``stopped``: False when cut at ``max_new_tokens``); ``completion`` is the
+    decoded text, for reading only. Training uses the ids: decoding and
+    re-rendering through a chat template changes what is trained (Qwen3's
+    template puts an empty think block in front of a completion and appends an
+    end-of-turn token to one that was cut). Under several processes each rank
+    samples its share of the prompts (``rank`` says which) and the main rank
+    writes the file.
+    """
+    from trainer import distributed
     from trainer.models import load_model, load_tokenizer
     from trainer.rollouts import sample
 
     path = ctx.run.teacher_rollouts(ctx.stage.id)
     if path.exists():
-        return [
-            json.loads(line)
-            for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()
-        ]
+        return _read_rollouts(path)
     s, b = ctx.stage, ctx.stage.budget
     assert b is not None and ctx.data.prompts is not None and ctx.teacher_path is not None
     prompts = ctx.data.prompts[: b.steps * b.prompts_per_step]
+    rank, world = distributed.rank(), distributed.world_size()
+    mine = prompts[rank::world]
     tokenizer = load_tokenizer(ctx.teacher_path)
-    teacher = load_model(ctx.teacher_path, ctx.device, trainable=False)
-    torch.manual_seed(ctx.seed)
+    teacher = load_model(ctx.teacher_path, ctx.device, ctx.frozen_dtype, trainable=False)
+    torch.manual_seed(ctx.seed + rank)
     done = 0
 
     def progress(n: int) -> None:
@@ -55,24 +72,50 @@ def teacher_rollouts(ctx: StageContext) -> list[dict[str, str]]:
             stage=s.id,
             step=0,
             total_steps=b.steps,
-            values={"rollout_prompts": done, "rollout_total": len(prompts)},
+            values={"rollout_prompts": done * world, "rollout_total": len(prompts)},
             spent=ctx.meter.spent(),
         )
 
     groups = sample(
         teacher,
         tokenizer,
-        [p.problem for p in prompts],
+        [p.problem for p in mine],
         n=b.samples_per_prompt,
         temperature=s.options_as(ForwardKLOptions).rollout_temperature,
         max_new_tokens=b.max_new_tokens,
         on_batch=progress,
     )
     rows = []
-    for prompt, group in zip(prompts, groups, strict=True):
+    for prompt, group in zip(mine, groups, strict=True):
         for c in group:
             ctx.meter.add(generated=c.n_tokens)
-            rows.append({"prompt_id": prompt.id, "problem": prompt.problem, "completion": c.text})
+            rows.append(
+                {
+                    "prompt_id": prompt.id,
+                    "prompt_ids": c.prompt_ids,
+                    "completion_ids": c.token_ids,
+                    "stopped": c.stopped,
+                    "completion": c.text,
+                    "rank": rank,
+                }
+            )
+    del teacher
+    # Back into prompt order: rank r sampled prompts r, r + world, ...
+    shards = distributed.gather_objects(rows)
+    per_prompt = b.samples_per_prompt
+    ordered = [
+        row
+        for i in range(len(prompts))
+        for row in shards[i % world][(i // world) * per_prompt : (i // world + 1) * per_prompt]
+    ]
+    ctx.meter.sync()
+    if distributed.is_main():
+        _write_rollouts(path, ordered)
+    distributed.barrier()
+    return ordered
+
+
+def _write_rollouts(path: Path, rows: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".jsonl.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -80,8 +123,37 @@ def teacher_rollouts(ctx: StageContext) -> list[dict[str, str]]:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    del teacher
+
+
+def _read_rollouts(path: Path) -> list[dict[str, Any]]:
+    rows = [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+    if rows and "completion_ids" not in rows[0]:
+        raise UserError(
+            f"{path} holds teacher rollouts as text, from an older version that trained on "
+            "re-rendered text; delete the file to sample the rollouts again as token ids."
+        )
     return rows
+
+
+def rollout_dataset(rows: list[dict[str, Any]]) -> Any:
+    """The teacher's own tokens as a tokenized SFT dataset: loss on the completion ids only.
+
+    Nothing is appended: a rollout that stopped ends with the end-of-turn token the
+    teacher sampled, one that was cut at ``max_new_tokens`` ends where it was cut.
+    """
+    from datasets import Dataset
+
+    return Dataset.from_list(
+        [
+            {
+                "input_ids": r["prompt_ids"] + r["completion_ids"],
+                "completion_mask": [0] * len(r["prompt_ids"]) + [1] * len(r["completion_ids"]),
+            }
+            for r in rows
+        ]
+    )
 
 
 def final_hidden(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -96,7 +168,6 @@ def final_hidden(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
 
 
 def run_forward_kl(ctx: StageContext) -> StageResult:
-    from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     from trainer.models import load_model, load_tokenizer
@@ -109,7 +180,7 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
     teacher = None
     if o.mode == "soft":
         assert ctx.teacher_path is not None  # a distilling stage always gets the teacher
-        teacher = load_model(ctx.teacher_path, ctx.device, trainable=False)
+        teacher = load_model(ctx.teacher_path, ctx.device, ctx.frozen_dtype, trainable=False)
     meter = ctx.meter
 
     class Trainer(AtomicCheckpointMixin, SFTTrainer):
@@ -141,18 +212,10 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
             meter.add(trained=n_tokens, teacher_scored=n_tokens)
             return loss
 
-    dataset = Dataset.from_list(
-        [
-            {
-                "prompt": [{"role": "user", "content": r["problem"]}],
-                "completion": [{"role": "assistant", "content": r["completion"]}],
-            }
-            for r in rows
-        ]
-    )
+    dataset = rollout_dataset(rows)
     config = SFTConfig(
         **training_args(ctx, b.steps),
-        per_device_train_batch_size=b.prompts_per_step,
+        per_device_train_batch_size=per_device_rows(ctx),
         completion_only_loss=True,
         max_length=None,
         num_train_epochs=1,

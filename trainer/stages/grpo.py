@@ -14,7 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 from trainer.context import SpendMeter, StageContext, StageResult
-from trainer.hf import AtomicCheckpointMixin, EventsCallback, train_stage, training_args
+from trainer.hf import (
+    AtomicCheckpointMixin,
+    EventsCallback,
+    per_device_rows,
+    train_stage,
+    training_args,
+)
 
 
 def completion_text(completion: Any) -> str:
@@ -67,25 +73,24 @@ def prompt_dataset(problems: list[Any], with_answers: bool) -> Any:
     return Dataset.from_list(rows)
 
 
-def grpo_config_kwargs(ctx: StageContext, world_size: int = 1) -> dict[str, Any]:
-    """GRPOConfig keywords for this stage; non-GRPO stages (sampled OPD) get GRPO's defaults."""
+def grpo_config_kwargs(ctx: StageContext) -> dict[str, Any]:
+    """GRPOConfig keywords for this stage; non-GRPO stages (sampled OPD) get GRPO's defaults.
+
+    One generation per optimizer step: ``steps_per_generation`` is the accumulation
+    count, so the step's ``prompts_per_step`` groups of ``samples_per_prompt``
+    completions are generated together (over all processes) and every micro-batch
+    of the step trains on-policy.
+    """
     from planner.contracts import GRPOOptions
 
     s, b = ctx.stage, ctx.stage.budget
     o = s.options if isinstance(s.options, GRPOOptions) else GRPOOptions()
     assert b is not None
-    completions = b.prompts_per_step * b.samples_per_prompt
-    if completions % world_size:
-        from planner.contracts import UserError
-
-        raise UserError(
-            f"stage {s.id}: prompts_per_step x samples_per_prompt = {completions} completions cannot be split over {world_size} processes; make it a multiple of {world_size}."
-        )
     return {
         **training_args(ctx, b.steps),
-        "per_device_train_batch_size": completions // world_size,
+        "per_device_train_batch_size": per_device_rows(ctx),
         "num_generations": b.samples_per_prompt,
-        "steps_per_generation": 1,
+        "steps_per_generation": s.optim.gradient_accumulation_steps,
         "num_iterations": 1,
         "max_completion_length": b.max_new_tokens,
         "temperature": o.temperature,

@@ -15,13 +15,20 @@ Two estimators, chosen in the plan:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sized
+from typing import Any, cast
 
 import torch
 
 from planner.contracts import OPDOptions
 from trainer.context import SpendMeter, StageContext, StageResult
-from trainer.hf import AtomicCheckpointMixin, EventsCallback, train_stage, training_args
+from trainer.hf import (
+    AtomicCheckpointMixin,
+    EventsCallback,
+    per_device_rows,
+    train_stage,
+    training_args,
+)
 from trainer.losses import sampled_reverse_kl, sampled_token_advantages, token_logprobs
 from trainer.stages.grpo import (
     VerifierReward,
@@ -70,15 +77,30 @@ def _run_full(ctx: StageContext) -> StageResult:
 
     from trainer.models import load_model, load_tokenizer
 
-    class Trainer(AtomicCheckpointMixin, DistillationTrainer):
-        pass
-
     b, o = ctx.stage.budget, ctx.stage.options_as(OPDOptions)
     assert b is not None and ctx.data.prompts is not None
+    prompts_per_step, samples_per_prompt = b.prompts_per_step, b.samples_per_prompt
+
+    class Trainer(AtomicCheckpointMixin, DistillationTrainer):
+        def _get_train_sampler(self, dataset: Any = None) -> Any:
+            # DistillationTrainer samples one completion per prompt; here a step is
+            # prompts_per_step prompts x samples_per_prompt samples, as in GRPO (and as
+            # the cost model prices it). Same sampler, with the per-prompt repeat.
+            from trl.trainer.utils import RepeatSampler
+
+            return RepeatSampler(
+                data_source=cast(Sized, self.train_dataset if dataset is None else dataset),
+                mini_repeat_count=samples_per_prompt,
+                batch_size=prompts_per_step,
+                repeat_count=self.args.gradient_accumulation_steps,
+                shuffle=bool(self.shuffle_dataset),
+                seed=self.args.seed,
+            )
+
     assert ctx.teacher_path is not None  # a distilling stage always gets the teacher
     tokenizer = load_tokenizer(ctx.model_path)
     student = load_model(ctx.model_path, ctx.device)
-    teacher = load_model(ctx.teacher_path, ctx.device, trainable=False)
+    teacher = load_model(ctx.teacher_path, ctx.device, ctx.frozen_dtype, trainable=False)
     n_completions = b.prompts_per_step * b.samples_per_prompt
 
     def count(logs: dict[str, Any], meter: SpendMeter) -> None:
@@ -90,7 +112,7 @@ def _run_full(ctx: StageContext) -> StageResult:
 
     config = DistillationConfig(
         **training_args(ctx, b.steps),
-        per_device_train_batch_size=n_completions,
+        per_device_train_batch_size=per_device_rows(ctx),
         max_completion_length=b.max_new_tokens,
         temperature=o.temperature,
         top_p=1.0,
@@ -120,7 +142,7 @@ def _run_sampled(ctx: StageContext) -> StageResult:
     assert ctx.teacher_path is not None  # a distilling stage always gets the teacher
     tokenizer = load_tokenizer(ctx.model_path)
     student = load_model(ctx.model_path, ctx.device)
-    teacher = load_model(ctx.teacher_path, ctx.device, trainable=False)
+    teacher = load_model(ctx.teacher_path, ctx.device, ctx.frozen_dtype, trainable=False)
     with_reward = o.reward_weight > 0
     meter = ctx.meter
 

@@ -1,0 +1,70 @@
+"""The realistic world is what it claims to be: Qwen's vocabulary, Qwen3's template, real schemas."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from trainer.qwen_world import VOCAB_SIZE
+
+
+@pytest.fixture(scope="module")
+def tokenizer(qwen_world):
+    from trainer.models import load_tokenizer
+
+    return load_tokenizer(qwen_world.student)
+
+
+def test_the_tokenizer_is_qwens_byte_level_bpe_with_its_special_ids(tokenizer):
+    assert len(tokenizer) == 151_669  # 151,643 BPE ranks + 26 added tokens
+    ids = tokenizer.convert_tokens_to_ids(
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
+    )
+    assert ids == [151643, 151644, 151645, 151667, 151668]
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|endoftext|>"
+    # digits are single tokens, LaTeX becomes several, text round-trips byte for byte
+    text = "Compute $\\frac{3}{4} + 12$. Café!"
+    encoded = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tokenizer.decode(encoded) == text
+    assert [
+        tokenizer.decode([i]) for i in tokenizer("12", add_special_tokens=False)["input_ids"]
+    ] == [
+        "1",
+        "2",
+    ]
+
+
+def test_the_chat_template_is_qwen3s_with_thinking(tokenizer):
+    user = [{"role": "user", "content": "What is 2+3?"}]
+    thinking = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+    assert thinking == "<|im_start|>user\nWhat is 2+3?<|im_end|>\n<|im_start|>assistant\n"
+    plain = tokenizer.apply_chat_template(
+        user, add_generation_prompt=True, tokenize=False, enable_thinking=False
+    )
+    assert plain.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    # a final assistant turn without reasoning is rendered with an empty think block
+    turn = user + [{"role": "assistant", "content": "5"}]
+    assert tokenizer.apply_chat_template(turn, tokenize=False).endswith(
+        "<|im_start|>assistant\n<think>\n\n</think>\n\n5<|im_end|>\n"
+    )
+
+
+def test_models_are_qwen3_with_the_real_vocabulary(qwen_world):
+    for path, layers in ((qwen_world.student, 2), (qwen_world.teacher, 3)):
+        config = json.loads((path / "config.json").read_text())
+        assert config["model_type"] == "qwen3" and config["vocab_size"] == VOCAB_SIZE
+        assert config["head_dim"] >= 32 and config["num_hidden_layers"] == layers
+
+
+def test_data_files_in_each_public_schema_load(qwen_world):
+    from trainer.data import load_problems
+
+    loaded = {name: load_problems(path) for name, path in qwen_world.data.items()}
+    dapo = json.loads(qwen_world.data["dapo"].read_text().splitlines()[0])
+    assert set(dapo) == {"data_source", "prompt", "ability", "reward_model", "extra_info"}
+    assert loaded["dapo"][0].answer == dapo["reward_model"]["ground_truth"]
+    assert loaded["dapo"][0].problem == dapo["prompt"][0]["content"]
+    gsm8k = json.loads(qwen_world.data["gsm8k"].read_text().splitlines()[0])
+    assert "####" in gsm8k["answer"] and "####" not in loaded["gsm8k"][0].answer
+    assert loaded["math500"][0].id.startswith("test/") and loaded["aime"][0].id.startswith("2024")
