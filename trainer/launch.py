@@ -45,10 +45,54 @@ def launch_command(
     ]
 
 
+def _die_with_parent() -> None:
+    """In the launcher's child: receive SIGTERM when the parent dies (Linux PR_SET_PDEATHSIG).
+
+    accelerate's launcher stops its ranks on SIGTERM; without this a parent killed
+    with SIGKILL would leave the ranks training into a run directory that a
+    resumed run then shares with them.
+    """
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+
+
+def config_processes(config: Path) -> int:
+    """``num_processes`` of an accelerate config file (all machines together; 1 when unset)."""
+    from planner.contracts import load_yaml_text, read_text
+
+    data = load_yaml_text(read_text(config, "accelerate config"), str(config))
+    value = data.get("num_processes", 1) if isinstance(data, dict) else 1
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UserError(f"{config}: num_processes must be a positive integer, got {value!r}.")
+    return value
+
+
+def check_batches(plan: Plan, processes: int) -> None:
+    """Refuse, before anything runs, a stage whose step does not split over the processes."""
+    for stage in plan.stages:
+        if stage.budget is None:
+            continue
+        rows = stage.budget.prompts_per_step * stage.budget.samples_per_prompt
+        split = processes * stage.optim.gradient_accumulation_steps
+        if rows % split:
+            raise UserError(
+                f"stage {stage.id}: a step of prompts_per_step x samples_per_prompt = {rows} rows "
+                f"cannot be split over {processes} processes x "
+                f"{stage.optim.gradient_accumulation_steps} accumulation step(s); make it a "
+                f"multiple of {split} (or change gradient_accumulation_steps)."
+            )
+
+
 class AccelerateExecutor(Executor):
     def __init__(self, plan: Plan, run_dir: Path, config: Path, options: RunOptions | None = None):
         super().__init__(plan, run_dir, options)
         self.config = Path(config).resolve()
+
+    def run(self) -> str:
+        check_batches(self.plan, config_processes(self.config))
+        return super().run()
 
     def _run_stage_fn(self, ctx: StageContext) -> StageResult:
         side = ctx.run.worker_events(ctx.stage.id)
@@ -56,7 +100,8 @@ class AccelerateExecutor(Executor):
         for stale in (side, result_path):
             stale.unlink(missing_ok=True)
         proc = subprocess.Popen(
-            launch_command(self.config, self.run_dir, ctx.stage.id, self.toy_zoo)
+            launch_command(self.config, self.run_dir, ctx.stage.id, self.toy_zoo),
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         tail = EventTail(side)
         try:

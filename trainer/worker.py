@@ -10,9 +10,11 @@ the spend summed over all ranks.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,26 @@ class _NullEvents:
         return None
 
 
+def _exit_with_launcher() -> None:
+    """Stop this rank at once if the launcher that started it is gone.
+
+    torchrun starts each rank in a session of its own, so a launcher killed with
+    SIGKILL takes no rank with it; an orphaned rank would go on writing
+    checkpoints beside the run that resumes the stage. Its work since the last
+    checkpoint is lost, as in any crash.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                print("trainer.worker: the launcher exited; stopping this rank", file=sys.stderr)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="s2d-launcher-watch", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     import torch
     from accelerate import PartialState
@@ -37,6 +59,7 @@ def main(argv: list[str]) -> int:
     from trainer.hf import quiet_libraries
     from trainer.verifier import Verifier
 
+    _exit_with_launcher()
     quiet_libraries()
     run, stage_id = RunDir(argv[0]), argv[1]
     # Without a GPU the ranks run on the CPU and join over gloo (accelerate's torchrun

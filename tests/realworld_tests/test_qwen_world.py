@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,22 @@ def test_data_files_in_each_public_schema_load(qwen_world):
     gsm8k = json.loads(qwen_world.data["gsm8k"].read_text().splitlines()[0])
     assert "####" in gsm8k["answer"] and "####" not in loaded["gsm8k"][0].answer
     assert loaded["math500"][0].id.startswith("test/") and loaded["aime"][0].id.startswith("2024")
+
+
+def test_a_step_that_does_not_split_over_the_processes_is_refused_before_the_run(
+    qwen_world, tmp_path, capsys
+):
+    from planner.contracts.plan import save_plan
+    from s2d.cli import main
+    from tests.realworld_tests.world_plan import world_plan
+
+    plan = world_plan(qwen_world)
+    plan.stages[1].budget.prompts_per_step = 3  # type: ignore[union-attr]  # 3 x 2 rows, GA 2
+    plan_path = save_plan(plan, tmp_path / "plan.yaml")
+    config = Path(__file__).parents[2] / "examples" / "accelerate" / "cpu_2proc.yaml"
+    run_dir = tmp_path / "run"
+    argv = ["run", str(plan_path), "--run-dir", str(run_dir), "--launcher", "accelerate"]
+    assert main(argv + ["--accelerate-config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "stage warmup" in err and "6 rows cannot be split over 2 processes x 2" in err
+    assert not run_dir.exists()
