@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.contracts import (
     BASE_STAGE,
@@ -39,6 +39,9 @@ from trainer.context import StageContext, StageResult, run_training
 from trainer.models import resolve_data_path
 from trainer.run_guard import RunLock, check_same_plan, freeze_plan
 from trainer.stages import StageInterrupted
+
+if TYPE_CHECKING:
+    from trainer.verifier import Verifier
 
 
 class Reporter:
@@ -149,6 +152,16 @@ class Executor:
                     )
         return split, eval_sets
 
+    def verifier(self) -> Verifier:
+        """The verifier of every reward and eval of this run, grading as the plan says."""
+        from trainer.verifier import Verifier
+
+        return Verifier(
+            workers=self.options.verifier_workers,
+            timeout_s=self.options.verifier_timeout_s,
+            extraction=self.plan.verifier.extraction,
+        )
+
     # -- the run --------------------------------------------------------------
 
     def run(self) -> str:
@@ -179,8 +192,6 @@ class Executor:
         split: Any,
         eval_sets: dict[str, list[Any]],
     ) -> str:
-        from trainer.verifier import Verifier
-
         opts, plan, reporter = self.options, self.plan, self.options.reporter
         device = opts.device or _default_device()
         gpus = 1 if device.startswith("cuda") else 0
@@ -196,12 +207,7 @@ class Executor:
         reporter.run_started(plan, self.run_dir, resumed)
         total = Spend()
         try:
-            with (
-                Verifier(
-                    workers=opts.verifier_workers, timeout_s=opts.verifier_timeout_s
-                ) as verifier,
-                _graceful_sigint(self.stop, reporter),
-            ):
+            with self.verifier() as verifier, _graceful_sigint(self.stop, reporter):
                 if plan.eval_after_each_stage and eval_sets:
                     self._base_eval(events, verifier, student, eval_sets, device)
                 for index, stage in enumerate(plan.stages):

@@ -156,6 +156,20 @@ class Rollout:
 
 
 @dataclass
+class VerifierOptions:
+    """How the verifier grades an answer, everywhere it does: the GRPO reward, OPD's task
+    reward and every eval (trainer.verifier).
+
+    ``extraction`` says which ``\\boxed{}`` values are the answer: ``last_boxed``
+    (the paper's protocol) keeps only the last one; ``all_boxed`` judges every
+    boxed value of the final answer as one set, as math-verify and TRL's accuracy
+    reward do. Under both, an answer without a ``\\boxed{}`` is unparseable.
+    """
+
+    extraction: Literal["last_boxed", "all_boxed"] = "last_boxed"
+
+
+@dataclass
 class Plan:
     name: str
     student: ModelRef
@@ -166,6 +180,7 @@ class Plan:
     evaluation: EvalOptions = field(default_factory=EvalOptions)
     eval_after_each_stage: bool = True
     rollout: Rollout = field(default_factory=Rollout)
+    verifier: VerifierOptions = field(default_factory=VerifierOptions)
     seed: int = 0
     # The toy zoo ``toy:`` names resolve in (planner.scenario.zoo); emitted toy plans
     # record the one they were planned on. None: the default rule.

@@ -361,3 +361,20 @@ def test_planned_spend_counts_token_ceilings_per_stage_kind():
     assert warmup.tokens_trained == warmup.teacher_tokens_scored == 150 * 64 * 40
     opd = kind_of(plan.stage("opd")).planned_spend(plan, plan.stage("opd"), 0)
     assert opd.tokens_generated == opd.teacher_tokens_scored == 60 * 32 * 40
+
+
+def test_the_extraction_rule_is_the_plans_and_part_of_its_identity(tmp_path):
+    from tests import builders
+    from trainer.run_guard import check_same_plan, freeze_plan
+
+    paper = builders.plan()
+    all_boxed = builders.plan(verifier={"extraction": "all_boxed"})
+    with Executor(paper, tmp_path).verifier() as verifier:
+        assert verifier.extraction == "last_boxed"
+    with Executor(all_boxed, tmp_path).verifier() as verifier:
+        assert verifier.extraction == "all_boxed"
+    freeze_plan(tmp_path, paper)
+    with pytest.raises(
+        UserError, match="verifier.extraction: 'last_boxed' in the run, 'all_boxed' given"
+    ):
+        check_same_plan(tmp_path, all_boxed)
