@@ -24,7 +24,18 @@ from planner.contracts import EventWriter, Plan, RunDir, Spend, Stage, kind_of
 
 
 class SpendMeter:
-    """Budget spent by one stage: token counters plus wall and CPU time since start."""
+    """Budget spent by one stage: token counters plus wall and CPU time since start.
+
+    Across a resume, ``offset`` carries what earlier attempts of the stage spent
+    (the executor reads it from their last ``metrics`` event), so ``spent()`` is
+    the stage's total. Two rules keep that total honest. Labels belong to the
+    stage, not to an attempt: the offset holds none, and the stage's labels count
+    once however often it restarts. Tokens count what was computed: each logged
+    step once per time it ran. The trainer resumes from its last checkpoint, so
+    after a crash (SIGKILL) the steps between that checkpoint and the crash run
+    again and count again; after Ctrl-C the checkpoint is the step it stopped at,
+    and nothing is counted twice.
+    """
 
     def __init__(self, gpus: int = 0, labels: int = 0):
         self.gpus = gpus

@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -308,9 +308,10 @@ class Executor:
         gpus: int,
     ) -> Spend:
         reporter, run = self.options.reporter, self.paths
-        if run.read_done(stage.id) is not None:
+        done = run.read_done(stage.id)
+        if done is not None:
             reporter.stage_skipped(stage.id)
-            return Spend()
+            return Spend.from_dict(done.spent)  # the run's total holds every finished stage
         if not kind_of(stage).trains:
             model_path = run.lineage(self.plan, *models, before=index)[stage.model]
             assert model_path is not None
@@ -399,10 +400,12 @@ class Executor:
         return run_training(ctx)
 
     def _earlier_spend(self, stage_id: str) -> Spend:
-        """What interrupted attempts of this stage already spent.
+        """What interrupted attempts of this stage already spent, labels aside.
 
         Metrics events carry the stage's cumulative spend (earlier attempts
-        included), so the last one is the total so far.
+        included), so the last one is the total so far. Labels are not spent per
+        attempt: they belong to the stage, which the new attempt's meter counts
+        once, so they are left out of the offset.
         """
         path = self.paths.events
         last = Spend()
@@ -410,4 +413,4 @@ class Executor:
             for e in read_events(path):
                 if e.kind == "metrics" and e.get("stage") == stage_id and e.get("spent"):
                     last = Spend.from_dict(e["spent"])
-        return last
+        return replace(last, labels=0)
