@@ -74,16 +74,16 @@ class _Checker:
         self._verify = verify
         self._sympy_types = (Basic, MatrixBase)
         # boxed_match_priority=0: a \boxed{} beats "the answer is ..." phrases, and
-        # every \boxed{} in the text is merged into one set. The parent's cut of the
-        # answer (its extraction rule) decides which boxes the text still holds.
+        # every \boxed{} in the text is merged into one set. Answers reach us holding a
+        # \boxed (the parent calls one without unparseable), golds are boxed below, and
+        # the parent's cut of the answer (its extraction rule) decides which boxes the
+        # text still holds.
         self._boxed = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
-        self._plain = [LatexExtractionConfig(), ExprExtractionConfig()]
         self._golds: dict[str, list[Any]] = {}
 
     def _parse_text(self, text: str) -> list[Any]:
-        config = self._boxed if "\\boxed" in text else self._plain
         # parsing_timeout=None: math-verify must not touch SIGALRM, which is ours.
-        parsed = self._parse(text, extraction_config=config, parsing_timeout=None)
+        parsed = self._parse(text, extraction_config=self._boxed, parsing_timeout=None)
         # Only a sympy object counts as parsed; a bare string fallback (kept for
         # math-verify's string comparison) does not make an answer parseable.
         return parsed if any(isinstance(p, self._sympy_types) for p in parsed) else []

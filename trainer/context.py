@@ -31,6 +31,16 @@ class SpendMeter:
     ranks' counts, so :meth:`spent` on any rank is the stage's total as of the
     last sync. Counts that already cover every rank (those read from TRL's
     gathered logs) are added on the main rank only.
+
+    Across a resume, ``offset`` carries what earlier attempts of the stage spent
+    (the executor reads it from their last ``metrics`` event), so ``spent()`` is
+    the stage's total. Two rules keep that total honest. Labels belong to the
+    stage, not to an attempt: the offset holds none, and the stage's labels count
+    once however often it restarts. Tokens count what was computed: each logged
+    step once per time it ran. The trainer resumes from its last checkpoint, so
+    after a crash (SIGKILL) the steps between that checkpoint and the crash run
+    again and count again; after Ctrl-C the checkpoint is the step it stopped at,
+    and nothing is counted twice.
     """
 
     def __init__(self, gpus: int = 0, labels: int = 0):

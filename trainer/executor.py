@@ -18,9 +18,9 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.contracts import (
     BASE_STAGE,
@@ -39,6 +39,9 @@ from trainer.context import StageContext, StageResult, run_training
 from trainer.models import resolve_data_path
 from trainer.run_guard import RunLock, check_same_plan, freeze_plan
 from trainer.stages import StageInterrupted
+
+if TYPE_CHECKING:
+    from trainer.verifier import Verifier
 
 
 class Reporter:
@@ -149,6 +152,16 @@ class Executor:
                     )
         return split, eval_sets
 
+    def verifier(self) -> Verifier:
+        """The verifier of every reward and eval of this run, grading as the plan says."""
+        from trainer.verifier import Verifier
+
+        return Verifier(
+            workers=self.options.verifier_workers,
+            timeout_s=self.options.verifier_timeout_s,
+            extraction=self.plan.verifier.extraction,
+        )
+
     # -- the run --------------------------------------------------------------
 
     def run(self) -> str:
@@ -179,8 +192,6 @@ class Executor:
         split: Any,
         eval_sets: dict[str, list[Any]],
     ) -> str:
-        from trainer.verifier import Verifier
-
         opts, plan, reporter = self.options, self.plan, self.options.reporter
         device = opts.device or _default_device()
         gpus = 1 if device.startswith("cuda") else 0
@@ -196,12 +207,7 @@ class Executor:
         reporter.run_started(plan, self.run_dir, resumed)
         total = Spend()
         try:
-            with (
-                Verifier(
-                    workers=opts.verifier_workers, timeout_s=opts.verifier_timeout_s
-                ) as verifier,
-                _graceful_sigint(self.stop, reporter),
-            ):
+            with self.verifier() as verifier, _graceful_sigint(self.stop, reporter):
                 if plan.eval_after_each_stage and eval_sets:
                     self._base_eval(events, verifier, student, eval_sets, device)
                 for index, stage in enumerate(plan.stages):
@@ -310,9 +316,10 @@ class Executor:
         gpus: int,
     ) -> Spend:
         reporter, run = self.options.reporter, self.paths
-        if run.read_done(stage.id) is not None:
+        done = run.read_done(stage.id)
+        if done is not None:
             reporter.stage_skipped(stage.id)
-            return Spend()
+            return Spend.from_dict(done.spent)  # the run's total holds every finished stage
         if not kind_of(stage).trains:
             model_path = run.lineage(self.plan, *models, before=index)[stage.model]
             assert model_path is not None
@@ -401,10 +408,12 @@ class Executor:
         return run_training(ctx)
 
     def _earlier_spend(self, stage_id: str) -> Spend:
-        """What interrupted attempts of this stage already spent.
+        """What interrupted attempts of this stage already spent, labels aside.
 
         Metrics events carry the stage's cumulative spend (earlier attempts
-        included), so the last one is the total so far.
+        included), so the last one is the total so far. Labels are not spent per
+        attempt: they belong to the stage, which the new attempt's meter counts
+        once, so they are left out of the offset.
         """
         path = self.paths.events
         last = Spend()
@@ -412,4 +421,4 @@ class Executor:
             for e in read_events(path):
                 if e.kind == "metrics" and e.get("stage") == stage_id and e.get("spent"):
                     last = Spend.from_dict(e["spent"])
-        return last
+        return replace(last, labels=0)

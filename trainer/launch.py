@@ -134,6 +134,9 @@ class AccelerateExecutor(Executor):
         for event in tail.poll():
             if event.kind in RELAYED:
                 data: dict[str, Any] = dict(event.data)
+                if event.kind == "metrics" and data.get("spent"):
+                    # The worker's meter starts at zero: add what earlier attempts spent.
+                    data["spent"] = (ctx.meter.offset + Spend.from_dict(data["spent"])).to_dict()
                 ctx.events.emit(event.kind, **data)
                 if event.kind == "metrics" and ctx.on_step is not None:
                     ctx.on_step(int(data["step"]), int(data.get("total_steps") or 0))

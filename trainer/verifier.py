@@ -12,14 +12,17 @@ re-import the caller's ``__main__``, so a training script without a
 ``__main__`` guard still works. Nothing here uses signals, so any thread may
 call it (a Textual worker, a TRL reward callback).
 
-Which boxed values are the answer is one declared choice, ``extraction``
-(:class:`Extraction`). The default, ``all_boxed``, judges every ``\\boxed{}`` of
-the final answer together, merged into one set, as math-verify itself and
-TRL's accuracy reward do, so ``\\boxed{1}, \\boxed{2}`` answers a gold of
-``{1, 2}`` (it agrees with all 121 of math-verify's own default-extraction
-test cases, see tests/trainer_tests/test_math_verify_cases.py).
-``last_boxed`` keeps only the last ``\\boxed{}``, the paper's protocol. A gold
-is wrapped in ``\\boxed{}`` unless it already holds one.
+Only a ``\\boxed{}`` value is an answer: an answer with none (``2+3 = 5``, a
+bare ``$5$``) is ``unparseable`` however right its last number, as in the
+paper's grader. Which boxed values are the answer is one declared choice,
+``extraction`` (:class:`Extraction`), a plan field (``verifier.extraction``).
+The default, ``last_boxed``, keeps only the last ``\\boxed{}``, the paper's
+protocol. ``all_boxed`` judges every ``\\boxed{}`` of the final answer together,
+merged into one set, as math-verify itself and TRL's accuracy reward do, so
+``\\boxed{1}, \\boxed{2}`` answers a gold of ``{1, 2}`` (see
+tests/trainer_tests/test_math_verify_cases.py for how each rule fares on
+math-verify's own test cases). A gold is wrapped in ``\\boxed{}`` unless it
+already holds one.
 
 Where it departs from plain math-verify: only a bounded tail of the answer is
 checked (see :func:`answer_tail`), so a megabyte of text costs nothing; and an
@@ -60,18 +63,20 @@ class Verdict(StrEnum):
 class Extraction(StrEnum):
     """Which ``\\boxed{}`` values of an answer are its final result.
 
-    ``all_boxed`` (the default) judges every ``\\boxed{}`` of the final answer
+    ``last_boxed`` (the default, the paper's protocol) keeps only the last
+    ``\\boxed{}``. ``all_boxed`` judges every ``\\boxed{}`` of the final answer
     together, merged into one set, as math-verify itself and TRL's accuracy
-    reward do: ``\\boxed{1}, \\boxed{2}`` answers ``{1, 2}``. ``last_boxed``
-    keeps only the last ``\\boxed{}``, the paper's protocol.
+    reward do: ``\\boxed{1}, \\boxed{2}`` answers ``{1, 2}``. Under both, an
+    answer without a ``\\boxed{}`` is unparseable. The values are those of the
+    plan's ``verifier.extraction`` (planner.contracts.plan.VerifierOptions).
     """
 
-    ALL_BOXED = "all_boxed"
     LAST_BOXED = "last_boxed"
+    ALL_BOXED = "all_boxed"
 
 
 def answer_tail(
-    answer: str, max_chars: int, extraction: Extraction | str = Extraction.ALL_BOXED
+    answer: str, max_chars: int, extraction: Extraction | str = Extraction.LAST_BOXED
 ) -> str:
     """The part of an answer that decides it, at most ``max_chars`` characters.
 
@@ -162,8 +167,10 @@ class Verifier:
     [<Verdict.CORRECT: 'correct'>, <Verdict.WRONG: 'wrong'>]
 
     ``extraction`` picks which boxed values are the answer (:class:`Extraction`;
-    ``all_boxed`` by default, ``last_boxed`` for the paper's protocol); it is
-    applied here, to the tail sent to the workers, which need not know it.
+    ``last_boxed`` by default, the paper's protocol; the executor passes the
+    plan's ``verifier.extraction``); it is applied here, to the tail sent to
+    the workers, which need not know it. An answer with no ``\\boxed`` never
+    reaches a worker: it is unparseable under every rule.
     ``timeouts`` and ``crashes`` count answers lost to each since start.
     Calls from several threads are served one batch at a time.
     """
@@ -174,7 +181,7 @@ class Verifier:
         timeout_s: float = 5.0,
         max_answer_chars: int = 2000,
         memory_mb: int = 2048,
-        extraction: Extraction | str = Extraction.ALL_BOXED,
+        extraction: Extraction | str = Extraction.LAST_BOXED,
     ):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
@@ -311,8 +318,8 @@ class Verifier:
         verdicts: list[Verdict | None] = [None] * len(golds)
         pending: deque[tuple[int, str, str]] = deque()
         for i, (gold, answer) in enumerate(zip(golds, answers, strict=True)):
-            if not isinstance(gold, str) or not isinstance(answer, str) or not answer.strip():
-                verdicts[i] = Verdict.UNPARSEABLE
+            if not isinstance(gold, str) or not isinstance(answer, str) or "\\boxed" not in answer:
+                verdicts[i] = Verdict.UNPARSEABLE  # no boxed value: no answer to check
                 continue
             gold_text = answer_tail(gold, self.max_answer_chars, self.extraction)
             answer_text = answer_tail(answer, self.max_answer_chars, self.extraction)

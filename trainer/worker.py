@@ -76,7 +76,7 @@ def main(argv: list[str]) -> int:
         EventWriter(run.worker_events(stage_id)) if state.is_main_process else _NullEvents()
     )
     status, metrics = "ok", {}
-    with Verifier(workers=1) as verifier:
+    with Verifier(workers=1, extraction=plan.verifier.extraction) as verifier:
         ctx = StageContext.create(
             plan,
             index,

@@ -189,6 +189,9 @@ class RunState:
     def _on_run_start(self, e: Event) -> None:
         self.run_name = self.run_name or str(e["plan"])
         self.status = STARTED
+        # Each attempt stands on its own: an earlier attempt's failure stays in the
+        # log and the error count, but is no longer the run's state.
+        self.last_error = None
         resumed = " (resumed)" if e.get("resumed") else ""
         where = " on ".join(str(x) for x in (e.get("host"), e.get("device")) if x)
         self._log(

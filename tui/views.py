@@ -15,6 +15,22 @@ from planner.contracts import Spend, kind_of, metrics
 from tui.run_state import RunState, StageView
 
 
+def run_banner(state: RunState) -> tuple[str | None, str]:
+    """What the banner says about the run itself (message or None, and its level).
+
+    Only the latest attempt counts: a failure that a later resume got past is
+    history, kept in the log, not a banner.
+    """
+    if state.last_error:
+        return f"The run failed: {state.last_error}", "error"
+    if state.plan_error:
+        return (
+            f"plan.yaml could not be read, so stages come from the log only. {state.plan_error}",
+            "warning",
+        )
+    return None, "info"
+
+
 def stage_charts(state: RunState, stage_id: str | None) -> tuple[str, ...]:
     """The metrics charted for a stage: its kind's charts (planner.contracts.kinds).
 

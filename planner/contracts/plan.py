@@ -156,6 +156,20 @@ class Rollout:
 
 
 @dataclass
+class VerifierOptions:
+    """How the verifier grades an answer, everywhere it does: the GRPO reward, OPD's task
+    reward and every eval (trainer.verifier).
+
+    ``extraction`` says which ``\\boxed{}`` values are the answer: ``last_boxed``
+    (the paper's protocol) keeps only the last one; ``all_boxed`` judges every
+    boxed value of the final answer as one set, as math-verify and TRL's accuracy
+    reward do. Under both, an answer without a ``\\boxed{}`` is unparseable.
+    """
+
+    extraction: Literal["last_boxed", "all_boxed"] = "last_boxed"
+
+
+@dataclass
 class Plan:
     name: str
     student: ModelRef
@@ -170,6 +184,7 @@ class Plan:
     # in, so that a trained teacher and a hub teacher are compared at the same precision.
     # auto: bf16 on a GPU that has it, fp32 otherwise. Training keeps fp32 master weights.
     precision: Literal["auto", "bf16", "fp32"] = "auto"
+    verifier: VerifierOptions = field(default_factory=VerifierOptions)
     seed: int = 0
     # The toy zoo ``toy:`` names resolve in (planner.scenario.zoo); emitted toy plans
     # record the one they were planned on. None: the default rule.

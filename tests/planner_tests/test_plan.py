@@ -115,6 +115,14 @@ def test_scientific_notation_without_dot_is_a_number(raw):
             lambda d: d["stages"][0]["optim"].update(learning_rate="fast"),
             "stages[0].optim.learning_rate: expected a number",
         ),
+        (
+            lambda d: d.update(verifier={"extraction": "any_boxed"}),
+            "verifier.extraction: unknown value 'any_boxed' (did you mean 'all_boxed'? use one of: last_boxed, all_boxed)",
+        ),
+        (
+            lambda d: d.update(verifier={"rule": "last_boxed"}),
+            "verifier.rule: unknown field (known fields: extraction)",
+        ),
         (lambda d: d.update(stages=[]), "stages: a plan needs a non-empty list of stages"),
         (lambda d: d.update(schema_version=9), "schema_version: unsupported version 9"),
         (lambda d: d.pop("student"), "student: missing required field"),
@@ -210,3 +218,19 @@ def test_property_round_trip(data):
     assert again == plan
     assert plan_to_dict(again) == plan_to_dict(plan)
     assert plan.labels_used == plan.labels.stage1 + plan.labels.stage3
+
+
+def test_the_verifier_keeps_the_last_box_unless_the_plan_says_otherwise(raw):
+    from typing import get_args, get_type_hints
+
+    from planner.contracts.plan import VerifierOptions
+
+    plan = load_plan(EXAMPLE)
+    assert plan.verifier.extraction == "last_boxed"  # the paper's protocol
+    assert plan_to_dict(plan)["verifier"] == {"extraction": "last_boxed"}
+    raw["verifier"] = {"extraction": "all_boxed"}
+    assert plan_from_dict(raw).verifier == VerifierOptions(extraction="all_boxed")
+    # The rules a plan may name are the ones the trainer's verifier knows.
+    allowed = get_args(get_type_hints(VerifierOptions)["extraction"])
+    extraction = pytest.importorskip("trainer.verifier").Extraction
+    assert allowed == tuple(e.value for e in extraction) == ("last_boxed", "all_boxed")

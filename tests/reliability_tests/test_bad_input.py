@@ -196,6 +196,11 @@ CASES: dict[str, Callable[[Path, object], Case]] = {
         "stages[1].kind: unknown value 'distill' (use one of: grpo, forward_kl, opd, eval)",
         lambda d: d["stages"][1].update(kind="distill"),
     ),
+    "unknown-extraction-rule": lambda t, z: run_plan(
+        t,
+        "verifier.extraction: unknown value 'first_boxed' (did you mean 'last_boxed'? use one of: last_boxed, all_boxed)",
+        lambda d: d.update(verifier={"extraction": "first_boxed"}),
+    ),
     "labels-beyond-pool": lambda t, z: run_plan(
         t,
         "stage1 (30) + stage3 (20) = 50 labels, beyond the pool of 40",

@@ -361,3 +361,110 @@ def test_planned_spend_counts_token_ceilings_per_stage_kind():
     assert warmup.tokens_trained == warmup.teacher_tokens_scored == 150 * 64 * 40
     opd = kind_of(plan.stage("opd")).planned_spend(plan, plan.stage("opd"), 0)
     assert opd.tokens_generated == opd.teacher_tokens_scored == 60 * 32 * 40
+
+
+def test_the_extraction_rule_is_the_plans_and_part_of_its_identity(tmp_path):
+    from tests import builders
+    from trainer.run_guard import check_same_plan, freeze_plan
+
+    paper = builders.plan()
+    all_boxed = builders.plan(verifier={"extraction": "all_boxed"})
+    with Executor(paper, tmp_path).verifier() as verifier:
+        assert verifier.extraction == "last_boxed"
+    with Executor(all_boxed, tmp_path).verifier() as verifier:
+        assert verifier.extraction == "all_boxed"
+    freeze_plan(tmp_path, paper)
+    with pytest.raises(
+        UserError, match="verifier.extraction: 'last_boxed' in the run, 'all_boxed' given"
+    ):
+        check_same_plan(tmp_path, all_boxed)
+
+
+class _StopAt:
+    """A reporter that asks the executor to stop (as Ctrl-C does) once ``stage`` reaches ``step``."""
+
+    def __init__(self, stage: str, step: int):
+        from trainer.executor import Reporter
+
+        self.stage, self.at = stage, step
+        self.executor: Executor | None = None
+        self.base = Reporter()
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+    def step(self, stage_id: str, step: int, total: int) -> None:
+        if stage_id == self.stage and step >= self.at and self.executor is not None:
+            self.executor.stop.set()
+
+
+def test_an_interrupted_then_resumed_stage_spends_its_labels_once(tiny_zoo, tmp_path):
+    """Labels belong to the stage; each logged step's tokens count once over all attempts."""
+    from planner.contracts import RunDir, Spend
+    from tests import builders
+
+    plan = builders.plan(
+        stages=[
+            builders.teacher_rl(steps=2, prompts=2, samples=2),
+            builders.student_rl(steps=4, prompts=2, samples=2),
+        ],
+        eval_after_each_stage=False,
+    )
+    run_dir = tmp_path / "run"
+    stopper = _StopAt("student_rl", 2)
+    first = Executor(plan, run_dir, RunOptions(verifier_workers=1, reporter=stopper))  # type: ignore[arg-type]
+    stopper.executor = first
+    assert first.run() == "interrupted"
+    assert Executor(plan, run_dir, RunOptions(verifier_workers=1)).run() == "ok"
+
+    events = read_events(run_dir / "events.jsonl")
+    labels = {"teacher_rl": plan.labels.stage1, "student_rl": plan.labels.stage3}
+    for stage, planned in labels.items():
+        ends = [e for e in events if e.kind == "stage_end" and e["stage"] == stage]
+        assert [Spend.from_dict(e["spent"]).labels for e in ends] == [planned]
+        record = RunDir(run_dir).read_done(stage)
+        assert record is not None and Spend.from_dict(record.spent).labels == planned
+    # Each step of the resumed stage is logged once, and its tokens counted once: the
+    # stage's spend is the sum of its steps' token counts.
+    steps = [e for e in events if e.kind == "metrics" and e["stage"] == "student_rl"]
+    assert sorted(e["step"] for e in steps) == [1, 2, 3, 4]
+    lengths = [e["values"]["completions/mean_length"] for e in steps]
+    generated = sum(int(round(n * 4)) for n in lengths)
+    end = next(e for e in events if e.kind == "stage_end" and e["stage"] == "student_rl")
+    assert Spend.from_dict(end["spent"]).tokens_generated == generated
+    # The run's total, after the resume, holds the stage finished before it too.
+    run_ends = [e for e in events if e.kind == "run_end"]
+    assert run_ends[-1]["status"] == "ok"
+    assert Spend.from_dict(run_ends[-1]["spent"]).labels == sum(labels.values())
+
+
+def test_a_resumed_stage_under_accelerate_logs_its_spend_with_the_earlier_attempts(tmp_path):
+    """The worker's meter starts at zero; the parent adds what earlier attempts spent."""
+    from types import SimpleNamespace
+
+    from planner.contracts import EventTail, EventWriter, Spend
+    from trainer.context import SpendMeter
+    from trainer.launch import AccelerateExecutor
+
+    side = tmp_path / "worker_events.jsonl"
+    with EventWriter(side) as worker_events:
+        worker_events.emit(
+            "metrics",
+            stage="s",
+            step=3,
+            total_steps=4,
+            values={},
+            spent=Spend(tokens_generated=10, labels=16).to_dict(),
+        )
+    relayed: list[tuple[str, dict]] = []
+    meter = SpendMeter(labels=16)
+    meter.offset = Spend(tokens_generated=90)  # the attempt before the resume
+    ctx = SimpleNamespace(
+        meter=meter,
+        on_step=None,
+        events=SimpleNamespace(emit=lambda kind, **data: relayed.append((kind, data))),
+    )
+    AccelerateExecutor._relay(None, EventTail(side), ctx)  # type: ignore[arg-type]
+    [(kind, data)] = relayed
+    assert kind == "metrics"
+    assert Spend.from_dict(data["spent"]) == Spend(tokens_generated=100, labels=16)

@@ -128,16 +128,17 @@ def test_the_reward_is_one_exactly_for_a_verified_answer():
     from trainer.verifier import Verifier
 
     completions = [
-        [{"role": "assistant", "content": "7"}],  # conversational: the message's text counts
+        # conversational: the message's text counts
+        [{"role": "assistant", "content": "so \\boxed{7}"}],
         "\\boxed{8}",
-        [{"role": "assistant", "content": "I give up"}],
-        # every box of the final answer counts (the default rule, as math-verify): {1, 5} is not 5
+        [{"role": "assistant", "content": "7"}],  # no box: not an answer
+        # the last box is the answer (the default rule, the paper's)
         "first \\boxed{1}, then \\boxed{5}",
     ]
     with Verifier(workers=1, timeout_s=5.0) as verifier:
         reward = VerifierReward(verifier)
         got = reward(prompts=[None] * 4, completions=completions, answer=["7", "7", "7", "5"])
-    assert got == [1.0, 0.0, 0.0, 0.0]
+    assert got == [1.0, 0.0, 0.0, 1.0]
 
 
 def test_generated_tokens_are_counted_from_the_mean_completion_length():

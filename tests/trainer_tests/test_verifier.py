@@ -42,7 +42,10 @@ REGRESSION = [
     pytest.param("1/3", "\\boxed{0.33333}", Verdict.WRONG, id="third-5-decimals"),
     pytest.param("1,000", "\\boxed{1000}", Verdict.CORRECT, id="thousands-separator"),
     pytest.param("x^2+1", "\\boxed{1 + x^{2}}", Verdict.CORRECT, id="symbolic"),
-    pytest.param("18", "The answer is 18.", Verdict.CORRECT, id="unboxed-number"),
+    # No \\boxed{} at all: not an answer under either rule, whatever the text says.
+    pytest.param("18", "The answer is 18.", Verdict.UNPARSEABLE, id="unboxed-number"),
+    pytest.param("5", "2+3 = 5", Verdict.UNPARSEABLE, id="unboxed-equation"),
+    pytest.param("5", "$5$", Verdict.UNPARSEABLE, id="unboxed-latex"),
     pytest.param("5", "\\boxed{6}", Verdict.WRONG, id="wrong"),
     pytest.param("\\frac{", "\\boxed{1}", Verdict.UNPARSEABLE, id="unparseable-gold"),
     pytest.param("5", "I could not solve it.", Verdict.UNPARSEABLE, id="no-answer"),
@@ -102,23 +105,36 @@ SEVERAL_BOXED = [
 
 
 @pytest.fixture(scope="module")
-def last_boxed_verifier():
-    with Verifier(workers=1, timeout_s=TIMEOUT_S, extraction="last_boxed") as v:
+def all_boxed_verifier():
+    with Verifier(workers=1, timeout_s=TIMEOUT_S, extraction="all_boxed") as v:
         v.wait_ready()
         yield v
 
 
 @pytest.mark.parametrize("gold, answer, all_boxed, last_boxed", SEVERAL_BOXED)
 def test_several_boxed_values_under_each_rule(
-    verifier, last_boxed_verifier, gold, answer, all_boxed, last_boxed
+    verifier, all_boxed_verifier, gold, answer, all_boxed, last_boxed
 ):
-    assert verifier.extraction == Extraction.ALL_BOXED  # the default
-    assert verifier.verify(gold, answer) == all_boxed
-    assert last_boxed_verifier.verify(gold, answer) == last_boxed
+    assert verifier.extraction == Extraction.LAST_BOXED  # the default: the paper's protocol
+    assert all_boxed_verifier.verify(gold, answer) == all_boxed
+    assert verifier.verify(gold, answer) == last_boxed
+
+
+@pytest.mark.parametrize(
+    "answer", ["2+3 = 5", "The answer is 5.", "$5$", "5", "\\(5\\)", "so x = 5, i.e. 5"]
+)
+def test_an_answer_without_a_box_is_unparseable_under_both_rules(
+    verifier, all_boxed_verifier, answer
+):
+    assert verifier.verify("5", answer) == Verdict.UNPARSEABLE
+    assert all_boxed_verifier.verify("5", answer) == Verdict.UNPARSEABLE
+    # The same result boxed is correct under both.
+    boxed = f"{answer} so \\boxed{{5}}"
+    assert verifier.verify("5", boxed) == all_boxed_verifier.verify("5", boxed) == Verdict.CORRECT
 
 
 def test_unknown_extraction_rule_is_refused():
-    with pytest.raises(ValueError, match="all_boxed, last_boxed"):
+    with pytest.raises(ValueError, match="last_boxed, all_boxed"):
         Verifier(workers=1, extraction="first_boxed")
 
 
@@ -211,7 +227,9 @@ def test_interrupted_batch_leaves_the_pool_usable():
 def test_callable_from_a_thread(verifier):
     results = []
     thread = threading.Thread(
-        target=lambda: results.append(verifier.verify_batch(["3", "3"], ["\\boxed{3}", "4"]))
+        target=lambda: results.append(
+            verifier.verify_batch(["3", "3"], ["\\boxed{3}", "\\boxed{4}"])
+        )
     )
     thread.start()
     thread.join(timeout=30)
@@ -254,20 +272,21 @@ def test_batch_length_mismatch_is_refused(verifier):
 
 
 def test_answer_tail_keeps_every_boxed_value_of_the_final_answer():
-    assert answer_tail("a \\boxed{1} b \\boxed{2} c", 100) == "a \\boxed{1} b \\boxed{2} c"
-    assert answer_tail("working\nso \\boxed{1} b \\boxed{2}", 100) == "so \\boxed{1} b \\boxed{2}"
+    def tail(answer: str, max_chars: int) -> str:
+        return answer_tail(answer, max_chars, "all_boxed")
+
+    assert tail("a \\boxed{1} b \\boxed{2} c", 100) == "a \\boxed{1} b \\boxed{2} c"
+    assert tail("working\nso \\boxed{1} b \\boxed{2}", 100) == "so \\boxed{1} b \\boxed{2}"
     # Only boxes within max_chars before the end of the final answer count.
-    assert answer_tail("\\boxed{1}" + "y" * 30 + "\\boxed{2}", 12) == "\\boxed{2}"
-    assert (
-        answer_tail("\\boxed{1}" + "y" * 30 + "\\boxed{2}" + "z" * 50, 20)
-        == "\\boxed{2}" + "z" * 11
-    )
-    assert answer_tail("we get \\boxed{5}.", 100) == "\\boxed{5}."  # one box: as last_boxed
-    assert answer_tail("no box, answer 42", 9) == "answer 42"
-    assert answer_tail("\\boxed{4\ud800}", 100) == "\\boxed{4}"
+    assert tail("\\boxed{1}" + "y" * 30 + "\\boxed{2}", 12) == "\\boxed{2}"
+    assert tail("\\boxed{1}" + "y" * 30 + "\\boxed{2}" + "z" * 50, 20) == "\\boxed{2}" + "z" * 11
+    assert tail("we get \\boxed{5}.", 100) == "\\boxed{5}."  # one box: as last_boxed
+    assert tail("no box, answer 42", 9) == "answer 42"
+    assert tail("\\boxed{4\ud800}", 100) == "\\boxed{4}"
 
 
 def test_answer_tail_starts_at_last_boxed():
     assert answer_tail("a \\boxed{1} b \\boxed{2} c", 100, "last_boxed") == "\\boxed{2} c"
     assert answer_tail("x" * 50 + "\\boxed{3}", 5, "last_boxed") == "\\boxe"
     assert answer_tail("no box, answer 42", 9, "last_boxed") == "answer 42"
+    assert answer_tail("a \\boxed{1} b \\boxed{2} c", 100) == "\\boxed{2} c"  # the default

@@ -205,3 +205,35 @@ def test_the_untrained_students_eval_comes_first_with_greedy_beside_it():
     assert next(iter(state.stages)) == "base"
     base = state.stages["base"]
     assert base.kind == "eval" and base.evals["toy"].greedy == pytest.approx(0.28)
+
+
+def test_a_failed_attempt_then_a_successful_resume_shows_no_failure_banner():
+    from tests.tui_tests.fixtures.toy_run import toy_run_events
+    from tui.views import run_banner
+
+    failed = list(toy_run_events(error_in="opd"))
+    finished = [
+        (t, kind, {**fields, "resumed": True} if kind == "run_start" else fields)
+        for t, kind, fields in toy_run_events()
+    ]
+    state = RunState(toy_plan())
+    for seq, (t, kind, fields) in enumerate(failed + finished):
+        state.apply(Event(kind, seq, t, fields))
+    assert state.status == "ok"
+    assert all(v.status == "ok" for v in state.stages.values())
+    assert state.last_error is None
+    assert run_banner(state) == (None, "info")
+    # The failure stays in the log, where the earlier attempt is told.
+    assert any(line.level == "error" for line in state.log)
+
+
+def test_a_failed_latest_attempt_says_so_in_the_banner():
+    from tests.tui_tests.fixtures.toy_run import toy_run_events
+    from tui.views import run_banner
+
+    state = RunState(toy_plan())
+    for seq, (t, kind, fields) in enumerate(toy_run_events(error_in="opd")):
+        state.apply(Event(kind, seq, t, fields))
+    message, level = run_banner(state)
+    assert level == "error" and message is not None
+    assert message.startswith("The run failed: FloatingPointError")

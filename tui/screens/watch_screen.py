@@ -25,7 +25,7 @@ from tui.follower import RunFollower
 from tui.messages import RunChanged
 from tui.run_dir import DirKind
 from tui.run_state import RunState
-from tui.views import accuracy_rows, stage_charts
+from tui.views import accuracy_rows, run_banner, stage_charts
 from tui.widgets.accuracy_chart import AccuracyChart
 from tui.widgets.accuracy_table import AccuracyTable
 from tui.widgets.banner import Banner
@@ -125,13 +125,9 @@ class WatchScreen(Screen[None]):
             level = "error" if st.kind in (DirKind.NOT_RUN, DirKind.FILE) else "info"
             return st.describe(self.follow), level
         state = self.state
-        if state.last_error:
-            return f"The run failed: {state.last_error}", "error"
-        if state.plan_error:
-            return (
-                f"plan.yaml could not be read, so stages come from the log only. {state.plan_error}",
-                "warning",
-            )
+        message, level = run_banner(state)
+        if message:
+            return message, level
         if state.caught_up and state.events_applied == 0:
             waiting = " Waiting for the first event." if self.follow else ""
             return (
