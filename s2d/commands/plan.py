@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="directory for the plans and the default study journal (default: plans/<scenario name>)",
     )
-    p.add_argument("--trials", type=int, default=200, help="trials to add to the study (default 200)")
+    p.add_argument(
+        "--trials", type=int, default=200, help="trials to add to the study (default 200)"
+    )
     p.add_argument(
         "--seed",
         type=int,
