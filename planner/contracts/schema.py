@@ -20,6 +20,16 @@ from planner.contracts.errors import FieldProblem
 T = TypeVar("T")
 
 _MISSING = object()
+# Resolving a dataclass's string annotations costs about 0.2 ms a class; the
+# planner builds a plan for every trial, so each class is resolved once.
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 class FieldProblems(list[FieldProblem]):
@@ -118,7 +128,7 @@ def build(cls: type[T], data: Any, path: str, problems: FieldProblems) -> T:
     Returns an instance even when problems were found (fields that failed keep
     their defaults, or None), so validation can go on and report everything at once.
     """
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     if data is None:
         data = {}

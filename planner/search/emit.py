@@ -19,7 +19,7 @@ import numpy as np
 from planner.contracts.plan import Plan, plan_from_dict
 from planner.contracts.schema import to_plain
 from planner.scenario.spec import Scenario
-from planner.simulator.population import NONE, Evaluated, inputs_for
+from planner.simulator.population import NONE, Evaluated, Population, inputs_for
 from planner.simulator.response import ResponseParams, predict
 
 KIND = {"teacher_rl": "grpo", "warmup": "forward_kl", "opd": "opd", "student_rl": "grpo"}
@@ -29,15 +29,20 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-")
 
 
-def _warmup_only(
-    sc: Scenario, ev: Evaluated, i: int, params: ResponseParams
-) -> tuple[float, float]:
-    """The student's predicted accuracy (and sd) after the warmup, before OPD and stage 3."""
+def warmup_only(
+    sc: Scenario, pop: Population, params: ResponseParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """The students' predicted accuracy (and sd) after the warmup, before OPD and stage 3.
+
+    For every allocation of ``pop`` at once (one array each).
+    """
     from dataclasses import replace
 
-    x = replace(inputs_for(sc, ev.pop.row(i)), opd_samples=0.0, labels3=0.0, visits3=0.0)
+    n = len(pop)
+    zero = np.zeros(n)
+    x = replace(inputs_for(sc, pop), opd_samples=zero, labels3=zero, visits3=zero)
     out = predict(x, params, sc.benchmark)
-    return float(np.asarray(out.bridge)[0]), float(np.asarray(out.sd_bridge)[0])
+    return np.broadcast_to(out.bridge, (n,)), np.broadcast_to(out.sd_bridge, (n,))
 
 
 def plan_for(
@@ -48,7 +53,9 @@ def plan_for(
     name: str | None = None,
     band_z: float = 1.645,
     params: ResponseParams | None = None,
+    warmup: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Plan:
+    """Allocation ``i`` of ``ev`` as a plan; ``warmup``: :func:`warmup_only` of ``ev.pop``, if at hand."""
     pop = ev.pop
     t = int(pop.teacher[i])
     teacher = sc.teachers[t] if t != NONE else None
@@ -88,7 +95,9 @@ def plan_for(
         add("teacher_rl", "teacher", "labels.stage1", ev.teacher_acc[i], ev.sd_teacher[i])
     warmup_acc, warmup_sd = ev.bridge_acc[i], ev.sd_bridge[i]
     if bridged and steps["warmup"] > 0 and steps["opd"] > 0 and params is not None:
-        warmup_acc, warmup_sd = _warmup_only(sc, ev, i, params)
+        acc, sd = warmup if warmup is not None else warmup_only(sc, pop.row(i), params)
+        j = i if warmup is not None else 0
+        warmup_acc, warmup_sd = float(acc[j]), float(sd[j])
     if bridged and steps["warmup"] > 0:
         add("warmup", "student", "prompts", warmup_acc, warmup_sd)
     if bridged and steps["opd"] > 0:

@@ -36,20 +36,25 @@ class GridResult:
     seconds: float
 
 
+def lattice(
+    problem: Simulator, label_steps: int = 20, share_steps: int = 20
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The grid's allocations, one (teacher, fraction, shares) batch per teacher choice."""
+    shares = simplex_lattice(share_steps)
+    fractions = np.linspace(0.0, 1.0, label_steps + 1)
+    batches = [(np.array([NONE]), np.array([1.0]), np.array([[0.0, 0.0, 0.0, 1.0]]))]
+    for teacher in range(len(problem.sc.teachers)):
+        f = np.repeat(fractions, len(shares))
+        batches.append((np.full(len(f), teacher), f, np.tile(shares, (len(fractions), 1))))
+    return batches
+
+
 def grid_search(problem: Simulator, label_steps: int = 20, share_steps: int = 20) -> GridResult:
     import time
 
     start = time.perf_counter()
-    lattice = simplex_lattice(share_steps)
-    fractions = np.linspace(0.0, 1.0, label_steps + 1)
     best, best_params, total = -np.inf, {}, 0
-    for teacher in range(NONE, len(problem.sc.teachers)):
-        if teacher == NONE:
-            t, f, sh = np.array([NONE]), np.array([1.0]), np.array([[0.0, 0.0, 0.0, 1.0]])
-        else:
-            f = np.repeat(fractions, len(lattice))
-            sh = np.tile(lattice, (len(fractions), 1))
-            t = np.full(len(f), teacher)
+    for t, f, sh in lattice(problem, label_steps, share_steps):
         ev = problem.evaluate(t, f, sh)
         total += len(t)
         i = int(np.argmax(ev.objective))

@@ -1,29 +1,31 @@
 """Optuna search over teacher, label split and stage budgets, seeded and resumable.
 
-The default strategy ("s2d") wraps Optuna's TPE in two vectorised steps that
-cost milliseconds: a screen of a few thousand random allocations whose best
-are enqueued as the study's first trials, and after TPE a local refinement
-around the best trial, also enqueued. Every scored allocation that matters is
-therefore a trial in the study (optuna-dashboard shows it all). ``tpe`` is
-plain Optuna TPE with default settings, for comparison. ``workers > 1`` runs
-TPE in that many processes on the same storage and study; each process opens
-the storage itself and draws its own sampler seed.
+The default strategy ("s2d") runs on an in-memory study and prices its
+candidates in batches (planner/search/batch.py: a vectorised coarse pass that
+seeds TPE, TPE rounds of many asks priced in one simulator call, vectorised
+local rounds); the user's storage then receives every evaluated trial, with its
+plan, in one write (planner/search/bulk.py). ``tpe`` is plain Optuna TPE with
+default settings, one trial at a time on the user's storage, for comparison.
+``workers > 1`` runs that many processes on the same storage and study; each
+opens the storage itself and draws its own sampler seed. For "s2d" the coarse
+pass runs once, before the workers start, and each worker appends its trials
+in bulk; for "tpe" the workers share the study trial by trial.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from planner.contracts.errors import UserError
-from planner.search import space
+from planner.search import batch, space
+from planner.search.bulk import append_trials
 from planner.search.stale_trials import claim_trial
 from planner.simulator.simulator import Simulator
-
-SCREEN_TOP = 8
 
 
 @dataclass
@@ -35,8 +37,8 @@ class SearchConfig:
     storage: str | None = None  # resolved URL (see planner.search.storage.storage_url)
     study_name: str = ""
     workers: int = 1
-    screen: int = 8192
-    refine_rounds: int = 6
+    batch: int = 16  # "s2d": trials asked and priced together in a round
+    tpe_share: float = 0.25  # "s2d": share of the trials TPE proposes (the rest: coarse, local)
 
 
 def _objective(problem: Simulator, pareto: bool):
@@ -45,26 +47,8 @@ def _objective(problem: Simulator, pareto: bool):
         params = space.suggest(problem, trial, pareto)
         ev = space.evaluate_params(problem, [params])
         acc = float(ev.objective[0])
-        trial.set_user_attr("final_accuracy", float(ev.final_acc[0]))
-        trial.set_user_attr("compute", float(ev.total_compute[0]))
-        trial.set_user_attr("valid", bool(ev.valid[0]))
-        trial.set_user_attr("compute_unit", problem.sc.compute_unit)
-        if ev.valid[0]:
-            # The whole plan rides on the trial so that `s2d explore` (or
-            # optuna-dashboard) can show and export it without the scenario.
-            from planner.contracts.plan import plan_to_dict
-            from planner.search.emit import plan_for
-
-            plan = plan_for(
-                problem.sc,
-                ev,
-                0,
-                problem.profile.name,
-                None,
-                problem.profile.params.band_z,
-                problem.profile.params,
-            )
-            trial.set_user_attr("plan", plan_to_dict(plan))
+        for key, value in batch.trial_attrs(problem, ev, 0).items():
+            trial.set_user_attr(key, value)
         if pareto:
             return acc, float(ev.total_compute[0]) if ev.valid[0] else problem.sc.budget
         return acc
@@ -103,74 +87,45 @@ def create_study(storage: Any, name: str, pareto: bool, sampler: Any) -> Any:
         ) from None
 
 
-def _pareto_mask(acc: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    order = np.lexsort((-acc, cost))
-    best = -np.inf
-    mask = np.zeros(len(acc), dtype=bool)
-    for i in order:
-        if acc[i] > best + 1e-9:
-            mask[i], best = True, acc[i]
-    return mask
+Progress = Callable[[float], None]  # the best objective so far, after each trial or round
 
 
-def screen(
-    problem: Simulator, n: int, rng: np.random.Generator, pareto: bool
-) -> list[dict[str, Any]]:
-    """Vectorised random allocations; return the params of the best ones (or the front)."""
-    arrays = space.random_arrays(problem, n, rng, pareto)
-    ev = problem.evaluate(*arrays)
-    t, f, sh, sp = arrays
-    idx: list[int] = []
-    if pareto:
-        front = np.flatnonzero(
-            _pareto_mask(np.where(ev.valid, ev.final_acc, -1), ev.total_compute) & ev.valid
-        )
-        if len(front):
-            picks = np.linspace(0, len(front) - 1, min(len(front), 24)).astype(int)
-            idx = [int(i) for i in front[picks]]
-    else:
-        for teacher in range(
-            -1, len(problem.sc.teachers)
-        ):  # the best of each teacher, then overall
-            m = np.where((t == teacher) & ev.valid, ev.objective, -np.inf)
-            if np.isfinite(m.max()):
-                idx.append(int(np.argmax(m)))
-        idx += [int(i) for i in np.argsort(-ev.objective)[:SCREEN_TOP] if ev.valid[i]]
-        idx = list(dict.fromkeys(idx))
-    return [
-        space.params_of(problem, int(t[i]), f[i], sh[i], sp[i] if pareto else None) for i in idx
-    ]
+def batch_search(
+    problem: Simulator,
+    cfg: SearchConfig,
+    study: Any,
+    seed: int,
+    trials: int,
+    progress: Progress | None = None,
+    phases: tuple[str, ...] = batch.PHASES,
+) -> None:
+    """Search on an in-memory copy of ``study``, then append the new trials to it in one write.
 
+    The copy starts from the study's finished trials (so a resumed study goes
+    on from them, and the coarse pass skips what it already holds), without
+    their attributes, which TPE does not read.
+    """
+    import optuna
+    from optuna.trial import TrialState
 
-def refine(
-    problem: Simulator, best: dict[str, Any], rng: np.random.Generator, rounds: int, n: int = 2048
-) -> dict[str, Any]:
-    """Shrinking Gaussian steps around the best allocation (same teacher), vectorised."""
-    if best["teacher"] == "none":
-        return best
-    t, f, sh, _ = space.to_arrays(problem, [best])
-    cur_f, cur_sh = f[0], sh[0]
-    cur = problem.evaluate(t, f, sh).objective[0]
-    for r in range(rounds):
-        scale = 0.15 * 0.5**r
-        ff = np.clip(cur_f + scale * rng.standard_normal(n), 0.0, 1.0)
-        ss = np.clip(cur_sh + scale * rng.standard_normal((n, len(cur_sh))), 0.0, 1.0)
-        ev = problem.evaluate(np.full(n, t[0]), ff, ss)
-        i = int(np.argmax(ev.objective))
-        if ev.objective[i] > cur:
-            cur, cur_f, cur_sh = ev.objective[i], ff[i], ss[i]
-    return space.params_of(problem, int(t[0]), cur_f, cur_sh)
+    memory = optuna.create_study(
+        directions=list(study.directions), sampler=_sampler("s2d", seed, cfg.pareto)
+    )
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    known = [batch.copy_trial(t, {}, {}) for t in done]
+    memory.add_trials(known)
+    bc = batch.BatchConfig(trials, cfg.pareto, cfg.batch, cfg.tpe_share)
+    batch.run(problem, memory, bc, seed, progress, phases)
+    new = memory.get_trials(deepcopy=False)[len(known) :]
+    append_trials(study, batch.with_attrs(problem, new))
 
 
 def _worker(
     scenario_path: str,
     profile_path: str | None,
-    storage_url: str,
-    name: str,
-    pareto: bool,
+    cfg: SearchConfig,
     trials: int,
     seed: int,
-    kind: str,
 ) -> None:
     import optuna
 
@@ -179,8 +134,17 @@ def _worker(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     problem = Simulator.create(load_scenario(scenario_path), profile_path)
-    study = create_study(open_storage(storage_url), name, pareto, _sampler(kind, seed, pareto))
-    study.optimize(_objective(problem, pareto), n_trials=trials)
+    assert cfg.storage is not None
+    study = create_study(
+        open_storage(cfg.storage),
+        cfg.study_name,
+        cfg.pareto,
+        _sampler(cfg.sampler, seed, cfg.pareto),
+    )
+    if cfg.sampler == "tpe":
+        study.optimize(_objective(problem, cfg.pareto), n_trials=trials)
+    else:
+        batch_search(problem, cfg, study, seed, trials, phases=("tpe", "local"))
 
 
 def _exit_reason(exitcode: int) -> str:
@@ -191,76 +155,81 @@ def _exit_reason(exitcode: int) -> str:
     return f"exit code {exitcode}"
 
 
+def _run_workers(
+    cfg: SearchConfig, trials: int, scenario_path: str, profile_path: str | None
+) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    share = [trials // cfg.workers + (i < trials % cfg.workers) for i in range(cfg.workers)]
+    procs = [
+        ctx.Process(
+            target=_worker, args=(scenario_path, profile_path, cfg, share[i], cfg.seed + 1 + i)
+        )
+        for i in range(cfg.workers)
+        if share[i]
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    failed = [_exit_reason(p.exitcode) for p in procs if p.exitcode]
+    if failed:
+        raise UserError(
+            f"{len(failed)} worker process(es) failed ({', '.join(failed)}). The study keeps every finished trial: run the same command again to continue it (trials left running are marked failed), or with --workers 1 to see an error."
+        )
+
+
+def _best_progress(progress: Progress) -> Any:
+    best = [-float("inf")]
+
+    def callback(study: Any, trial: Any) -> None:
+        if trial.values is not None:
+            best[0] = max(best[0], trial.values[0])
+        progress(best[0])
+
+    return callback
+
+
 def run_search(
     problem: Simulator,
     cfg: SearchConfig,
     storage: Any,
     scenario_path: str | None = None,
     profile_path: str | None = None,
+    progress: Progress | None = None,
 ) -> Any:
     """Run the search into ``storage``; return the study."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rng = np.random.default_rng(cfg.seed)
     study = create_study(
         storage, cfg.study_name, cfg.pareto, _sampler(cfg.sampler, cfg.seed, cfg.pareto)
     )
-    objective = _objective(problem, cfg.pareto)
-    tpe_trials = cfg.trials
-    if cfg.sampler == "s2d":
-        seeds = screen(problem, cfg.screen, rng, cfg.pareto)
-        for params in seeds:
-            study.enqueue_trial(params, skip_if_exists=True)
-        tpe_trials = max(cfg.trials - len(seeds) - (0 if cfg.pareto else 1), 0)
-        if cfg.workers <= 1:
-            study.optimize(objective, n_trials=len(seeds))
-    if cfg.workers > 1:
-        if scenario_path is None:
-            raise UserError(
-                "--workers needs the scenario as a file, so that each worker process can load it."
-            )
-        ctx = multiprocessing.get_context("spawn")
-        share = [
-            tpe_trials // cfg.workers + (i < tpe_trials % cfg.workers) for i in range(cfg.workers)
-        ]
-        if cfg.sampler == "s2d":
-            share[0] += len(seeds)
-        procs = [
-            ctx.Process(
-                target=_worker,
-                args=(
-                    scenario_path,
-                    profile_path,
-                    cfg.storage,
-                    cfg.study_name,
-                    cfg.pareto,
-                    share[i],
-                    cfg.seed + 1 + i,
-                    cfg.sampler,
-                ),
-            )
-            for i in range(cfg.workers)
-        ]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join()
-        failed = [_exit_reason(p.exitcode) for p in procs if p.exitcode]
-        if failed:
-            raise UserError(
-                f"{len(failed)} worker process(es) failed ({', '.join(failed)}). The study keeps every finished trial: run the same command again to continue it (trials left running are marked failed), or with --workers 1 to see an error."
-            )
-        study = create_study(
-            storage, cfg.study_name, cfg.pareto, _sampler(cfg.sampler, cfg.seed, cfg.pareto)
+    if "compute_unit" not in study.user_attrs:  # what `s2d explore` labels the cost axis with
+        study.set_user_attr("compute_unit", problem.sc.compute_unit)
+    if cfg.workers > 1 and scenario_path is None:
+        raise UserError(
+            "--workers needs the scenario as a file, so that each worker process can load it."
         )
+    if cfg.sampler == "tpe":
+        if cfg.workers > 1:
+            assert scenario_path is not None
+            _run_workers(cfg, cfg.trials, scenario_path, profile_path)
+        else:
+            callbacks = [_best_progress(progress)] if progress else None
+            study.optimize(
+                _objective(problem, cfg.pareto), n_trials=cfg.trials, callbacks=callbacks
+            )
+    elif cfg.workers > 1:
+        assert scenario_path is not None
+        before = len(study.get_trials(deepcopy=False))
+        batch_search(problem, cfg, study, cfg.seed, cfg.trials, progress, phases=("coarse",))
+        seeded = len(study.get_trials(deepcopy=False)) - before
+        _run_workers(cfg, cfg.trials - seeded, scenario_path, profile_path)
     else:
-        study.optimize(objective, n_trials=tpe_trials)
-    if cfg.sampler == "s2d" and not cfg.pareto:
-        refined = refine(problem, dict(study.best_trial.params), rng, cfg.refine_rounds)
-        study.enqueue_trial(refined, skip_if_exists=True)
-        study.optimize(objective, n_trials=1)
-    return study
+        batch_search(problem, cfg, study, cfg.seed, cfg.trials, progress)
+    return create_study(
+        storage, cfg.study_name, cfg.pareto, _sampler(cfg.sampler, cfg.seed, cfg.pareto)
+    )
 
 
 def best_params(study: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from planner.contracts.errors import UserError
 from planner.contracts.plan import Plan
 from planner.scenario.spec import load_scenario
 from planner.search import space
-from planner.search.emit import plan_for
+from planner.search.emit import plan_for, warmup_only
 from planner.search.optimize import SearchConfig, best_params, pareto_params, run_search
 from planner.search.stale_trials import recover_study
 from planner.search.storage import open_storage, storage_url
@@ -49,6 +49,7 @@ def plans_from_params(
     problem: Simulator, params_list: list[dict[str, Any]], prefix: str | None = None
 ) -> list[Plan]:
     ev = space.evaluate_params(problem, params_list)
+    warmup = warmup_only(problem.sc, ev.pop, problem.profile.params)
     plans = []
     for i in range(len(params_list)):
         if ev.valid[i]:
@@ -62,6 +63,7 @@ def plans_from_params(
                     name,
                     problem.profile.params.band_z,
                     problem.profile.params,
+                    warmup,
                 )
             )
     return plans
@@ -93,7 +95,9 @@ def make_plans(
     pareto: bool = False,
     check: bool = False,
     profile: str | None = None,
+    progress: Any = None,
 ) -> PlanResult:
+    """``s2d plan`` from Python; ``progress`` (optional) gets the best objective after each round."""
     sc = load_scenario(scenario)
     problem = Simulator.create(sc, profile)
     check_feasible(problem)
@@ -112,7 +116,9 @@ def make_plans(
     )
     storage_handle = open_storage(url)
     stale = recover_study(storage_handle, name)
-    result_study = run_search(problem, cfg, storage_handle, str(Path(scenario).resolve()), profile)
+    result_study = run_search(
+        problem, cfg, storage_handle, str(Path(scenario).resolve()), profile, progress
+    )
     best: Plan | None = None
     front: list[Plan] = []
     if pareto:
@@ -121,7 +127,13 @@ def make_plans(
         found = plans_from_params(problem, [best_params(result_study)])
         best = found[0] if found else None
     result = PlanResult(
-        best, front, out_dir, url, name, len(result_study.trials), notes=notes_for(problem, best)
+        best,
+        front,
+        out_dir,
+        url,
+        name,
+        len(result_study.get_trials(deepcopy=False)),
+        notes=notes_for(problem, best),
     )
     if stale:
         result.notes.append(

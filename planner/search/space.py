@@ -55,6 +55,24 @@ def params_of(
     return p
 
 
+SPEND_LOW = 0.02  # the least share of the budget a Pareto trial may spend
+
+
+def distributions(sim: Simulator, params: dict[str, Any]) -> dict[str, Any]:
+    """The Optuna distributions :func:`suggest` draws ``params`` from (for trials made without it)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    out: dict[str, Any] = {}
+    for name in params:
+        if name == "teacher":
+            out[name] = CategoricalDistribution(sim.teacher_choices)
+        elif name == "spend":
+            out[name] = FloatDistribution(SPEND_LOW, 1.0)
+        else:
+            out[name] = FloatDistribution(0.0, 1.0)
+    return out
+
+
 def suggest(sim: Simulator, trial: Any, pareto: bool) -> dict[str, Any]:
     p: dict[str, Any] = {"teacher": trial.suggest_categorical("teacher", sim.teacher_choices)}
     if p["teacher"] != "none":
@@ -62,7 +80,7 @@ def suggest(sim: Simulator, trial: Any, pareto: bool) -> dict[str, Any]:
         for w in WEIGHTS:
             p[w] = trial.suggest_float(w, 0.0, 1.0)
     if pareto:
-        p["spend"] = trial.suggest_float("spend", 0.02, 1.0)
+        p["spend"] = trial.suggest_float("spend", SPEND_LOW, 1.0)
     return p
 
 
@@ -71,5 +89,5 @@ def random_arrays(sim: Simulator, n: int, rng: np.random.Generator, pareto: bool
     fraction = rng.random(n)
     shares = rng.random((n, len(STAGES)))
     shares *= rng.random((n, len(STAGES))) < 0.85  # some plans drop a stage outright
-    spend = rng.uniform(0.02, 1.0, n) if pareto else np.ones(n)
+    spend = rng.uniform(SPEND_LOW, 1.0, n) if pareto else np.ones(n)
     return teacher, fraction, shares, spend

@@ -92,6 +92,32 @@ def _cut_partial_entry(path: str) -> None:
         os.fsync(f.fileno())
 
 
+# What a database says when another process created the same schema a moment earlier.
+_SCHEMA_RACE = ("already exists", "duplicate key", "UNIQUE constraint")
+
+
+def _open_rdb(url: str, attempts: int = 3) -> Any:
+    """RDBStorage, tolerating another process that creates a new database's tables at the same time.
+
+    Optuna creates the schema when it opens a database that has none; two
+    ``s2d plan`` processes started together on a new SQLite file (or a new
+    PostgreSQL database) race, and the loser fails on a table that now exists.
+    Opening again finds the schema in place.
+    """
+    import time
+
+    import optuna
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except Exception as e:
+            if attempt == attempts - 1 or not any(m in str(e) for m in _SCHEMA_RACE):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def open_storage(url: str) -> Any:
     import optuna
 
@@ -103,7 +129,7 @@ def open_storage(url: str) -> Any:
             path.parent.mkdir(parents=True, exist_ok=True)
             backend = JournalFileBackend(str(path), lock_obj=JournalLock(str(path)))  # type: ignore[arg-type]
             return optuna.storages.JournalStorage(backend)
-        return optuna.storages.RDBStorage(url)
+        return _open_rdb(url)
     except (ImportError, ValueError, OSError) as e:
         raise UserError(
             f"cannot open Optuna storage {mask_url(url)} ({type(e).__name__}: {mask_url(str(e))}). Use sqlite:///FILE.db, postgresql://USER:PASSWORD@HOST/DB (needs a driver such as psycopg2) or journal:FILE."

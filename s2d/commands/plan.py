@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="directory for the plans and the default study journal (default: plans/<scenario name>)",
     )
-    p.add_argument("--trials", type=int, default=200, help="Optuna trials (default 200)")
+    p.add_argument(
+        "--trials", type=int, default=200, help="trials to add to the study (default 200)"
+    )
     p.add_argument(
         "--seed",
         type=int,
@@ -30,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--sampler",
         choices=["s2d", "tpe"],
         default="s2d",
-        help="s2d: TPE with a vectorised screen and refinement (default); tpe: plain Optuna TPE",
+        help="s2d (default): an in-memory search priced in batches (a vectorised coarse pass seeding TPE, batched TPE rounds, vectorised local rounds), every trial then written to the study at once; tpe: plain Optuna TPE, trial by trial",
     )
     p.add_argument(
         "--storage",

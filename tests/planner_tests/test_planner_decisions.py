@@ -38,7 +38,7 @@ def test_paper_budget_picks_rl_teacher_with_bridge_and_most_labels_upstream(
 
 
 def test_budget_too_small_for_teacher_rl_falls_back_to_direct_grpo(paper_scenario, tmp_path):
-    plan = _plan(paper_scenario(budget={"gpu_hours": 30}), tmp_path)
+    plan = _plan(paper_scenario(budget={"gpu_hours": 40}), tmp_path)
     assert plan.teacher is None
     assert [(s.kind, s.model, s.data) for s in plan.stages] == [
         ("grpo", "student", "labels.stage1")
