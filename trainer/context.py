@@ -49,12 +49,13 @@ class SpendMeter:
         self.tokens_generated = 0
         self.tokens_trained = 0
         self.teacher_tokens_scored = 0
+        self.student_tokens_scored = 0
         self._wall0 = time.perf_counter()
         self._cpu0 = time.process_time()
         self._lock = threading.Lock()
         self.offset = Spend()  # what earlier attempts of this stage spent (resume)
         self.cpu_extra = 0.0  # CPU seconds of worker processes (accelerate launch)
-        self._others = (0, 0, 0)  # the other ranks' token counts at the last sync
+        self._others = (0, 0, 0, 0)  # the other ranks' token counts at the last sync
         self.examples = 0  # training rows this rank has fed to the loss since the last take
 
     def sync(self) -> None:
@@ -62,9 +63,15 @@ class SpendMeter:
         from trainer.distributed import sum_ints
 
         with self._lock:
-            local = [self.tokens_generated, self.tokens_trained, self.teacher_tokens_scored]
+            local = [
+                self.tokens_generated,
+                self.tokens_trained,
+                self.teacher_tokens_scored,
+                self.student_tokens_scored,
+            ]
         totals = sum_ints(local)
-        self._others = (totals[0] - local[0], totals[1] - local[1], totals[2] - local[2])
+        others = [t - m for t, m in zip(totals, local, strict=True)]
+        self._others = (others[0], others[1], others[2], others[3])
 
     def take_examples(self) -> int:
         """Rows fed to the loss on all ranks since the last call (a collective)."""
@@ -74,27 +81,37 @@ class SpendMeter:
             mine, self.examples = self.examples, 0
         return sum_ints([mine])[0]
 
-    def add(self, *, generated: int = 0, trained: int = 0, teacher_scored: int = 0) -> None:
+    def add(
+        self,
+        *,
+        generated: int = 0,
+        trained: int = 0,
+        teacher_scored: int = 0,
+        student_scored: int = 0,
+    ) -> None:
         with self._lock:
             self.tokens_generated += int(generated)
             self.tokens_trained += int(trained)
             self.teacher_tokens_scored += int(teacher_scored)
+            self.student_tokens_scored += int(student_scored)
 
-    def totals(self) -> tuple[int, int, int]:
-        """Tokens generated, trained and teacher-scored on all ranks, as of the last sync."""
+    def totals(self) -> tuple[int, int, int, int]:
+        """Tokens generated, trained, teacher- and student-scored on all ranks, at the last sync."""
         return (
             self.tokens_generated + self._others[0],
             self.tokens_trained + self._others[1],
             self.teacher_tokens_scored + self._others[2],
+            self.student_tokens_scored + self._others[3],
         )
 
     def spent(self) -> Spend:
         wall = time.perf_counter() - self._wall0
-        generated, trained, scored = self.totals()
+        generated, trained, scored, student_scored = self.totals()
         now = Spend(
             tokens_generated=generated,
             tokens_trained=trained,
             teacher_tokens_scored=scored,
+            student_tokens_scored=student_scored,
             wall_seconds=round(wall, 3),
             gpu_hours=round(wall * self.gpus / 3600.0, 6),
             cpu_seconds=round(time.process_time() - self._cpu0 + self.cpu_extra, 3),

@@ -366,7 +366,9 @@ class Executor:
             stage=stage.id,
             stage_kind=stage.kind,
             model=stage.model,
-            planned=planned(self.plan, stage, ctx.meter.labels) if planned else Spend(),
+            planned=planned(self.plan, stage, ctx.meter.labels, self._prompt_tokens(ctx))
+            if planned
+            else Spend(),
             resumed_from=resumed_from,
             total_steps=stage.budget.steps,
         )
@@ -402,6 +404,16 @@ class Executor:
         )
         reporter.stage_finished(stage.id, spent)
         return spent
+
+    def _prompt_tokens(self, ctx: StageContext) -> float:
+        """Mean prompt tokens (chat template included) of the stage's data, for its planned spend."""
+        from trainer.models import load_tokenizer
+        from trainer.rollouts import prompt_tokens
+
+        problems = ctx.data.labeled or ctx.data.prompts or []
+        if not problems:
+            return 0.0
+        return prompt_tokens(load_tokenizer(ctx.model_path), [p.problem for p in problems[:256]])
 
     def _run_stage_fn(self, ctx: StageContext) -> StageResult:
         """Train the stage in this process (the accelerate launcher overrides it)."""

@@ -114,6 +114,25 @@ def latest_checkpoint(root: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
 
 
+def count_batch(meter: SpendMeter, batch: dict[str, Any], generated: bool, scorers: Any) -> None:
+    """Add one micro-batch to the meter: rows, sequence tokens trained and scored, tokens sampled."""
+    if hasattr(batch.get("attention_mask"), "sum"):  # SFT-style: one mask over the sequence
+        rows = int(batch["attention_mask"].shape[0])
+        tokens = int(batch["attention_mask"].sum())
+    elif hasattr(batch.get("completion_mask"), "sum") and hasattr(batch.get("prompt_mask"), "sum"):
+        rows = int(batch["completion_mask"].shape[0])
+        tokens = int(batch["prompt_mask"].sum()) + int(batch["completion_mask"].sum())
+    else:
+        return
+    meter.examples += rows
+    meter.add(
+        trained=tokens,
+        generated=int(batch["completion_mask"].sum()) if generated else 0,
+        teacher_scored=tokens if "teacher" in scorers else 0,
+        student_scored=tokens if "student" in scorers else 0,
+    )
+
+
 # The mixin is always combined with a transformers Trainer subclass (mixin first in
 # the bases). For the type checker it is one, so ``self.args``, ``self.state`` and
 # ``super()._save_checkpoint`` are typed; at runtime it stays a plain mixin.
@@ -127,19 +146,17 @@ class AtomicCheckpointMixin(_TrainerBase):
     """Write each trainer checkpoint to a staging dir, then rename it into place."""
 
     s2d_ctx: StageContext
+    s2d_generates = False  # the trainer samples its own completions (GRPO, OPD)
+    s2d_scorers: tuple[str, ...] = ()  # extra forward passes over each sequence: teacher, student
 
     def _prepare_inputs(self, inputs: Any) -> Any:
-        # Counts the rows each micro-batch feeds to the loss (after on-policy generation, for
-        # the RL and distillation trainers), for the examples-per-optimizer-step metric.
+        # Meters each micro-batch as it reaches the loss (after on-policy generation, for the
+        # RL and distillation trainers): its rows, for the examples-per-step metric, and its
+        # tokens. Every pass runs over prompt (template included) and completion.
         out = super()._prepare_inputs(inputs)
         model = self.model
         if model is not None and model.training and isinstance(out, dict):
-            rows = next(
-                (out[k] for k in ("completion_ids", "input_ids") if hasattr(out.get(k), "shape")),
-                None,
-            )
-            if rows is not None:
-                self.s2d_ctx.meter.examples += int(rows.shape[0])
+            count_batch(self.s2d_ctx.meter, out, self.s2d_generates, self.s2d_scorers)
         return out
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
@@ -229,12 +246,12 @@ class EventsCallback(TrainerCallback):
         self.tokens_from_logs = tokens_from_logs
         # wall time, tokens generated, tokens trained: what the stage had spent before training
         # started (the warmup's teacher rollouts) is not this step's throughput
-        generated, trained, _ = ctx.meter.totals()
+        generated, trained, *_ = ctx.meter.totals()
         self._last = (time.perf_counter(), generated, trained)
 
     def _throughput(self) -> dict[str, float]:
         now = time.perf_counter()
-        generated, trained, _ = self.ctx.meter.totals()
+        generated, trained, *_ = self.ctx.meter.totals()
         t0, generated0, trained0 = self._last
         self._last = (now, generated, trained)
         dt = now - t0

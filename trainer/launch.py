@@ -122,6 +122,7 @@ class AccelerateExecutor(Executor):
             generated=spent.tokens_generated,
             trained=spent.tokens_trained,
             teacher_scored=spent.teacher_tokens_scored,
+            student_scored=spent.student_tokens_scored,
         )
         ctx.meter.cpu_extra += spent.cpu_seconds
         if result["status"] == "interrupted":

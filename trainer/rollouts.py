@@ -32,6 +32,15 @@ def chat_prompts(tokenizer: Any, problems: Sequence[str]) -> list[str]:
     ]
 
 
+def prompt_tokens(tokenizer: Any, problems: Sequence[str]) -> float:
+    """Mean tokens of the problems as chat prompts (template and generation prompt included)."""
+    texts = chat_prompts(tokenizer, problems)
+    if not texts:
+        return 0.0
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return sum(len(i) for i in ids) / len(ids)
+
+
 @torch.no_grad()
 def sample(
     model: Any,

@@ -47,7 +47,12 @@ def stage_charts(state: RunState, stage_id: str | None) -> tuple[str, ...]:
 
 
 def tokens_total(spend: Spend) -> int:
-    return spend.tokens_generated + spend.tokens_trained + spend.teacher_tokens_scored
+    return (
+        spend.tokens_generated
+        + spend.tokens_trained
+        + spend.teacher_tokens_scored
+        + spend.student_tokens_scored
+    )
 
 
 def compute_of(spend: Spend, unit: str) -> float:

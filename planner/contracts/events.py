@@ -13,6 +13,7 @@ class SpendDict(TypedDict, total=False):
     tokens_generated: int
     tokens_trained: int
     teacher_tokens_scored: int
+    student_tokens_scored: int
     wall_seconds: float
     gpu_hours: float
     cpu_seconds: float

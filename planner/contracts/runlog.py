@@ -34,11 +34,20 @@ EVENTS_FILE = "events.jsonl"  # inside a run directory (planner.contracts.rundir
 
 @dataclass
 class Spend:
-    """Budget spent (or planned). All counters are totals, never rates."""
+    """Budget spent (or planned). All counters are totals, never rates.
+
+    Token counters count what each pass computes over, as the cost model
+    (planner.simulator.cost) prices it: ``tokens_generated`` the sampled tokens;
+    ``tokens_trained``, ``teacher_tokens_scored`` and ``student_tokens_scored``
+    every token of each sequence a forward pass runs over (prompt with its chat
+    template, plus completion), since the prompt is computed as much as the
+    completion is, even where the loss covers the completion only.
+    """
 
     tokens_generated: int = 0
     tokens_trained: int = 0
     teacher_tokens_scored: int = 0
+    student_tokens_scored: int = 0  # the extra student forward of sampled OPD
     wall_seconds: float = 0.0
     gpu_hours: float = 0.0
     cpu_seconds: float = 0.0

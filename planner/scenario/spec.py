@@ -34,7 +34,7 @@ class StageShape:
     samples_per_prompt: int
     max_new_tokens: int
     response_tokens: float  # mean generated tokens per sample (<= max_new_tokens)
-    prompt_tokens: float  # mean prompt tokens per sample
+    prompt_tokens: float  # mean prompt tokens per sample, chat template included
 
     @property
     def sequences(self) -> int:

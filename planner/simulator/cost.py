@@ -31,6 +31,7 @@ class StepCost:
     tokens_generated: Any = 0.0
     tokens_trained: Any = 0.0
     teacher_tokens_scored: Any = 0.0
+    student_tokens_scored: Any = 0.0
     device_seconds: Any = 0.0  # one device's seconds, before dividing by the device count
 
     def __add__(self, other: StepCost) -> StepCost:
@@ -72,17 +73,16 @@ def training(params: Any, tokens: float, hw: Hardware) -> StepCost:
     )
 
 
-def scoring(params: Any, tokens: float, hw: Hardware) -> StepCost:
-    """A teacher's forward pass over finished sequences (its per-token log-probabilities)."""
+def scoring(params: Any, tokens: float, hw: Hardware, by: str = "teacher") -> StepCost:
+    """A forward pass over finished sequences (per-token log-probabilities), by teacher or student."""
     flops = 2.0 * params * tokens
-    return StepCost(
-        flops=flops,
-        teacher_tokens_scored=tokens,
-        device_seconds=flops / (hw.peak_flops * hw.score_mfu),
-    )
+    counted = {"teacher_tokens_scored" if by == "teacher" else "student_tokens_scored": tokens}
+    return StepCost(flops=flops, device_seconds=flops / (hw.peak_flops * hw.score_mfu), **counted)
 
 
 def _sequence_tokens(shape: StageShape) -> float:
+    """Tokens a pass over every sequence of a step runs over: prompt (chat template included)
+    plus completion, as the trainer's meters count them (planner.contracts.runlog.Spend)."""
     return shape.sequences * (shape.prompt_tokens + shape.response_tokens)
 
 
@@ -103,14 +103,25 @@ def warmup_step(
     )
 
 
-def opd_step(student_params: Any, teacher_params: Any, shape: StageShape, hw: Hardware) -> StepCost:
-    """One on-policy distillation step: the student samples, the teacher scores, the student trains."""
+def opd_step(
+    student_params: Any,
+    teacher_params: Any,
+    shape: StageShape,
+    hw: Hardware,
+    sampled: bool = False,
+) -> StepCost:
+    """One on-policy distillation step: the student samples, the teacher scores, the student trains.
+
+    The sampled-token estimator also scores the samples with the student (a
+    forward pass outside the training step) for its per-token advantage.
+    """
     tokens = _sequence_tokens(shape)
-    return (
+    cost = (
         generation(student_params, shape, hw)
         + scoring(teacher_params, tokens, hw)
         + training(student_params, tokens, hw)
     )
+    return cost + scoring(student_params, tokens, hw, by="student") if sampled else cost
 
 
 def to_budget_units(cost: StepCost, hw: Hardware) -> Any:

@@ -81,12 +81,13 @@ def plan_inputs(problem: Simulator, plan: Plan) -> tuple[Inputs, dict[str, float
             per_stage[s.id] = 0.0
             continue
         shape = _shape(s, sc.shapes[role].prompt_tokens, sc.shapes[role])
-        step = {
-            "teacher_rl": lambda sh: C.grpo_step(n_t, sh, hw),
-            "student_rl": lambda sh: C.grpo_step(n_s, sh, hw),
-            "warmup": lambda sh: C.warmup_step(n_s, n_t, sh, hw),
-            "opd": lambda sh: C.opd_step(n_s, n_t, sh, hw),
-        }[role](shape)
+        if role == "opd":
+            sampled = getattr(s.options, "estimator", "") == "sampled"
+            step = C.opd_step(n_s, n_t, shape, hw, sampled=sampled)
+        elif role == "warmup":
+            step = C.warmup_step(n_s, n_t, shape, hw)
+        else:
+            step = C.grpo_step(n_t if role == "teacher_rl" else n_s, shape, hw)
         compute = float(C.to_budget_units(step.scaled(s.budget.steps), hw))
         per_stage[s.id] = compute
         totals[role] += compute

@@ -181,9 +181,10 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
     if o.mode == "soft":
         assert ctx.teacher_path is not None  # a distilling stage always gets the teacher
         teacher = load_model(ctx.teacher_path, ctx.device, ctx.frozen_dtype, trainable=False)
-    meter = ctx.meter
 
     class Trainer(AtomicCheckpointMixin, SFTTrainer):
+        s2d_scorers = ("teacher",) if teacher is not None else ()
+
         def compute_loss(
             self,
             model: Any,
@@ -193,9 +194,7 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
         ) -> Any:
             labels = inputs["labels"]
             mask_B_T = labels[:, 1:] != -100  # position t predicts token t+1
-            n_tokens = int(mask_B_T.sum())
             if teacher is None:
-                meter.add(trained=n_tokens)
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             ids, attn = inputs["input_ids"], inputs["attention_mask"]
             student_hidden = final_hidden(model, ids, attn)[:, :-1]
@@ -209,7 +208,6 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
                 teacher.get_output_embeddings(),
                 chunk_tokens=o.chunk_tokens,
             )
-            meter.add(trained=n_tokens, teacher_scored=n_tokens)
             return loss
 
     dataset = rollout_dataset(rows)

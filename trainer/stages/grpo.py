@@ -10,10 +10,9 @@ KL penalty unless the plan asks for one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from trainer.context import SpendMeter, StageContext, StageResult
+from trainer.context import StageContext, StageResult
 from trainer.hf import (
     AtomicCheckpointMixin,
     EventsCallback,
@@ -49,16 +48,6 @@ class VerifierReward:
             list(answer), [completion_text(c) for c in completions]
         )
         return [1.0 if v == "correct" else 0.0 for v in verdicts]
-
-
-def grpo_tokens_from_logs(n_completions: int) -> Callable[[dict[str, Any], SpendMeter], None]:
-    def count(logs: dict[str, Any], meter: SpendMeter) -> None:
-        mean_len = logs.get("completions/mean_length")
-        if mean_len is not None:
-            tokens = int(round(mean_len * n_completions))
-            meter.add(generated=tokens, trained=tokens)
-
-    return count
 
 
 def prompt_dataset(problems: list[Any], with_answers: bool) -> Any:
@@ -122,7 +111,7 @@ def run_grpo(ctx: StageContext) -> StageResult:
     from trainer.models import load_model, load_tokenizer
 
     class Trainer(AtomicCheckpointMixin, GRPOTrainer):
-        pass
+        s2d_generates = True
 
     b = ctx.stage.budget
     assert b is not None and ctx.data.labeled is not None
@@ -134,8 +123,6 @@ def run_grpo(ctx: StageContext) -> StageResult:
         args=grpo_config(ctx),
         train_dataset=prompt_dataset(ctx.data.labeled, with_answers=True),
         processing_class=tokenizer,
-        callbacks=[
-            EventsCallback(ctx, grpo_tokens_from_logs(b.prompts_per_step * b.samples_per_prompt))
-        ],
+        callbacks=[EventsCallback(ctx)],
     )
     return train_stage(trainer, tokenizer, ctx, ("reward", "final_reward"))

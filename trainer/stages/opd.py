@@ -21,7 +21,7 @@ from typing import Any, cast
 import torch
 
 from planner.contracts import OPDOptions
-from trainer.context import SpendMeter, StageContext, StageResult
+from trainer.context import StageContext, StageResult
 from trainer.hf import (
     AtomicCheckpointMixin,
     EventsCallback,
@@ -33,7 +33,6 @@ from trainer.losses import sampled_reverse_kl, sampled_token_advantages, token_l
 from trainer.stages.grpo import (
     VerifierReward,
     grpo_config_kwargs,
-    grpo_tokens_from_logs,
     prompt_dataset,
 )
 
@@ -82,6 +81,8 @@ def _run_full(ctx: StageContext) -> StageResult:
     prompts_per_step, samples_per_prompt = b.prompts_per_step, b.samples_per_prompt
 
     class Trainer(AtomicCheckpointMixin, DistillationTrainer):
+        s2d_generates, s2d_scorers = True, ("teacher",)
+
         def _get_train_sampler(self, dataset: Any = None) -> Any:
             # DistillationTrainer samples one completion per prompt; here a step is
             # prompts_per_step prompts x samples_per_prompt samples, as in GRPO (and as
@@ -101,14 +102,6 @@ def _run_full(ctx: StageContext) -> StageResult:
     tokenizer = load_tokenizer(ctx.model_path)
     student = load_model(ctx.model_path, ctx.device)
     teacher = load_model(ctx.teacher_path, ctx.device, ctx.frozen_dtype, trainable=False)
-    n_completions = b.prompts_per_step * b.samples_per_prompt
-
-    def count(logs: dict[str, Any], meter: SpendMeter) -> None:
-        # DistillationTrainer reports completion lengths like GRPO; the teacher scores each generated token.
-        mean_len = logs.get("completions/mean_length")
-        if mean_len is not None:
-            tokens = int(round(mean_len * n_completions))
-            meter.add(generated=tokens, trained=tokens, teacher_scored=tokens)
 
     config = DistillationConfig(
         **training_args(ctx, b.steps),
@@ -127,7 +120,7 @@ def _run_full(ctx: StageContext) -> StageResult:
         args=config,
         train_dataset=prompt_dataset(ctx.data.prompts, with_answers=False),
         processing_class=tokenizer,
-        callbacks=[EventsCallback(ctx, count)],
+        callbacks=[EventsCallback(ctx)],
     )
     return train_stage(trainer, tokenizer, ctx, ("loss", "final_loss"))
 
@@ -144,9 +137,11 @@ def _run_sampled(ctx: StageContext) -> StageResult:
     student = load_model(ctx.model_path, ctx.device)
     teacher = load_model(ctx.teacher_path, ctx.device, ctx.frozen_dtype, trainable=False)
     with_reward = o.reward_weight > 0
-    meter = ctx.meter
 
     class Trainer(AtomicCheckpointMixin, GRPOTrainer):
+        # the student scores its own samples again for the advantage, and the teacher scores them
+        s2d_generates, s2d_scorers = True, ("teacher", "student")
+
         def _generate_and_score_completions(self, inputs: Any) -> dict[str, Any]:
             out = super()._generate_and_score_completions(inputs)
             model = self.model
@@ -169,7 +164,6 @@ def _run_sampled(ctx: StageContext) -> StageResult:
             self._metrics[mode]["opd/reverse_kl"].append(
                 sampled_reverse_kl(student_lp_B_T, teacher_lp_B_T, mask_B_T).item()
             )
-            meter.add(teacher_scored=int(mask_B_T.sum()))
             return out
 
     if with_reward:
@@ -186,8 +180,6 @@ def _run_sampled(ctx: StageContext) -> StageResult:
         args=GRPOConfig(**kwargs),
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=[
-            EventsCallback(ctx, grpo_tokens_from_logs(b.prompts_per_step * b.samples_per_prompt))
-        ],
+        callbacks=[EventsCallback(ctx)],
     )
     return train_stage(trainer, tokenizer, ctx, ("opd/reverse_kl", "final_reverse_kl"))

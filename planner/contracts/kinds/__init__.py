@@ -33,7 +33,8 @@ class StageKind:
     # Kind-specific rules, beyond those every stage shares (see planner.contracts.plan).
     check: Callable[[Plan, Stage, str, FieldProblems], None]
     role: Callable[[Stage], str]
-    planned_spend: Callable[[Plan, Stage, int], Spend] | None  # None: nothing to plan (eval)
+    # (plan, stage, labels, mean prompt tokens with template) -> Spend; None: nothing to plan (eval)
+    planned_spend: Callable[[Plan, Stage, int, float], Spend] | None
     charts: Callable[[Stage], tuple[str, ...]]  # metric keys (planner.contracts.metrics)
     runner: str | None  # "module:function" taking a trainer StageContext; None: the executor's own
     trains: bool = True

@@ -11,9 +11,17 @@ if TYPE_CHECKING:
 
 
 def ceiling(stage: Stage) -> int:
-    """Tokens if every sample of every step ran to max_new_tokens."""
+    """Tokens sampled if every sample of every step ran to max_new_tokens."""
     b = stage.budget
     return b.steps * b.prompts_per_step * b.samples_per_prompt * b.max_new_tokens if b else 0
+
+
+def sequence_ceiling(stage: Stage, prompt_tokens: float) -> int:
+    """Tokens a pass over every sequence runs over (what training and scoring are metered on):
+    the sampled ceiling plus each row's prompt, ``prompt_tokens`` on average."""
+    b = stage.budget
+    rows = b.steps * b.prompts_per_step * b.samples_per_prompt if b else 0
+    return ceiling(stage) + int(round(rows * prompt_tokens))
 
 
 def with_predicted_compute(plan: Plan, stage: Stage, spend: Spend) -> Spend:

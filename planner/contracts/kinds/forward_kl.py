@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from planner.contracts.kinds._spend import ceiling, with_predicted_compute
+from planner.contracts.kinds._spend import ceiling, sequence_ceiling, with_predicted_compute
 from planner.contracts.runlog import Spend
 
 if TYPE_CHECKING:
@@ -37,16 +37,16 @@ def role(s: Stage) -> str:
     return "warmup"
 
 
-def planned_spend(plan: Plan, s: Stage, labels: int) -> Spend:
+def planned_spend(plan: Plan, s: Stage, labels: int, prompt_tokens: float = 0.0) -> Spend:
     b = s.budget
-    tokens = ceiling(s)
-    spend = Spend(labels=labels, tokens_trained=tokens)
+    sequences = sequence_ceiling(s, prompt_tokens)
+    spend = Spend(labels=labels, tokens_trained=sequences)
     if b is not None:
         # one rollout per sample of each distinct prompt; trained as often as the steps reach
         spend.tokens_generated = min(
-            tokens, plan.labels.prompts * b.samples_per_prompt * b.max_new_tokens
+            ceiling(s), plan.labels.prompts * b.samples_per_prompt * b.max_new_tokens
         )
-    spend.teacher_tokens_scored = tokens if s.options_as(ForwardKLOptions).mode == "soft" else 0
+    spend.teacher_tokens_scored = sequences if s.options_as(ForwardKLOptions).mode == "soft" else 0
     return with_predicted_compute(plan, s, spend)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from planner.contracts.kinds._spend import ceiling, with_predicted_compute
+from planner.contracts.kinds._spend import ceiling, sequence_ceiling, with_predicted_compute
 from planner.contracts.runlog import Spend
 
 if TYPE_CHECKING:
@@ -53,9 +53,12 @@ def role(s: Stage) -> str:
     return "teacher_rl" if s.model == "teacher" else "student_rl"
 
 
-def planned_spend(plan: Plan, s: Stage, labels: int) -> Spend:
-    tokens = ceiling(s)
-    spend = Spend(labels=labels, tokens_generated=tokens, tokens_trained=tokens)
+def planned_spend(plan: Plan, s: Stage, labels: int, prompt_tokens: float = 0.0) -> Spend:
+    spend = Spend(
+        labels=labels,
+        tokens_generated=ceiling(s),
+        tokens_trained=sequence_ceiling(s, prompt_tokens),
+    )
     return with_predicted_compute(plan, s, spend)
 
 

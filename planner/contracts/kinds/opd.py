@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from planner.contracts.kinds._spend import ceiling, with_predicted_compute
+from planner.contracts.kinds._spend import ceiling, sequence_ceiling, with_predicted_compute
 from planner.contracts.runlog import Spend
 
 if TYPE_CHECKING:
@@ -58,10 +58,15 @@ def role(s: Stage) -> str:
     return "opd"
 
 
-def planned_spend(plan: Plan, s: Stage, labels: int) -> Spend:
-    tokens = ceiling(s)
+def planned_spend(plan: Plan, s: Stage, labels: int, prompt_tokens: float = 0.0) -> Spend:
+    sequences = sequence_ceiling(s, prompt_tokens)
+    sampled = s.options_as(OPDOptions).estimator == "sampled"
     spend = Spend(
-        labels=labels, tokens_generated=tokens, tokens_trained=tokens, teacher_tokens_scored=tokens
+        labels=labels,
+        tokens_generated=ceiling(s),
+        tokens_trained=sequences,
+        teacher_tokens_scored=sequences,
+        student_tokens_scored=sequences if sampled else 0,
     )
     return with_predicted_compute(plan, s, spend)
 
