@@ -7,12 +7,12 @@ Where this departs from TRL: TRL's distillers materialise full-vocabulary
 logits for the whole batch; :func:`forward_kl_chunked` never holds more than
 ``chunk_tokens`` rows of logits of either model at once (each chunk is
 recomputed in the backward pass), which is what keeps the warmup inside the
-memory of an SFT step at Qwen3's 151,936-entry vocabulary.
+memory of an SFT step at Qwen3's 151,936-entry vocabulary. Every projection to
+the vocabulary runs in float32 with autocast off, whatever the trainer's mixed
+precision (TRL projects in the hidden states' dtype unless asked otherwise).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -58,16 +58,36 @@ def kl_from_logits(p_logits_N_V: torch.Tensor, q_logits_N_V: torch.Tensor) -> to
     return (p_logp.exp() * (p_logp - q_logp)).sum(-1)
 
 
+def vocab_logits_fp32(hidden_C_H: torch.Tensor, head: torch.nn.Module) -> torch.Tensor:
+    """Project hidden states to the vocabulary in float32 with autocast off.
+
+    Under bf16 autocast a head's logits come out bf16, which moves a token-level
+    KL at a 151,936-entry vocabulary by tens of percent. A float32 head (the
+    student's master weights) is called as a module, so a sharding wrapper's
+    hooks still see the call; a lower-precision head (a frozen teacher at its
+    checkpoint dtype) is cast to float32 for the product.
+    """
+    with torch.autocast(device_type=hidden_C_H.device.type, enabled=False):
+        hidden_C_H = hidden_C_H.float()
+        weight = head.weight
+        assert isinstance(weight, torch.Tensor)
+        if weight.dtype == torch.float32:
+            return head(hidden_C_H)
+        bias = head.bias
+        assert bias is None or isinstance(bias, torch.Tensor)
+        return F.linear(hidden_C_H, weight.float(), None if bias is None else bias.float())
+
+
 def _chunk_forward_kl(
     student_hidden_C_H: torch.Tensor,
     teacher_hidden_C_H: torch.Tensor,
-    student_head: Callable[[torch.Tensor], torch.Tensor],
-    teacher_head: Callable[[torch.Tensor], torch.Tensor],
+    student_head: torch.nn.Module,
+    teacher_head: torch.nn.Module,
     temperature: float,
 ) -> torch.Tensor:
     with torch.no_grad():
-        teacher_logits_C_V = teacher_head(teacher_hidden_C_H)
-    student_logits_C_V = student_head(student_hidden_C_H)
+        teacher_logits_C_V = vocab_logits_fp32(teacher_hidden_C_H, teacher_head)
+    student_logits_C_V = vocab_logits_fp32(student_hidden_C_H, student_head)
     return kl_from_logits(teacher_logits_C_V / temperature, student_logits_C_V / temperature).sum()
 
 
@@ -75,16 +95,21 @@ def forward_kl_chunked(
     student_hidden_B_T_H: torch.Tensor,
     teacher_hidden_B_T_H: torch.Tensor,
     mask_B_T: torch.Tensor,
-    student_head: Callable[[torch.Tensor], torch.Tensor],
-    teacher_head: Callable[[torch.Tensor], torch.Tensor],
+    student_head: torch.nn.Module,
+    teacher_head: torch.nn.Module,
     chunk_tokens: int = 1024,
     temperature: float = 1.0,
+    num_items: torch.Tensor | int | None = None,
 ) -> torch.Tensor:
     """Token-level KL(teacher || student) from final hidden states, ``chunk_tokens`` rows at a time.
 
-    Only masked tokens are projected to the vocabulary. Each chunk runs under
-    activation checkpointing, so the backward pass recomputes one chunk's logits
-    at a time instead of keeping all of them. Returns the mean over masked tokens.
+    Only masked tokens are projected to the vocabulary, in float32 (see
+    :func:`vocab_logits_fp32`). Each chunk runs under activation checkpointing,
+    so the backward pass recomputes one chunk's logits at a time instead of
+    keeping all of them. Returns the sum over masked tokens divided by
+    ``num_items`` when given (the trained-token count of a whole accumulated
+    batch, as transformers passes it), else the mean over this batch's masked
+    tokens.
     """
     if chunk_tokens <= 0:
         raise ValueError("chunk_tokens must be positive")
@@ -114,7 +139,7 @@ def forward_kl_chunked(
             total = total + _chunk_forward_kl(
                 s_chunk, t_chunk, student_head, teacher_head, temperature
             )
-    return total / n_tokens
+    return total / (n_tokens if num_items is None else num_items)
 
 
 def token_logprobs(
