@@ -107,3 +107,16 @@ def test_chunked_forward_kl_projects_in_float32_under_bf16_autocast():
         got = forward_kl_chunked(s_hidden, t_hidden, mask, s_head, t_head, chunk_tokens=5)
     assert got.dtype == torch.float32
     assert got.item() == pytest.approx(exact, rel=1e-5)
+
+
+def test_chunked_forward_kl_over_num_items_is_the_token_sum_over_that_count():
+    # transformers hands the trained-token count of the whole accumulated batch
+    torch.manual_seed(0)
+    s_head, t_head = torch.nn.Linear(4, 6, bias=False), torch.nn.Linear(4, 6, bias=False)
+    s_hidden, t_hidden = torch.randn(1, 5, 4), torch.randn(1, 5, 4)
+    mask = torch.tensor([[1, 1, 0, 1, 0]])
+    mean = forward_kl_chunked(s_hidden, t_hidden, mask, s_head, t_head, chunk_tokens=2)
+    over_10 = forward_kl_chunked(
+        s_hidden, t_hidden, mask, s_head, t_head, chunk_tokens=2, num_items=torch.tensor(10)
+    )
+    assert over_10.item() == pytest.approx(mean.item() * 3 / 10)

@@ -120,6 +120,15 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
             return_outputs: bool = False,
             num_items_in_batch: Any = None,
         ) -> Any:
+            """SFT's loss in hard mode; in soft mode the chunked KL, scaled as transformers scales its own loss.
+
+            With ``num_items_in_batch`` (the trained tokens of the whole
+            accumulated batch, over every process) transformers does not divide
+            the loss by the accumulation steps, so the soft loss is the token
+            sum over ``num_items_in_batch``, times the process count as
+            SFTTrainer does (DDP averages gradients). Without it the loss is
+            this micro-batch's mean and transformers divides it by the steps.
+            """
             labels = inputs["labels"]
             mask_B_T = labels[:, 1:] != -100  # position t predicts token t+1
             n_tokens = int(mask_B_T.sum())
@@ -137,7 +146,10 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
                 self.accelerator.unwrap_model(model).get_output_embeddings(),
                 teacher.get_output_embeddings(),
                 chunk_tokens=o.chunk_tokens,
+                num_items=num_items_in_batch,
             )
+            if num_items_in_batch is not None and self.args.average_tokens_across_devices:
+                loss = loss * (self.accelerator.num_processes // self.get_tp_size())
             meter.add(trained=n_tokens, teacher_scored=n_tokens)
             return loss
 
