@@ -18,7 +18,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from transformers import (
@@ -61,6 +61,41 @@ def training_args(ctx: StageContext, steps: int) -> dict[str, Any]:
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
     }
+
+
+T = TypeVar("T")
+
+
+def forward_through(wrapper: torch.nn.Module, module: torch.nn.Module, fn: Callable[[], T]) -> T:
+    """Run ``fn()`` as the forward of ``wrapper``, the DDP / FSDP / DeepSpeed wrapper around ``module``.
+
+    A loss that calls a model's parts (its backbone, its output layer) outside
+    the wrapper's forward misses what the wrapper does there: DDP prepares the
+    gradient reduction, FSDP and ZeRO-3 gather the sharded parameters. This
+    swaps ``module.forward`` for ``fn`` during one call of ``wrapper``, as TRL's
+    distillation trainer does with its ``_ForwardRedirection``; ``fn`` takes no
+    arguments (it closes over its inputs), so no wrapper casts or moves them.
+    When nothing is wrapped, ``wrapper`` is ``module`` and this is one call of
+    it, hooks included.
+    """
+    had_own_forward = "forward" in vars(module)
+    original = module.forward
+
+    def redirected(*_: Any, **__: Any) -> T:
+        restore()  # fn calls the real forward of module's parts, and maybe of module
+        return fn()
+
+    def restore() -> None:
+        if had_own_forward:
+            module.forward = original
+        else:
+            vars(module).pop("forward", None)
+
+    module.forward = redirected
+    try:
+        return wrapper()
+    finally:
+        restore()
 
 
 def quiet_libraries() -> None:

@@ -122,3 +122,58 @@ def test_accumulated_half_batches_give_the_full_batch_gradient_and_loss(
     for name, g in full_grads.grads.items():
         torch.testing.assert_close(half_grads.grads[name], g, rtol=1e-4, atol=1e-7)
     assert logged_loss(halves) == pytest.approx(logged_loss(full), rel=1e-4)
+
+
+@pytest.fixture
+def one_process_group(tmp_path):
+    """A one-process gloo group, so the student can be wrapped in a real DistributedDataParallel."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def test_soft_loss_runs_the_output_layer_inside_the_wrapped_forward(
+    monkeypatch, tmp_path, models, one_process_group
+):
+    from torch.nn.parallel import DistributedDataParallel
+
+    from trainer.losses import kl_from_logits, masked_mean
+    from trainer.models import load_model
+
+    trainer, _ = run_stage(monkeypatch, tmp_path, models, batch=4, accumulation=1)
+    student, teacher = trainer.model, load_model(models[1], trainable=False)
+    inputs = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    ids, attn, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
+
+    # the reference: KL(teacher || student) on whole logits, on the plain student
+    student.zero_grad()
+    with torch.no_grad():
+        teacher_logits = teacher(input_ids=ids, attention_mask=attn).logits[:, :-1]
+    student_logits = student(input_ids=ids, attention_mask=attn).logits[:, :-1]
+    expected = masked_mean(kl_from_logits(teacher_logits, student_logits), labels[:, 1:] != -100)
+    expected.backward()
+    expected_grads = {n: p.grad.clone() for n, p in student.named_parameters()}
+    student.zero_grad()
+
+    wrapped = DistributedDataParallel(student)
+    open_forwards: list[bool] = []
+    head_calls: list[
+        bool
+    ] = []  # per call of the student's output layer: inside the wrapper's forward?
+    # (hooks return None: a forward hook's return value would replace the output)
+    wrapped.register_forward_pre_hook(lambda m, a: open_forwards.append(True))
+    wrapped.register_forward_hook(lambda m, a, o: open_forwards.clear())
+    hook = student.get_output_embeddings().register_forward_hook(
+        lambda m, a, o: head_calls.append(bool(open_forwards))
+    )
+    loss = trainer.compute_loss(wrapped, dict(inputs))
+    hook.remove()  # the backward pass recomputes chunks outside any forward, by design
+    assert head_calls and all(head_calls)
+    loss.backward()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    for name, p in student.named_parameters():
+        torch.testing.assert_close(p.grad, expected_grads[name], rtol=1e-4, atol=1e-7)
