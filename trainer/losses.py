@@ -142,9 +142,34 @@ def forward_kl_chunked(
     return total / (n_tokens if num_items is None else num_items)
 
 
-def token_logprobs(
-    logits_B_T_V: torch.Tensor, ids_B_T: torch.Tensor, temperature: float = 1.0
+def token_logprobs_chunked(
+    hidden_B_T_H: torch.Tensor,
+    ids_B_T: torch.Tensor,
+    mask_B_T: torch.Tensor,
+    head: torch.nn.Module,
+    chunk_tokens: int = 1024,
+    temperature: float = 1.0,
 ) -> torch.Tensor:
-    """log p(ids) under logits; logits[:, t] must already predict ids[:, t]."""
-    logp = F.log_softmax(logits_B_T_V.float() / temperature, dim=-1)
-    return logp.gather(-1, ids_B_T.unsqueeze(-1)).squeeze(-1)
+    """log p(ids) from final hidden states, ``chunk_tokens`` tokens at a time; 0 where mask is 0.
+
+    hidden[:, t] must already predict ids[:, t]. Only masked tokens are
+    projected, in float32 (see :func:`vocab_logits_fp32`), and each chunk's
+    logits are reduced (gather minus logsumexp) before the next is built, so
+    at most ``chunk_tokens`` x vocabulary logits exist at once. For scoring:
+    no chunk is kept for a backward pass.
+    """
+    if chunk_tokens <= 0:
+        raise ValueError("chunk_tokens must be positive")
+    keep = mask_B_T.bool()
+    hidden_N_H, ids_N = hidden_B_T_H[keep], ids_B_T[keep]
+    logprobs_N = torch.empty(ids_N.shape, dtype=torch.float32, device=hidden_B_T_H.device)
+    for start in range(0, ids_N.shape[0], chunk_tokens):
+        sl = slice(start, start + chunk_tokens)
+        logits_C_V = vocab_logits_fp32(hidden_N_H[sl], head)
+        if temperature != 1.0:
+            logits_C_V.div_(temperature)  # in place: one chunk of logits, not two
+        picked_C = logits_C_V.gather(-1, ids_N[sl].unsqueeze(-1)).squeeze(-1)
+        logprobs_N[sl] = picked_C - torch.logsumexp(logits_C_V, dim=-1)
+    logprobs_B_T = torch.zeros(ids_B_T.shape, dtype=torch.float32, device=hidden_B_T_H.device)
+    logprobs_B_T[keep] = logprobs_N
+    return logprobs_B_T

@@ -13,7 +13,7 @@ from trainer.losses import (
     masked_mean,
     sampled_reverse_kl,
     sampled_token_advantages,
-    token_logprobs,
+    token_logprobs_chunked,
 )
 
 LN = math.log
@@ -54,10 +54,22 @@ def test_sampled_token_advantage_and_k1_estimate():
     assert mixed.tolist() == [[1.5, 0.0, 0.0]]
 
 
-def test_token_logprobs_picks_the_sampled_token():
-    logits = torch.tensor([[[LN(0.25), LN(0.75)], [LN(0.5), LN(0.5)]]])
-    got = token_logprobs(logits, torch.tensor([[1, 0]]))
-    assert got[0].tolist() == pytest.approx([LN(0.75), LN(0.5)])
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_token_logprobs_pick_the_sampled_token(chunk):
+    head = torch.nn.Linear(2, 2, bias=False)
+    torch.nn.init.eye_(head.weight)  # hidden states are the logits
+    hidden = torch.tensor([[[LN(0.25), LN(0.75)], [LN(0.5), LN(0.5)], [9.0, 9.0]]])
+    got = token_logprobs_chunked(
+        hidden, torch.tensor([[1, 0, 1]]), torch.tensor([[1, 1, 0]]), head, chunk
+    )
+    assert got[0].tolist() == pytest.approx([LN(0.75), LN(0.5), 0.0])
+    # temperature 2 halves the logits
+    got = token_logprobs_chunked(
+        hidden, torch.tensor([[1, 0, 1]]), torch.ones(1, 3), head, chunk, 2.0
+    )
+    assert got[0].tolist() == pytest.approx(
+        [LN(0.75**0.5 / (0.25**0.5 + 0.75**0.5)), LN(0.5), LN(0.5)]
+    )
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 64])
