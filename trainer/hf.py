@@ -18,7 +18,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from transformers import (
@@ -83,6 +83,41 @@ def per_device_rows(ctx: StageContext) -> int:
             f"make it a multiple of {world * accumulation}."
         )
     return rows // (world * accumulation)
+
+
+T = TypeVar("T")
+
+
+def forward_through(wrapper: torch.nn.Module, module: torch.nn.Module, fn: Callable[[], T]) -> T:
+    """Run ``fn()`` as the forward of ``wrapper``, the DDP / FSDP / DeepSpeed wrapper around ``module``.
+
+    A loss that calls a model's parts (its backbone, its output layer) outside
+    the wrapper's forward misses what the wrapper does there: DDP prepares the
+    gradient reduction, FSDP and ZeRO-3 gather the sharded parameters. This
+    swaps ``module.forward`` for ``fn`` during one call of ``wrapper``, as TRL's
+    distillation trainer does with its ``_ForwardRedirection``; ``fn`` takes no
+    arguments (it closes over its inputs), so no wrapper casts or moves them.
+    When nothing is wrapped, ``wrapper`` is ``module`` and this is one call of
+    it, hooks included.
+    """
+    had_own_forward = "forward" in vars(module)
+    original = module.forward
+
+    def redirected(*_: Any, **__: Any) -> T:
+        restore()  # fn calls the real forward of module's parts, and maybe of module
+        return fn()
+
+    def restore() -> None:
+        if had_own_forward:
+            module.forward = original
+        else:
+            vars(module).pop("forward", None)
+
+    module.forward = redirected
+    try:
+        return wrapper()
+    finally:
+        restore()
 
 
 def quiet_libraries() -> None:

@@ -124,44 +124,40 @@ def one_mode(mode: str, root: Path, batch: int, tokens: int, chunk: int) -> dict
     return result
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The options every memory benchmark here takes (and the hidden ones of its child processes)."""
+    ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--chunk", type=int, default=256)
     ap.add_argument("--mode", help=argparse.SUPPRESS)
     ap.add_argument("--root", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    return ap
+
+
+def in_fresh_process(script: str, mode: str, root: str, args: argparse.Namespace) -> dict:
+    """Run ``script --mode MODE`` in a new Python process; return the JSON line it printed last."""
+    out = subprocess.run(
+        [sys.executable, script, "--mode", mode, "--root", root]
+        + ["--batch", str(args.batch), "--tokens", str(args.tokens), "--chunk", str(args.chunk)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    args = arguments(__doc__).parse_args()
     if args.mode:
         print(json.dumps(one_mode(args.mode, Path(args.root), args.batch, args.tokens, args.chunk)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_models(root, args.hidden)
-        results = {}
-        for mode in ("hard", "soft"):
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--mode",
-                    mode,
-                    "--root",
-                    tmp,
-                    "--batch",
-                    str(args.batch),
-                    "--tokens",
-                    str(args.tokens),
-                    "--chunk",
-                    str(args.chunk),
-                ],
-                capture_output=True,
-                text=True,
-                env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                check=True,
-            )
-            results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+        results = {mode: in_fresh_process(__file__, mode, tmp, args) for mode in ("hard", "soft")}
     key = "cuda_peak_mb" if "cuda_peak_mb" in results["soft"] else "rss_growth_mb"
     sft, fkl = results["hard"][key], results["soft"][key]
     print(

@@ -11,6 +11,9 @@ the loss differs. The soft loss runs through
 :func:`trainer.losses.forward_kl_chunked`: the student's and the teacher's
 final hidden states are projected to the vocabulary ``chunk_tokens`` tokens at
 a time, so peak memory stays near an SFT step even at a 151,936-entry vocabulary.
+Backbones and output layers run as one forward of the wrapped student
+(:func:`trainer.hf.forward_through`), as in TRL's distillation trainer, so the
+loss holds under FSDP and ZeRO-3.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from trainer.context import StageContext, StageResult
 from trainer.hf import (
     AtomicCheckpointMixin,
     EventsCallback,
+    forward_through,
     per_device_rows,
     train_stage,
     training_args,
@@ -157,14 +161,14 @@ def rollout_dataset(rows: list[dict[str, Any]]) -> Any:
 
 
 def final_hidden(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Last-layer hidden states (after the final norm) without projecting every token to the vocabulary."""
-    out = model(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        output_hidden_states=True,
-        logits_to_keep=1,
-    )
-    return out.hidden_states[-1]
+    """Last-layer hidden states (after the final norm), (B, T, H), from the backbone alone.
+
+    No token is projected to the vocabulary, and no other layer's states are
+    kept (``output_hidden_states`` would hold every layer's, which a frozen
+    teacher's no-grad forward would otherwise free).
+    """
+    out = model.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    return out.last_hidden_state
 
 
 def run_forward_kl(ctx: StageContext) -> StageResult:
@@ -192,22 +196,44 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
             return_outputs: bool = False,
             num_items_in_batch: Any = None,
         ) -> Any:
+            """SFT's loss in hard mode; in soft mode the chunked KL, scaled as transformers scales its own loss.
+
+            With ``num_items_in_batch`` (the trained tokens of the whole
+            accumulated batch, over every process) transformers does not divide
+            the loss by the accumulation steps, so the soft loss is the token
+            sum over ``num_items_in_batch``, times the process count as
+            SFTTrainer does (DDP averages gradients). Without it the loss is
+            this micro-batch's mean and transformers divides it by the steps.
+            """
             labels = inputs["labels"]
             mask_B_T = labels[:, 1:] != -100  # position t predicts token t+1
             if teacher is None:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             ids, attn = inputs["input_ids"], inputs["attention_mask"]
-            student_hidden = final_hidden(model, ids, attn)[:, :-1]
-            with torch.no_grad():
-                teacher_hidden = final_hidden(teacher, ids, attn)[:, :-1]
-            loss = forward_kl_chunked(
-                student_hidden,
-                teacher_hidden,
-                mask_B_T,
-                self.accelerator.unwrap_model(model).get_output_embeddings(),
-                teacher.get_output_embeddings(),
-                chunk_tokens=o.chunk_tokens,
-            )
+            student = self.accelerator.unwrap_model(model)
+
+            def soft_loss() -> torch.Tensor:
+                student_hidden = final_hidden(student, ids, attn)[:, :-1]
+                with torch.no_grad():
+                    teacher_hidden = final_hidden(teacher, ids, attn)[:, :-1]
+                return forward_kl_chunked(
+                    student_hidden,
+                    teacher_hidden,
+                    mask_B_T,
+                    student.get_output_embeddings(),
+                    teacher.get_output_embeddings(),
+                    chunk_tokens=o.chunk_tokens,
+                    num_items=num_items_in_batch,
+                )
+
+            # The backbone and the output layer run as one forward of the wrapped
+            # model, so FSDP / ZeRO-3 gather their parameters and DDP sees the
+            # forward; redirecting skips the autocast accelerate puts on the
+            # student's forward, so it is entered here.
+            with self.accelerator.autocast():
+                loss = forward_through(model, student, soft_loss)
+            if num_items_in_batch is not None and self.args.average_tokens_across_devices:
+                loss = loss * (self.accelerator.num_processes // self.get_tp_size())
             return loss
 
     dataset = rollout_dataset(rows)

@@ -10,7 +10,9 @@ Two estimators, chosen in the plan:
   verifier's sparse reward can be mixed in (``reward_weight``) when the plan
   gives the stage labels. This overrides GRPOTrainer's private
   ``_generate_and_score_completions``; trl is pinned to a minor version for it
-  and a test covers the hook.
+  and a test covers the hook. Both log-probs are scored from final hidden
+  states, ``chunk_tokens`` tokens at a time in float32 (GRPO's own scoring
+  uses the model's compute dtype), so scoring never holds a batch's logits.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from trainer.context import StageContext, StageResult
 from trainer.hf import (
     AtomicCheckpointMixin,
     EventsCallback,
+    forward_through,
     per_device_rows,
     train_stage,
     training_args,
 )
-from trainer.losses import sampled_reverse_kl, sampled_token_advantages, token_logprobs
+from trainer.losses import sampled_reverse_kl, sampled_token_advantages, token_logprobs_chunked
+from trainer.stages.forward_kl import final_hidden
 from trainer.stages.grpo import (
     VerifierReward,
     grpo_config_kwargs,
@@ -44,20 +48,39 @@ def completion_logprobs(
     completion_ids: torch.Tensor,
     completion_mask: torch.Tensor,
     temperature: float,
+    chunk_tokens: int = 1024,
     rows_per_chunk: int = 8,
 ) -> torch.Tensor:
-    """log p(completion token) under ``model``, (B, C), a few rows at a time to bound logits memory."""
+    """log p(completion token) under ``model``, (B, C), 0 off the completion mask.
+
+    The backbone runs ``rows_per_chunk`` rows at a time; its final hidden
+    states are projected to the vocabulary ``chunk_tokens`` tokens at a time in
+    float32 (:func:`trainer.losses.token_logprobs_chunked`), so scoring holds
+    O(chunk_tokens x V) logits, never O(rows x T x V). Where TRL's GRPO scores
+    with its fused output layer in the model's compute dtype, this projects in
+    float32 for the student and the teacher alike.
+    """
     ids = torch.cat([prompt_ids, completion_ids], dim=1)
     mask = torch.cat([prompt_mask, completion_mask], dim=1)
     n_completion = completion_ids.shape[1]
+    head = model.get_output_embeddings()
     out = []
     with torch.no_grad():
         for start in range(0, ids.shape[0], rows_per_chunk):
             sl = slice(start, start + rows_per_chunk)
-            logits = model(
-                input_ids=ids[sl], attention_mask=mask[sl], logits_to_keep=n_completion + 1
-            ).logits[:, :-1]
-            out.append(token_logprobs(logits, completion_ids[sl], temperature))
+            # position t predicts token t + 1: the completion's tokens are predicted
+            # from the last prompt position up to the one before the last
+            hidden_B_C_H = final_hidden(model, ids[sl], mask[sl])[:, -n_completion - 1 : -1]
+            out.append(
+                token_logprobs_chunked(
+                    hidden_B_C_H,
+                    completion_ids[sl],
+                    completion_mask[sl],
+                    head,
+                    chunk_tokens=chunk_tokens,
+                    temperature=temperature,
+                )
+            )
     return torch.cat(out, dim=0)
 
 
@@ -152,9 +175,18 @@ def _run_sampled(ctx: StageContext) -> StageResult:
                 out["completion_ids"],
                 out["completion_mask"],
                 o.temperature,
+                o.chunk_tokens,
             )
-            student_lp_B_T = completion_logprobs(model, *args)
-            teacher_lp_B_T = completion_logprobs(teacher, *args)
+            wrapped = self.model_wrapped
+            student = self.accelerator.unwrap_model(wrapped)
+            # Both under the trainer's autocast, as GRPO scores; the projection to the
+            # vocabulary turns it off for both. The student's parts run as one forward
+            # of its wrapper, where FSDP / ZeRO-3 have gathered their parameters.
+            with torch.no_grad(), self.accelerator.autocast():
+                student_lp_B_T = forward_through(
+                    wrapped, student, lambda: completion_logprobs(student, *args)
+                )
+                teacher_lp_B_T = completion_logprobs(teacher, *args)
             mask_B_T = out["completion_mask"]
             sequence_adv_B = out["advantages"] if with_reward else None
             out["advantages"] = sampled_token_advantages(

@@ -21,6 +21,10 @@ class OPDOptions:
     temperature: float = 1.0
     # Weight of the verifier's sparse reward (sampled estimator only; needs labels).
     reward_weight: float = 0.0
+    # The sampled estimator scores teacher and student log-probs from final hidden
+    # states projected to the vocabulary this many tokens at a time, which bounds
+    # memory at large vocabularies (as forward_kl's option of the same name).
+    chunk_tokens: int = 1024
 
 
 def check(plan: Plan, s: Stage, at: str, p: FieldProblems) -> None:
