@@ -31,10 +31,29 @@ from trainer.stages import forward_kl
 TOY_PLAN = Path(__file__).parents[2] / "examples" / "toy_plan.yaml"
 # Completions of different lengths: the micro-batches of an accumulated step
 # then hold different numbers of trained tokens.
-ROWS = [
-    {"prompt_id": str(i), "problem": f"What is {i}+1?", "completion": "1+2=3\n" * (i + 1)}
-    for i in range(4)
-]
+TEXTS = [(f"What is {i}+1?", "1+2=3\n" * (i + 1)) for i in range(4)]
+
+
+def rollout_rows(model_dir: Path) -> list[dict[str, Any]]:
+    """TEXTS as the warmup stores teacher rollouts: the token ids the teacher saw and sampled."""
+    from trainer.models import load_tokenizer
+    from trainer.rollouts import chat_prompts
+
+    tok = load_tokenizer(model_dir)
+    rows = []
+    for i, (problem, completion) in enumerate(TEXTS):
+        (prompt,) = chat_prompts(tok, [problem])
+        rows.append(
+            {
+                "prompt_id": str(i),
+                "prompt_ids": tok(prompt, add_special_tokens=False)["input_ids"],
+                "completion_ids": tok(completion, add_special_tokens=False)["input_ids"]
+                + [tok.eos_token_id],
+                "stopped": True,
+                "completion": completion,
+            }
+        )
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +83,8 @@ def run_stage(
     accumulation: int,
     before_train: Any = None,
 ) -> tuple[Any, GradsBeforeStep]:
-    """One optimizer step of the soft warmup over ROWS; returns (trainer, gradients)."""
+    """One optimizer step of ``batch`` rollouts (in ``accumulation`` micro-batches); returns
+    (trainer, gradients)."""
     student, teacher = models
     grads = GradsBeforeStep()
     caught: list[Any] = []
@@ -76,7 +96,8 @@ def run_stage(
             before_train(trainer)
         return hf.train_stage(trainer, *args)
 
-    monkeypatch.setattr(forward_kl, "teacher_rollouts", lambda ctx: ROWS)
+    rows = rollout_rows(teacher)
+    monkeypatch.setattr(forward_kl, "teacher_rollouts", lambda ctx: rows)
     monkeypatch.setattr(forward_kl, "train_stage", train_stage)
     run_dir = tmp_path / f"run-{batch}x{accumulation}"
     stage = Stage(
@@ -117,7 +138,7 @@ def test_accumulated_half_batches_give_the_full_batch_gradient_and_loss(
     monkeypatch, tmp_path, models
 ):
     full, full_grads = run_stage(monkeypatch, tmp_path, models, batch=4, accumulation=1)
-    halves, half_grads = run_stage(monkeypatch, tmp_path, models, batch=2, accumulation=2)
+    halves, half_grads = run_stage(monkeypatch, tmp_path, models, batch=4, accumulation=2)
     assert full_grads.grads.keys() == half_grads.grads.keys() and full_grads.grads
     for name, g in full_grads.grads.items():
         torch.testing.assert_close(half_grads.grads[name], g, rtol=1e-4, atol=1e-7)
