@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,9 @@ class RunOptions:
     verifier_workers: int = 2
     verifier_timeout_s: float = 5.0
     reporter: Reporter = field(default_factory=Reporter)
+    # A verifier to grade with (verify_batch, close), owned by the caller; None: the run starts
+    # its own math-verify workers. A caller running several plans keeps one set of workers.
+    verifier: Any = None
     toy_zoo: Path | None = None  # where toy: names resolve; None: the plan's, else the default rule
 
 
@@ -197,8 +200,10 @@ class Executor:
         total = Spend()
         try:
             with (
-                Verifier(
-                    workers=opts.verifier_workers, timeout_s=opts.verifier_timeout_s
+                (
+                    nullcontext(opts.verifier)
+                    if opts.verifier is not None
+                    else Verifier(workers=opts.verifier_workers, timeout_s=opts.verifier_timeout_s)
                 ) as verifier,
                 _graceful_sigint(self.stop, reporter),
             ):
