@@ -17,10 +17,10 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from planner.contracts import (
     BASE_STAGE,
@@ -39,9 +39,6 @@ from trainer.context import StageContext, StageResult, run_training
 from trainer.models import resolve_data_path
 from trainer.run_guard import RunLock, check_same_plan, freeze_plan
 from trainer.stages import StageInterrupted
-
-if TYPE_CHECKING:
-    from trainer.verifier import Verifier
 
 
 class Reporter:
@@ -65,6 +62,9 @@ class RunOptions:
     verifier_workers: int = 2
     verifier_timeout_s: float = 5.0
     reporter: Reporter = field(default_factory=Reporter)
+    # A verifier to grade with (verify_batch, close), owned by the caller; None: the run starts
+    # its own math-verify workers. A caller running several plans keeps one set of workers.
+    verifier: Any = None
     toy_zoo: Path | None = None  # where toy: names resolve; None: the plan's, else the default rule
 
 
@@ -152,10 +152,13 @@ class Executor:
                     )
         return split, eval_sets
 
-    def verifier(self) -> Verifier:
-        """The verifier of every reward and eval of this run, grading as the plan says."""
+    def verifier(self) -> AbstractContextManager[Any]:
+        """The verifier of every reward and eval of this run, grading as the plan says
+        (or the caller's own, ``RunOptions.verifier``, which the caller closes)."""
         from trainer.verifier import Verifier
 
+        if self.options.verifier is not None:
+            return nullcontext(self.options.verifier)
         return Verifier(
             workers=self.options.verifier_workers,
             timeout_s=self.options.verifier_timeout_s,

