@@ -20,7 +20,6 @@ from trainer.stages.grpo import (
     VerifierReward,
     grpo_config,
     grpo_config_kwargs,
-    grpo_tokens_from_logs,
 )
 
 pytestmark = pytest.mark.filterwarnings(
@@ -141,10 +140,54 @@ def test_the_reward_is_one_exactly_for_a_verified_answer():
     assert got == [1.0, 0.0, 0.0, 1.0]
 
 
-def test_generated_tokens_are_counted_from_the_mean_completion_length():
+def test_meters_count_every_token_a_pass_runs_over_as_the_cost_model_prices_it():
+    import torch
+
+    from planner.scenario import StageShape
+    from planner.scenario.hardware import Hardware
+    from planner.simulator import cost
+    from trainer.hf import count_batch
+
+    # a GRPO micro-batch: 2 completions, left-padded prompts of 5 and 3 tokens, 4 and 2 sampled
+    batch = {
+        "prompt_mask": torch.tensor([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]]),
+        "completion_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]),
+    }
     meter = SpendMeter()
-    count = grpo_tokens_from_logs(n_completions=12)
-    count({"loss": 0.1}, meter)  # a log line without lengths counts nothing
-    count({"completions/mean_length": 10.5}, meter)
-    assert (meter.tokens_generated, meter.tokens_trained) == (126, 126)
-    assert meter.teacher_tokens_scored == 0
+    count_batch(meter, batch, generated=True, scorers=())
+    assert (meter.tokens_generated, meter.tokens_trained, meter.examples) == (6, 14, 2)
+    # sampled OPD: teacher and student score each sequence once more
+    count_batch(meter, batch, generated=True, scorers=("teacher", "student"))
+    assert (meter.teacher_tokens_scored, meter.student_tokens_scored) == (14, 14)
+    # the warmup's SFT batch: one mask over prompt and completion, nothing sampled here
+    sft = SpendMeter()
+    count_batch(sft, {"attention_mask": torch.tensor([[1, 1, 1, 0]])}, False, ("teacher",))
+    assert (sft.tokens_generated, sft.tokens_trained, sft.teacher_tokens_scored) == (0, 3, 3)
+
+    # the cost model prices the same tokens: 2 sequences of 4 prompt + 3 completion tokens
+    shape = StageShape(
+        prompts_per_step=1,
+        samples_per_prompt=2,
+        max_new_tokens=3,
+        response_tokens=3,
+        prompt_tokens=4,
+    )
+    hw = Hardware(
+        name="test",
+        kind="gpu",
+        peak_flops=1e12,
+        memory_bandwidth=1e11,
+        memory_bytes=8e10,
+        bytes_per_param=2.0,
+        decode_step_overhead_s=0.01,
+        decode_bandwidth_util=0.5,
+        max_decode_batch=64,
+        train_mfu=0.4,
+        score_mfu=0.5,
+        prefill_mfu=0.5,
+        scaling_efficiency=1.0,
+    )
+    step = cost.opd_step(1e6, 2e6, shape, hw, sampled=True)
+    assert (step.tokens_generated, step.tokens_trained) == (6, 14)
+    assert step.teacher_tokens_scored == step.student_tokens_scored == 14
+    assert cost.opd_step(1e6, 2e6, shape, hw).student_tokens_scored == 0
