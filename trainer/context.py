@@ -154,6 +154,7 @@ class StageContext:
     save_every: int = 0  # steps between checkpoints; 0: about ten per stage
     on_step: Callable[[int, int], None] | None = None  # (step, total) for progress bars
     engine: str = "transformers"
+    interrupted: bool = False  # training stopped early on Ctrl-C, agreed by every rank
 
     @classmethod
     def create(

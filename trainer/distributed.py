@@ -7,7 +7,6 @@ must be called by every rank at the same point, as any collective.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 
@@ -19,9 +18,7 @@ def _group() -> Any:
 
 def world_size() -> int:
     dist = _group()
-    if dist is not None:
-        return int(dist.get_world_size())
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    return int(dist.get_world_size()) if dist is not None else 1
 
 
 def rank() -> int:
@@ -52,13 +49,3 @@ def sum_ints(values: list[int]) -> list[int]:
     t = torch.tensor(values, dtype=torch.int64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return [int(v) for v in t.tolist()]
-
-
-def gather_objects(obj: Any) -> list[Any]:
-    """Every rank's ``obj``, in rank order, on every rank (picklable objects)."""
-    dist = _group()
-    if dist is None or dist.get_world_size() == 1:
-        return [obj]
-    out: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(out, obj)
-    return out

@@ -57,7 +57,8 @@ def training_args(ctx: StageContext, steps: int) -> dict[str, Any]:
         "seed": ctx.seed,
         "data_seed": ctx.seed,
         "use_cpu": not cuda,
-        "bf16": cuda and torch.cuda.is_bf16_supported(),
+        # mixed precision in the plan's declared dtype (fp32 master weights either way)
+        "bf16": cuda and ctx.frozen_dtype == torch.bfloat16,
         "gradient_checkpointing": cuda,
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
@@ -342,9 +343,15 @@ class EventsCallback(TrainerCallback):
         control: TrainerControl,
         **kwargs: Any,
     ) -> None:
+        from trainer.distributed import sum_ints
+
         if self.ctx.on_step is not None:
             self.ctx.on_step(state.global_step, state.max_steps)
-        if self.ctx.stop.is_set():
+        # Ranks get Ctrl-C one after another: they agree at each step boundary, so all of
+        # them checkpoint and stop at the same step (a collective every rank reaches here).
+        if sum_ints([int(self.ctx.stop.is_set())])[0] > 0:
+            self.ctx.stop.set()
+            self.ctx.interrupted = True
             control.should_save = True
             control.should_training_stop = True
 
@@ -360,7 +367,7 @@ def train_stage(
     prepare_trainer(trainer, ctx)
     resume = latest_checkpoint(ctx.run.checkpoints_dir(ctx.stage.id))
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    if ctx.stop.is_set():
+    if ctx.interrupted:  # agreed by every rank at a step boundary (EventsCallback.on_step_end)
         raise StageInterrupted(ctx.stage.id)
     out = save_final_model(trainer, tokenizer, ctx)
     key, name = final_metric

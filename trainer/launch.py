@@ -13,6 +13,8 @@ next step boundary with a checkpoint, like a local run.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -45,17 +47,27 @@ def launch_command(
     ]
 
 
-def _die_with_parent() -> None:
+def _prctl() -> Any:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
+# Resolved in the parent: between fork and exec the child only calls it (no imports, no dlopen).
+_PRCTL = _prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
     """In the launcher's child: receive SIGTERM when the parent dies (Linux PR_SET_PDEATHSIG).
 
     accelerate's launcher stops its ranks on SIGTERM; without this a parent killed
     with SIGKILL would leave the ranks training into a run directory that a
-    resumed run then shares with them.
+    resumed run then shares with them. A parent already gone by then: exit.
     """
-    import ctypes
-    import signal
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+    _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def config_processes(config: Path) -> int:
@@ -99,9 +111,13 @@ class AccelerateExecutor(Executor):
         result_path = ctx.run.worker_result(ctx.stage.id)
         for stale in (side, result_path):
             stale.unlink(missing_ok=True)
+        parent = os.getpid()
         proc = subprocess.Popen(
             launch_command(self.config, self.run_dir, ctx.stage.id, self.toy_zoo),
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=(lambda: _die_with_parent(parent)) if _PRCTL is not None else None,
+            # On Ctrl-C the launcher forwards SIGINT and waits this long before SIGKILL; a
+            # rank finishes its step and writes its checkpoint first, which can take minutes.
+            env={**os.environ, "TORCH_ELASTIC_SHUTDOWN_TIMEOUT": "3600"},
         )
         tail = EventTail(side)
         try:

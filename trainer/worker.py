@@ -15,13 +15,13 @@ import signal
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from planner.contracts import EventWriter, RunDir, atomic_write_text, load_plan
-from trainer.context import StageContext, run_training
-from trainer.executor import Executor, RunOptions
-from trainer.stages import StageInterrupted
+# Who started this rank, read before the project (and torch) is imported, in main: a
+# launcher that dies while they load is still seen as gone (the rank is re-parented by then).
+LAUNCHER = os.getppid()
 
 
 class _NullEvents:
@@ -40,31 +40,36 @@ def _exit_with_launcher() -> None:
     checkpoints beside the run that resumes the stage. Its work since the last
     checkpoint is lost, as in any crash.
     """
-    parent = os.getppid()
 
     def watch() -> None:
         while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
+            if os.getppid() != LAUNCHER:
                 print("trainer.worker: the launcher exited; stopping this rank", file=sys.stderr)
                 os._exit(1)
+            time.sleep(0.5)
 
     threading.Thread(target=watch, name="s2d-launcher-watch", daemon=True).start()
 
 
 def main(argv: list[str]) -> int:
+    _exit_with_launcher()
     import torch
     from accelerate import PartialState
 
+    from planner.contracts import EventWriter, RunDir, atomic_write_text, load_plan
+    from trainer.context import StageContext, run_training
+    from trainer.executor import Executor, RunOptions
     from trainer.hf import quiet_libraries
+    from trainer.stages import StageInterrupted
     from trainer.verifier import Verifier
 
-    _exit_with_launcher()
     quiet_libraries()
     run, stage_id = RunDir(argv[0]), argv[1]
     # Without a GPU the ranks run on the CPU and join over gloo (accelerate's torchrun
     # launcher leaves that choice to the process).
-    state = PartialState(cpu=not torch.cuda.is_available())
+    # The collectives wait as long as teacher rollouts can take on an uneven rank (the
+    # default 10 minutes of NCCL would cut a long warmup short).
+    state = PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(hours=6))
     plan = load_plan(run.plan)
     index = next(i for i, s in enumerate(plan.stages) if s.id == stage_id)
     executor = Executor(plan, run.root, RunOptions(toy_zoo=Path(argv[2]) if argv[2:] else None))

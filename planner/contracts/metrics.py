@@ -51,6 +51,7 @@ METRICS: dict[str, Metric] = {
 
 # Logged, and deliberately not charted.
 NOT_CHARTED: dict[str, str] = {
+    "train/examples_per_step": "the plan's batch, constant by design: a check, read from the log",
     "epoch": "a step counter in another unit; the x axis already is the step",
     "learning_rate": "set by the plan's schedule, not measured",
     "num_tokens": "cumulative; the stage's spend bars show tokens against plan",

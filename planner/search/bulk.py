@@ -90,22 +90,32 @@ def _rdb(storage: Any, study_id: int, trials: list[Any]) -> None:
     from sqlalchemy import func
 
     with _create_scoped_session(storage.scoped_session) as session:
-        # the lock Optuna takes to number a new trial; held until the commit
+        # the lock Optuna takes to number a new trial; held until the commit (SQLite ignores it:
+        # there the first INSERT takes the database's write lock, so numbering waits until then)
         models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
-        count = func.count(models.TrialModel.trial_id)
-        base = session.query(count).filter(models.TrialModel.study_id == study_id).scalar()
         rows = [
             models.TrialModel(
                 study_id=study_id,
-                number=base + i,
+                number=None,
                 state=t.state,
                 datetime_start=t.datetime_start,
                 datetime_complete=t.datetime_complete,
             )
-            for i, t in enumerate(trials)
+            for t in trials
         ]
         session.add_all(rows)
-        session.flush()  # assigns the trial ids
+        session.flush()  # assigns the trial ids, under the write lock
+        # numbered as Optuna numbers a trial: the study's trials inserted before it
+        before = (
+            session.query(func.count(models.TrialModel.trial_id))
+            .filter(
+                models.TrialModel.study_id == study_id,
+                models.TrialModel.trial_id < min(r.trial_id for r in rows),
+            )
+            .scalar()
+        )
+        for i, row in enumerate(sorted(rows, key=lambda r: r.trial_id)):
+            row.number = before + i
         children: list[Any] = []
         for row, t in zip(rows, trials, strict=True):
             tid = row.trial_id

@@ -48,21 +48,57 @@ def teacher_rollouts(ctx: StageContext) -> list[dict[str, Any]]:
     re-rendering through a chat template changes what is trained (Qwen3's
     template puts an empty think block in front of a completion and appends an
     end-of-turn token to one that was cut). Under several processes each rank
-    samples its share of the prompts (``rank`` says which) and the main rank
-    writes the file.
+    samples its share of the prompts (``rank`` says which) into a shard file of
+    its own, kept until the stage's file is written, so that a crash after some
+    ranks finished redoes only the others' share; the main rank merges the
+    shards from disk (no rollouts travel through a collective).
     """
     from trainer import distributed
-    from trainer.models import load_model, load_tokenizer
-    from trainer.rollouts import sample
 
     path = ctx.run.teacher_rollouts(ctx.stage.id)
     if path.exists():
         return _read_rollouts(path)
-    s, b = ctx.stage, ctx.stage.budget
-    assert b is not None and ctx.data.prompts is not None and ctx.teacher_path is not None
+    b = ctx.stage.budget
+    assert b is not None and ctx.data.prompts is not None
     prompts = ctx.data.prompts[: b.steps * b.prompts_per_step]
     rank, world = distributed.rank(), distributed.world_size()
     mine = prompts[rank::world]
+    shard = path.with_name(f"{path.stem}.rank{rank}-of-{world}.jsonl")
+    if shard.exists():
+        rows = _read_rollouts(shard)
+    else:
+        rows = _sample_rollouts(ctx, mine, len(prompts), rank, world)
+        _write_rollouts(shard, rows)
+    ctx.meter.sync()
+    distributed.barrier()  # every shard is on disk
+    if distributed.is_main():
+        shards = [
+            _read_rollouts(path.with_name(f"{path.stem}.rank{r}-of-{world}.jsonl"))
+            for r in range(world)
+        ]
+        # Back into prompt order: rank r sampled prompts r, r + world, ...
+        n = b.samples_per_prompt
+        ordered = [
+            row
+            for i in range(len(prompts))
+            for row in shards[i % world][(i // world) * n : (i // world + 1) * n]
+        ]
+        _write_rollouts(path, ordered)
+        for r in range(world):
+            path.with_name(f"{path.stem}.rank{r}-of-{world}.jsonl").unlink(missing_ok=True)
+    distributed.barrier()  # the stage's file is written
+    return _read_rollouts(path)
+
+
+def _sample_rollouts(
+    ctx: StageContext, mine: list[Any], total: int, rank: int, world: int
+) -> list[dict[str, Any]]:
+    """This rank's share of the teacher rollouts, metered on this rank."""
+    from trainer.models import load_model, load_tokenizer
+    from trainer.rollouts import sample
+
+    s, b = ctx.stage, ctx.stage.budget
+    assert b is not None and ctx.teacher_path is not None
     tokenizer = load_tokenizer(ctx.teacher_path)
     teacher = load_model(ctx.teacher_path, ctx.device, ctx.frozen_dtype, trainable=False)
     torch.manual_seed(ctx.seed + rank)
@@ -76,7 +112,7 @@ def teacher_rollouts(ctx: StageContext) -> list[dict[str, Any]]:
             stage=s.id,
             step=0,
             total_steps=b.steps,
-            values={"rollout_prompts": done * world, "rollout_total": len(prompts)},
+            values={"rollout_prompts": min(done * world, total), "rollout_total": total},
             spent=ctx.meter.spent(),
         )
 
@@ -104,19 +140,7 @@ def teacher_rollouts(ctx: StageContext) -> list[dict[str, Any]]:
                 }
             )
     del teacher
-    # Back into prompt order: rank r sampled prompts r, r + world, ...
-    shards = distributed.gather_objects(rows)
-    per_prompt = b.samples_per_prompt
-    ordered = [
-        row
-        for i in range(len(prompts))
-        for row in shards[i % world][(i // world) * per_prompt : (i // world + 1) * per_prompt]
-    ]
-    ctx.meter.sync()
-    if distributed.is_main():
-        _write_rollouts(path, ordered)
-    distributed.barrier()
-    return ordered
+    return rows
 
 
 def _write_rollouts(path: Path, rows: list[dict[str, Any]]) -> None:
