@@ -110,16 +110,19 @@ def test_spend_meters_count_every_rank(two_process_run):
         for line in RunDir(run_dir).teacher_rollouts(warmup.id).read_text().splitlines()
     ]
     sampled = sum(len(r["completion_ids"]) for r in rows)
-    # one epoch over the rollouts: every rank's trained and teacher-scored tokens, not rank 0's
+    sequences = sum(len(r["prompt_ids"]) + len(r["completion_ids"]) for r in rows)
+    # one epoch over the rollouts: every rank's tokens, not rank 0's; training and the teacher's
+    # scoring run over prompt (Qwen3's template included) and completion
     assert ends[warmup.id]["tokens_generated"] == sampled
-    assert ends[warmup.id]["tokens_trained"] == sampled
-    assert ends[warmup.id]["teacher_tokens_scored"] == sampled
-    # sampled OPD: the teacher scores every generated token, on both ranks
+    assert ends[warmup.id]["tokens_trained"] == sequences
+    assert ends[warmup.id]["teacher_tokens_scored"] == sequences
+    # sampled OPD: every generated token on both ranks; teacher and student score each sequence
     opd_s = next(s for s in plan.stages if s.kind == "opd" and s.options.estimator == "sampled")
     spent = ends[opd_s.id]
-    assert spent["teacher_tokens_scored"] == spent["tokens_generated"] > 0
     b = opd_s.budget
     assert spent["tokens_generated"] == b.steps * b.prompts_per_step * b.samples_per_prompt * 20
+    assert spent["teacher_tokens_scored"] == spent["student_tokens_scored"]
+    assert spent["teacher_tokens_scored"] == spent["tokens_trained"] > spent["tokens_generated"]
 
 
 def test_each_checkpoint_is_written_once_with_every_ranks_state(two_process_run):
