@@ -7,7 +7,27 @@ and exits with code 2; nothing else turns into a traceback for the user.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
+from typing import Any
+
+# The longest a quoted value or a field path runs in a message: a value a user got wrong can
+# be a megabyte string or an alias bomb that expands to millions of items.
+EXCERPT_CHARS = 80
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = EXCERPT_CHARS
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = _REPR.maxset = 6
+_REPR.maxlevel = 3
+
+
+def excerpt(value: Any) -> str:
+    """A short repr of ``value`` for a message, never longer than EXCERPT_CHARS (and cheap to make)."""
+    text = _REPR.repr(value)
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 3] + "..."
+
+
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class UserError(Exception):
@@ -23,6 +43,11 @@ class FieldProblem:
     field: str
     message: str
     fix: str = ""
+
+    def __post_init__(self) -> None:  # a backstop: callers quote values with excerpt()
+        object.__setattr__(self, "field", _cap(self.field, 2 * EXCERPT_CHARS))
+        object.__setattr__(self, "message", _cap(self.message, 4 * EXCERPT_CHARS))
+        object.__setattr__(self, "fix", _cap(self.fix, 6 * EXCERPT_CHARS))
 
     def __str__(self) -> str:
         text = f"{self.field}: {self.message}" if self.field else self.message

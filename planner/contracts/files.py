@@ -1,7 +1,8 @@
 """Reading and writing the project's files: UTF-8 text, safe YAML, and writes that are never half done.
 
 Every YAML file a user hands over (plans, scenarios, profiles) is read with
-``safe_load``, so no tag can construct an object; every file the project
+a safe loader, so no tag can construct an object, and a key given twice in
+one mapping is refused (plain YAML loaders keep the last one silently); every file the project
 writes for another process to read is written to a temporary name and
 renamed, so a reader or a crash never sees half of it.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from planner.contracts.errors import UserError
+from planner.contracts.errors import UserError, excerpt
 
 
 def read_text(path: Path, what: str) -> str:
@@ -31,10 +32,46 @@ def read_text(path: Path, what: str) -> str:
         ) from None
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a mapping key given twice (merge keys, ``<<``, may override)."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: SafeLoader's own error follows
+                    continue
+                if first is not None:
+                    raise DuplicateKeyError(
+                        problem=f"key {excerpt(key)} appears twice (lines {first} and {line})",
+                        problem_mark=key_node.start_mark,
+                    )
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
+
+
 def load_yaml_text(text: str, source: str) -> Any:
     """Safe YAML (no object construction); syntax errors name line and column."""
     try:
-        return yaml.safe_load(text)
+        loader = _UniqueKeyLoader(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except DuplicateKeyError as e:
+        raise UserError(
+            f"{source}: {e.problem}; a later value would silently replace the earlier one. Keep one of them."
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

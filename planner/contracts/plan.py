@@ -21,14 +21,14 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from planner.contracts.errors import FieldProblem, ValidationError
+from planner.contracts.errors import FieldProblem, ValidationError, excerpt
 from planner.contracts.files import atomic_write_text, load_yaml_text, read_text
 from planner.contracts.kinds import KINDS, kind_of
 from planner.contracts.kinds.evaluate import EvalOptions
 from planner.contracts.kinds.forward_kl import ForwardKLOptions
 from planner.contracts.kinds.grpo import GRPOOptions
 from planner.contracts.kinds.opd import OPDOptions
-from planner.contracts.schema import FieldProblems, build, to_plain
+from planner.contracts.schema import NAME_RULE, SEED, FieldProblems, build, rule, to_plain
 
 SCHEMA_VERSION = 1
 
@@ -38,6 +38,7 @@ ModelRole = Literal["student", "teacher"]
 DataSource = Literal["labels.stage1", "labels.stage3", "prompts"]
 LABEL_SOURCES = {"labels.stage1": "stage1", "labels.stage3": "stage3"}
 
+_WHOLE = rule(gt=0, hint="use a whole number of 1 or more")
 _STAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -70,29 +71,49 @@ class Datasets:
 class LabelSplit:
     """How the labeled pool is spent: stage 1 (teacher RL) and stage 3 (held out)."""
 
-    pool: int  # labeled problems available
-    stage1: int
-    stage3: int = 0
-    prompts: int = 0  # unlabeled prompts to draw for stages 2a/2b (0: none needed)
-    seed: int = 0
+    pool: int = field(metadata=rule(ge=0))  # labeled problems available
+    stage1: int = field(metadata=rule(ge=0))
+    stage3: int = field(default=0, metadata=rule(ge=0))
+    # unlabeled prompts to draw for stages 2a/2b (0: none needed)
+    prompts: int = field(default=0, metadata=rule(ge=0))
+    seed: int = field(default=0, metadata=SEED)
 
 
 @dataclass
 class Budget:
-    steps: int
-    prompts_per_step: int
-    samples_per_prompt: int = 1
-    max_new_tokens: int = 256
+    steps: int = field(metadata=_WHOLE)
+    prompts_per_step: int = field(metadata=_WHOLE)
+    samples_per_prompt: int = field(default=1, metadata=_WHOLE)
+    max_new_tokens: int = field(default=256, metadata=_WHOLE)
+
+
+# transformers' SchedulerType values (importing it costs torch; a test keeps the two equal).
+LRScheduler = Literal[
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "cosine_warmup_with_min_lr",
+    "warmup_stable_decay",
+    "greedy",
+]
 
 
 @dataclass
 class Optim:
-    learning_rate: float = 1e-6
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.0
-    max_grad_norm: float = 1.0
-    lr_scheduler: str = "constant"
-    gradient_accumulation_steps: int = 1
+    learning_rate: float = field(
+        default=1e-6, metadata=rule(gt=0, hint="1e-6 is typical for RL at scale")
+    )
+    weight_decay: float = field(default=0.0, metadata=rule(ge=0))
+    warmup_ratio: float = field(default=0.0, metadata=rule(ge=0, le=1))
+    max_grad_norm: float = field(default=1.0, metadata=rule(ge=0, hint="0 turns clipping off"))
+    lr_scheduler: LRScheduler = "constant"
+    gradient_accumulation_steps: int = field(default=1, metadata=_WHOLE)
 
 
 StageOptions = GRPOOptions | ForwardKLOptions | OPDOptions | EvalOptions
@@ -171,7 +192,7 @@ class VerifierOptions:
 
 @dataclass
 class Plan:
-    name: str
+    name: str = field(metadata=NAME_RULE)
     student: ModelRef
     datasets: Datasets
     labels: LabelSplit
@@ -185,7 +206,7 @@ class Plan:
     # auto: bf16 on a GPU that has it, fp32 otherwise. Training keeps fp32 master weights.
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     verifier: VerifierOptions = field(default_factory=VerifierOptions)
-    seed: int = 0
+    seed: int = field(default=0, metadata=SEED)
     # The toy zoo ``toy:`` names resolve in (planner.scenario.zoo); emitted toy plans
     # record the one they were planned on. None: the default rule.
     toy_zoo: str | None = None
@@ -244,7 +265,7 @@ def plan_from_dict(data: Any, source: str = "plan") -> Plan:
     if version != SCHEMA_VERSION:
         problems.add(
             "schema_version",
-            f"unsupported version {version!r}",
+            f"unsupported version {excerpt(version)}",
             f"this sparse2dense reads version {SCHEMA_VERSION}",
         )
         raise ValidationError(source, problems)
@@ -258,7 +279,7 @@ def plan_from_dict(data: Any, source: str = "plan") -> Plan:
         )
         stages_raw = []
     plan.stages = [_build_stage(s, f"stages[{i}]", problems) for i, s in enumerate(stages_raw)]
-    if not problems:
+    if problems.types_hold:
         problems.extend(check_plan(plan))
     if problems:
         raise ValidationError(source, problems)
@@ -269,13 +290,6 @@ def check_plan(plan: Plan) -> list[FieldProblem]:
     """Cross-field rules. Assumes each field already has the right type."""
     p = FieldProblems()
     lab = plan.labels
-    for name in ("pool", "stage1", "stage3", "prompts"):
-        if getattr(lab, name) < 0:
-            p.add(
-                f"labels.{name}",
-                f"must not be negative (got {getattr(lab, name)})",
-                "use 0 or more",
-            )
     if lab.stage1 + lab.stage3 > lab.pool:
         p.add(
             "labels",
@@ -292,13 +306,13 @@ def check_plan(plan: Plan) -> list[FieldProblem]:
         if not _STAGE_ID.match(s.id or ""):
             p.add(
                 f"{at}.id",
-                f"invalid stage id {s.id!r}",
+                f"invalid stage id {excerpt(s.id)}",
                 "use letters, digits, '_', '-' or '.', starting with a letter or digit",
             )
         if s.id in seen:
             p.add(
                 f"{at}.id",
-                f"duplicate stage id {s.id!r} (also stages[{seen[s.id]}])",
+                f"duplicate stage id {excerpt(s.id)} (also stages[{seen[s.id]}])",
                 "give every stage a unique id",
             )
         seen.setdefault(s.id, i)
@@ -337,21 +351,6 @@ def _check_training_stage(plan: Plan, s: Stage, at: str, p: FieldProblems) -> No
             f"{at}.budget",
             "a training stage needs a budget",
             "add budget: {steps, prompts_per_step, samples_per_prompt, max_new_tokens}",
-        )
-    else:
-        for name in ("steps", "prompts_per_step", "samples_per_prompt", "max_new_tokens"):
-            value = getattr(s.budget, name)
-            if value is not None and value <= 0:
-                p.add(
-                    f"{at}.budget.{name}",
-                    f"must be positive (got {value})",
-                    "use a whole number of 1 or more",
-                )
-    if s.optim.learning_rate <= 0:
-        p.add(
-            f"{at}.optim.learning_rate",
-            f"must be positive (got {s.optim.learning_rate})",
-            "1e-6 is typical for RL at scale",
         )
     if s.data is None:
         p.add(f"{at}.data", f"{s.kind} needs data", "use labels.stage1, labels.stage3 or prompts")

@@ -4,18 +4,24 @@ A tiny, dependency-free alternative to pydantic for our config contracts: the
 import stays fast (``s2d --help`` must answer in well under a second) and the
 messages are ours to word. Each dataclass field is checked against its type
 annotation; unknown keys are refused with the list of known ones, so a typo
-never silently falls back to a default.
+never silently falls back to a default. Every number must be finite, and a field
+may declare its allowed range or pattern beside its default (:func:`rule`), so a
+value that would only fail hours into a run is refused on load. Values quoted in
+messages are short excerpts (:func:`~planner.contracts.errors.excerpt`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from typing import Any, TypeVar
 
-from planner.contracts.errors import FieldProblem
+from planner.contracts.errors import FieldProblem, excerpt
 
 T = TypeVar("T")
 
@@ -32,11 +38,78 @@ def _type_hints(cls: type) -> dict[str, Any]:
     return hints
 
 
+SEED_MAX = 2**32 - 1  # numpy and torch seeds are 32-bit
+# File and directory names: a plan's run directory, a scenario's plan directory.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+NAME_HINT = "use up to 128 letters, digits, '_', '-' or '.', starting with a letter or digit; it names files and directories"
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """What a field allows beyond its type: bounds on a number, a pattern for text."""
+
+    gt: float | None = None  # greater than
+    ge: float | None = None  # at least
+    le: float | None = None  # at most
+    pattern: re.Pattern[str] | None = None
+    hint: str = ""
+
+    def problem(self, value: Any) -> tuple[str, str] | None:
+        """(message, fix) when ``value`` breaks the rule, else None."""
+        if self.pattern is not None:
+            if isinstance(value, str) and not self.pattern.match(value):
+                return f"not a usable name (got {excerpt(value)})", self.hint
+            return None
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return None
+        if self.gt is not None and not value > self.gt:
+            if self.gt == 0:
+                return f"must be positive (got {value})", self.hint or "allowed: above 0"
+            return f"must be above {self.gt:g} (got {value})", self.hint
+        if self.ge is not None and self.le is not None and not self.ge <= value <= self.le:
+            return (
+                f"must be between {self.ge:g} and {self.le:.0f} (got {value})"
+                if isinstance(value, int)
+                else f"must be between {self.ge:g} and {self.le:g} (got {value})"
+            ), self.hint or f"allowed: {self.ge:g} to {self.le:g}"
+        if self.ge is not None and not value >= self.ge:
+            if self.ge == 0:
+                return f"must not be negative (got {value})", self.hint or "use 0 or more"
+            return f"must be at least {self.ge:g} (got {value})", self.hint
+        if self.le is not None and not value <= self.le:
+            return f"must be at most {self.le:g} (got {value})", self.hint
+        return None
+
+
+def rule(
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
+    pattern: re.Pattern[str] | None = None,
+    hint: str = "",
+) -> dict[str, Rule]:
+    """Field metadata: ``field(default=1.0, metadata=rule(gt=0))``; checked by :func:`build`."""
+    return {"rule": Rule(gt, ge, le, pattern, hint)}
+
+
+SEED = rule(ge=0, le=SEED_MAX, hint=f"use a whole number from 0 to {SEED_MAX}")
+NAME_RULE = rule(pattern=NAME, hint=NAME_HINT)
+
+
 class FieldProblems(list[FieldProblem]):
     """A list of problems with a convenience adder."""
 
+    # How many are values of the right type outside their field's rule: with only those,
+    # every value has its type and cross-field checks can run on them too.
+    out_of_rule = 0
+
     def add(self, field: str, message: str, fix: str = "") -> None:
         self.append(FieldProblem(field, message, fix))
+
+    @property
+    def types_hold(self) -> bool:
+        return len(self) == self.out_of_rule
 
 
 def _join(path: str, key: str | int) -> str:
@@ -59,22 +132,30 @@ def _coerce(value: Any, tp: Any, path: str, problems: FieldProblems) -> Any:
         if value is None and type(None) in args:
             return None
         non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:  # X | None: X's own problems, in its own words
+            return _coerce(value, non_none[0], path, problems)
         for candidate in non_none:
             trial = FieldProblems()
             out = _coerce(value, candidate, path, trial)
             if not trial:
                 return out
         problems.add(
-            path, f"expected {' or '.join(_type_name(a) for a in non_none)}, got {value!r}"
+            path, f"expected {' or '.join(_type_name(a) for a in non_none)}, got {excerpt(value)}"
         )
         return _MISSING
     if origin is typing.Literal:
         if value in args:
             return value
-        close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+        close = (
+            difflib.get_close_matches(value, [str(a) for a in args], n=1)
+            if isinstance(value, str) and len(value) <= 200
+            else []
+        )
         hint = f"did you mean {close[0]!r}? " if close else ""
         problems.add(
-            path, f"unknown value {value!r}", f"{hint}use one of: {', '.join(map(str, args))}"
+            path,
+            f"unknown value {excerpt(value)}",
+            f"{hint}use one of: {', '.join(map(str, args))}",
         )
         return _MISSING
     if origin is list:
@@ -95,29 +176,33 @@ def _coerce(value: Any, tp: Any, path: str, problems: FieldProblems) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
-        problems.add(path, f"expected true or false, got {value!r}")
+        problems.add(path, f"expected true or false, got {excerpt(value)}")
         return _MISSING
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        problems.add(path, f"expected a whole number, got {value!r}")
+        problems.add(path, f"expected a whole number, got {excerpt(value)}")
         return _MISSING
     if tp is float:
+        number: float | None = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML reads 3e-5 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        problems.add(path, f"expected a number, got {value!r}")
-        return _MISSING
+            number = float(value)
+        elif isinstance(value, str) and len(value) <= 100:  # YAML reads 3e-5 (no dot) as text
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is None:
+            problems.add(path, f"expected a number, got {excerpt(value)}")
+            return _MISSING
+        if not math.isfinite(number):
+            problems.add(path, f"must be a finite number (got {number})", "give a real value")
+            return _MISSING
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
-        problems.add(path, f"expected text, got {value!r}")
+        problems.add(path, f"expected text, got {excerpt(value)}")
         return _MISSING
     return value
 
@@ -138,10 +223,12 @@ def build(cls: type[T], data: Any, path: str, problems: FieldProblems) -> T:
     kwargs: dict[str, Any] = {}
     for key in data:
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            close = difflib.get_close_matches(str(key)[:200], list(fields), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             problems.add(
-                _join(path, str(key)), "unknown field", f"{hint}known fields: {', '.join(fields)}"
+                _join(path, str(key)[:80]),
+                "unknown field",
+                f"{hint}known fields: {', '.join(fields)}",
             )
     for name, f in fields.items():
         has_default = (
@@ -153,6 +240,10 @@ def build(cls: type[T], data: Any, path: str, problems: FieldProblems) -> T:
                 kwargs[name] = None
             continue
         value = _coerce(data[name], hints[name], _join(path, name), problems)
+        broken = f.metadata["rule"].problem(value) if "rule" in f.metadata else None
+        if broken is not None:  # the value keeps its place: its type is right
+            problems.add(_join(path, name), *broken)
+            problems.out_of_rule += 1
         if value is not _MISSING:
             kwargs[name] = value
         elif not has_default:

@@ -18,12 +18,14 @@ from typing import Any, Literal
 
 from planner.contracts.errors import UserError, ValidationError
 from planner.contracts.plan import EvalSet, load_yaml_text, read_text
-from planner.contracts.schema import FieldProblems, build
+from planner.contracts.schema import NAME_RULE, SEED, FieldProblems, build, rule
 from planner.scenario.hardware import Hardware, resolve_hardware
 from planner.scenario.models import TOY_BENCHMARK, ModelProfile, resolve_model
 from planner.scenario.zoo import resolve_zoo
 
 STAGES = ("teacher_rl", "warmup", "opd", "student_rl")
+_POSITIVE = rule(gt=0)
+_SPEND = rule(gt=0, hint="give the compute you can spend")
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class ScenarioModel:
 @dataclass
 class HardwareSpec:
     device: str = "h100"
-    count: int = 1
+    count: int = field(default=1, metadata=rule(gt=0, hint="devices of this kind, 1 or more"))
     engine: Literal["transformers", "vllm"] = "transformers"
     probe: bool = False  # cpu only: measure peak FLOP/s with a short matmul
     overrides: dict[str, float] = field(default_factory=dict)
@@ -58,14 +60,17 @@ class HardwareSpec:
 
 @dataclass
 class BudgetSpec:
-    gpu_hours: float | None = None
-    cpu_seconds: float | None = None
+    gpu_hours: float | None = field(default=None, metadata=_SPEND)
+    cpu_seconds: float | None = field(default=None, metadata=_SPEND)
 
 
 @dataclass
 class ObjectiveSpec:
     benchmark: str | None = None  # default: math (real world) or toy
-    risk: float = 0.0  # maximise mean - risk * sd
+    risk: float = field(  # maximise mean - risk * sd
+        default=0.0,
+        metadata=rule(ge=0, le=10, hint="0 maximises the predicted mean; 1 maximises mean - 1 sd"),
+    )
 
 
 @dataclass
@@ -77,16 +82,17 @@ class DatasetsSpec:
 
 @dataclass
 class StageSettings:
-    prompts_per_step: int | None = None
-    samples_per_prompt: int | None = None
-    max_new_tokens: int | None = None
-    response_tokens: float | None = None  # mean generated tokens per sample
-    learning_rate: float | None = None
+    prompts_per_step: int | None = field(default=None, metadata=_POSITIVE)
+    samples_per_prompt: int | None = field(default=None, metadata=_POSITIVE)
+    max_new_tokens: int | None = field(default=None, metadata=_POSITIVE)
+    # mean generated tokens per sample
+    response_tokens: float | None = field(default=None, metadata=_POSITIVE)
+    learning_rate: float | None = field(default=None, metadata=_POSITIVE)
 
 
 @dataclass
 class Settings:
-    prompt_tokens: float | None = None
+    prompt_tokens: float | None = field(default=None, metadata=_POSITIVE)
     teacher_rl: StageSettings = field(default_factory=StageSettings)
     warmup: StageSettings = field(default_factory=StageSettings)
     opd: StageSettings = field(default_factory=StageSettings)
@@ -95,12 +101,12 @@ class Settings:
 
 @dataclass
 class ScenarioDoc:
-    name: str
-    student: str | ScenarioModel
-    labels: int
-    budget: BudgetSpec
+    name: str = field(metadata=NAME_RULE)
+    student: str | ScenarioModel = field()
+    labels: int = field(metadata=rule(ge=0))
+    budget: BudgetSpec = field()
     teachers: list[str | ScenarioModel] = field(default_factory=list)
-    prompts: int = 0
+    prompts: int = field(default=0, metadata=rule(ge=0))
     kind: Literal["scenario"] = "scenario"
     world: Literal["real", "toy"] = "real"
     zoo: str | None = None
@@ -109,7 +115,7 @@ class ScenarioDoc:
     datasets: DatasetsSpec | None = None
     settings: Settings = field(default_factory=Settings)
     profile: str | None = None  # response profile YAML (default: the world's shipped one)
-    seed: int = 0
+    seed: int = field(default=0, metadata=SEED)
 
 
 # Per-stage defaults: (prompts_per_step, samples_per_prompt, max_new_tokens, response_tokens, lr)
@@ -201,29 +207,12 @@ def scenario_from_dict(
     doc = build(ScenarioDoc, data, "", problems)
     if problems:
         raise ValidationError(source, problems)
-    for name, value in (("labels", doc.labels), ("prompts", doc.prompts)):
-        if value < 0:
-            problems.add(name, f"must not be negative (got {value})", "use 0 or more")
     b = doc.budget
     if (b.gpu_hours is None) == (b.cpu_seconds is None):
         problems.add(
             "budget",
             "give exactly one of gpu_hours or cpu_seconds",
             "e.g. budget: {gpu_hours: 400}",
-        )
-    for name in ("gpu_hours", "cpu_seconds"):
-        value = getattr(b, name)
-        if value is not None and value <= 0:
-            problems.add(
-                f"budget.{name}",
-                f"must be positive (got {value})",
-                "give the compute you can spend",
-            )
-    if not 0 <= doc.objective.risk <= 10:
-        problems.add(
-            "objective.risk",
-            f"must be between 0 and 10 (got {doc.objective.risk})",
-            "0 maximises the predicted mean; 1 maximises mean - 1 sd",
         )
     if problems:
         raise ValidationError(source, problems)

@@ -102,7 +102,6 @@ def make_plans(
     problem = Simulator.create(sc, profile)
     check_feasible(problem)
     out_dir = Path(out) if out else Path("plans") / sc.name
-    out_dir.mkdir(parents=True, exist_ok=True)
     url = storage_url(storage, out_dir)
     name = study or f"s2d-{sc.name}{'-pareto' if pareto else ''}"
     cfg = SearchConfig(
@@ -114,7 +113,8 @@ def make_plans(
         study_name=name,
         workers=workers,
     )
-    storage_handle = open_storage(url)
+    storage_handle = open_storage(url)  # before any directory is made: it may refuse the URL
+    out_dir.mkdir(parents=True, exist_ok=True)
     stale = recover_study(storage_handle, name)
     result_study = run_search(
         problem, cfg, storage_handle, str(Path(scenario).resolve()), profile, progress

@@ -27,11 +27,42 @@ from typing import Any
 from planner.contracts.errors import UserError
 
 _PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*:)(?P<pw>[^@]*)(?P<tail>@)")
+# Query parameters that carry a secret (or where one is kept), as database drivers name them.
+_SECRET_KEYS = r"password|passwd|pwd|pass|sslpassword|passfile|sslkey|secret|token|api_key|apikey"
+_QUERY_SECRET = re.compile(rf"(?P<head>[?&;](?:{_SECRET_KEYS})=)(?P<pw>[^&#\s'\"]*)", re.IGNORECASE)
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***, safe to print or store."""
-    return _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", url)
+def mask_url(text: str) -> str:
+    """``text`` (a URL, or a message quoting one) with every password replaced by ***.
+
+    A password hides in the userinfo (``user:pw@host``) or in the query
+    (``?password=pw``, ``?sslpassword=pw``, ...); both are masked wherever they sit.
+    """
+    text = _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", text)
+    return _QUERY_SECRET.sub(lambda m: f"{m['head']}***", text)
+
+
+def _secrets_of(url: str) -> list[str]:
+    """The URL's passwords as its parser reads them (decoded), to scrub from driver messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+    except Exception:
+        return []
+    found = [parsed.password] if parsed.password else []
+    for key, value in parsed.query.items():
+        if re.fullmatch(_SECRET_KEYS, key, re.IGNORECASE):
+            found += [value] if isinstance(value, str) else list(value)
+    return [str(s) for s in found if len(str(s)) >= 3]
+
+
+def mask_message(text: str, url: str) -> str:
+    """A message about ``url`` with its passwords masked, also where a driver quotes them bare."""
+    text = mask_url(text)
+    for secret in _secrets_of(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def storage_url(url: str | None, out_dir: Path) -> str:
@@ -118,9 +149,51 @@ def _open_rdb(url: str, attempts: int = 3) -> Any:
     raise AssertionError("unreachable")
 
 
+# How every Optuna journal file begins (its first entry, as JournalFileBackend writes it).
+_JOURNAL_START = b'{"op_code":'
+_SQLITE_START = b"SQLite format 3\x00"
+
+
+def _refuse_foreign_file(path: Path, start: bytes, what: str) -> None:
+    """Refuse a storage path that exists and holds something else: opening it would change it.
+
+    An empty file is taken as a new store; anything else must begin as ``what`` does.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(start))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return
+    except OSError as e:
+        raise UserError(
+            f"cannot read storage file {path} ({e.strerror}); check its permissions."
+        ) from None
+    if head and not start.startswith(head):  # a prefix: a store killed in its first write
+        raise UserError(
+            f"storage file {path} exists and is not {what}; it was left as it is. Give --storage a new file name (or one an earlier `s2d plan` wrote), or leave --storage out for a journal in --out."
+        )
+
+
+def check_storage_path(url: str) -> None:
+    """A UserError when the URL's file exists and is not what it says (journal or SQLite)."""
+    if url.startswith("journal:"):
+        path = Path(url[len("journal:") :]).expanduser()
+        _refuse_foreign_file(path, _JOURNAL_START, "an Optuna journal")
+    elif url.startswith("sqlite:"):
+        try:
+            from sqlalchemy.engine import make_url
+
+            database = make_url(url).database
+        except Exception:  # a malformed URL: opening it reports the problem
+            return
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _refuse_foreign_file(Path(database).expanduser(), _SQLITE_START, "an SQLite database")
+
+
 def open_storage(url: str) -> Any:
     import optuna
 
+    check_storage_path(url)
     try:
         if url.startswith("journal:"):
             from optuna.storages.journal import JournalFileBackend
@@ -132,11 +205,11 @@ def open_storage(url: str) -> Any:
         return _open_rdb(url)
     except (ImportError, ValueError, OSError) as e:
         raise UserError(
-            f"cannot open Optuna storage {mask_url(url)} ({type(e).__name__}: {mask_url(str(e))}). Use sqlite:///FILE.db, postgresql://USER:PASSWORD@HOST/DB (needs a driver such as psycopg2) or journal:FILE."
+            f"cannot open Optuna storage {mask_url(url)} ({type(e).__name__}: {mask_message(str(e), url)}). Use sqlite:///FILE.db, postgresql://USER:PASSWORD@HOST/DB (needs a driver such as psycopg2) or journal:FILE."
         ) from None
     except (
         Exception
     ) as e:  # sqlalchemy errors (bad driver, unreachable server) are not ours to import
         raise UserError(
-            f"cannot open Optuna storage {mask_url(url)}: {mask_url(str(e)).splitlines()[0]}. Check the URL, the driver and that the server is reachable."
+            f"cannot open Optuna storage {mask_url(url)}: {mask_message(str(e), url).splitlines()[0]}. Check the URL, the driver and that the server is reachable."
         ) from None

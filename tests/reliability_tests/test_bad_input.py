@@ -179,6 +179,79 @@ def other_plan(tmp: Path, zoo) -> Case:
     )
 
 
+def validate_plan(tmp: Path, message: str, edit: Callable[[dict], None]) -> Case:
+    return Case(["validate", str(plan_file(tmp, edit))], message)
+
+
+def plan_text() -> str:
+    return yaml.safe_dump(builders.plan_dict(name="bad-input"), sort_keys=False)
+
+
+def line_of(text: str, fragment: str, nth: int = 0) -> int:
+    """1-based line of the nth occurrence of fragment at the start of a line."""
+    lines = [i + 1 for i, line in enumerate(text.splitlines()) if line.startswith(fragment)]
+    return lines[nth]
+
+
+def duplicate_top_level_key(tmp: Path) -> Case:
+    text = plan_text() + "name: other\n"
+    first, second = line_of(text, "name:"), line_of(text, "name:", 1)
+    return run_plan(tmp, f"key 'name' appears twice (lines {first} and {second})", text=text)
+
+
+def duplicate_nested_key(tmp: Path) -> Case:
+    text = plan_text().replace("    steps: 2\n", "    steps: 2\n    steps: 3\n", 1)
+    first, second = line_of(text, "    steps:"), line_of(text, "    steps:", 1)
+    return run_plan(tmp, f"key 'steps' appears twice (lines {first} and {second})", text=text)
+
+
+def duplicate_scenario_key(tmp: Path) -> Case:
+    text = yaml.safe_dump(PAPER_SCENARIO, sort_keys=False) + "labels: 100\n"
+    first, second = line_of(text, "labels:"), line_of(text, "labels:", 1)
+    return scenario_text(tmp, f"key 'labels' appears twice (lines {first} and {second})", text)
+
+
+def alias_bomb(tmp: Path) -> Case:
+    """Nine levels of nine-fold aliases: a 2 KB plan whose seed expands to 9**6 strings."""
+    rows = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    rows += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 6)]
+    text = plan_text().replace("name: bad-input\n", "name: bad-input\nseed: *a5\n")
+    return run_plan(
+        tmp, "seed: expected a whole number, got [[[", text="\n".join(rows) + "\n" + text
+    )
+
+
+def scenario_named(tmp: Path, message: str, name: str) -> Case:
+    """A scenario planned without --out, so its name picks the output directory."""
+    path = tmp / "scenario.yaml"
+    path.write_text(yaml.safe_dump({**PAPER_SCENARIO, "name": name}))
+    return Case(["plan", str(path), "--trials", "2"], message)
+
+
+def storage_file(tmp: Path, message: str, scheme: str, name: str, data: bytes) -> Case:
+    """A user's own file handed to --storage: it must be refused and left byte for byte."""
+    target = tmp / name
+    target.write_bytes(data)
+    url = f"journal:{target}" if scheme == "journal" else f"sqlite:///{target}"
+    path = tmp / "scenario.yaml"
+    path.write_text(yaml.safe_dump(PAPER_SCENARIO))
+    argv = ["plan", str(path), "--out", str(tmp / "plans"), "--trials", "2", "--storage", url]
+    return Case(argv, f"{target} {message}")
+
+
+def optim(stage: int, **values) -> Callable[[dict], None]:
+    return lambda d: d["stages"][stage].setdefault("optim", {}).update(values)
+
+
+def options(stage: int, **values) -> Callable[[dict], None]:
+    return lambda d: d["stages"][stage].setdefault("options", {}).update(values)
+
+
+NAME_RULE = "not a usable name"
+NOT_JOURNAL = "exists and is not an Optuna journal"
+NOT_SQLITE = "exists and is not an SQLite database"
+
+
 CASES: dict[str, Callable[[Path, object], Case]] = {
     "malformed-yaml": lambda t, z: run_plan(
         t, "is not valid YAML at line 3, column 5", text="name: x\nstages: [unclosed\n    {id: a\n"
@@ -292,6 +365,93 @@ CASES: dict[str, Callable[[Path, object], Case]] = {
     "negative-labels-in-scenario": lambda t, z: plan_scenario(
         t, "labels: must not be negative (got -1)", labels=-1
     ),
+    "duplicate-key-in-plan": lambda t, z: duplicate_top_level_key(t),
+    "duplicate-nested-key-in-plan": lambda t, z: duplicate_nested_key(t),
+    "duplicate-key-in-scenario": lambda t, z: duplicate_scenario_key(t),
+    "nan-learning-rate": lambda t, z: run_plan(
+        t,
+        "stages[0].optim.learning_rate: must be a finite number (got nan)",
+        optim(0, learning_rate=float("nan")),
+    ),
+    "infinite-temperature": lambda t, z: run_plan(
+        t,
+        "stages[0].options.temperature: must be a finite number (got inf)",
+        options(0, temperature=float("inf")),
+    ),
+    "zero-temperature": lambda t, z: run_plan(
+        t,
+        "stages[2].options.temperature: must be positive (got 0.0)",
+        options(2, temperature=0),
+    ),
+    "zero-eval-k": lambda t, z: run_plan(
+        t, "evaluation.k: must be positive (got 0)", lambda d: d["evaluation"].update(k=0)
+    ),
+    "zero-chunk-tokens": lambda t, z: run_plan(
+        t, "stages[1].options.chunk_tokens: must be positive (got 0)", options(1, chunk_tokens=0)
+    ),
+    "zero-gradient-accumulation": lambda t, z: run_plan(
+        t,
+        "stages[3].optim.gradient_accumulation_steps: must be positive (got 0)",
+        optim(3, gradient_accumulation_steps=0),
+    ),
+    "unknown-lr-scheduler": lambda t, z: run_plan(
+        t,
+        "stages[0].optim.lr_scheduler: unknown value 'cosine_decay'",
+        optim(0, lr_scheduler="cosine_decay"),
+    ),
+    "seed-beyond-32-bits": lambda t, z: run_plan(
+        t, "seed: must be between 0 and 4294967295 (got 4294967296)", lambda d: d.update(seed=2**32)
+    ),
+    "negative-split-seed": lambda t, z: run_plan(
+        t,
+        "labels.seed: must be between 0 and 4294967295 (got -1)",
+        lambda d: d["labels"].update(seed=-1),
+    ),
+    "alias-bomb-in-plan": lambda t, z: alias_bomb(t),
+    "huge-stage-kind": lambda t, z: run_plan(
+        t,
+        "stages[1].kind: unknown value 'xxxxx",
+        lambda d: d["stages"][1].update(kind="x" * 1_000_000),
+    ),
+    "nan-budget": lambda t, z: plan_scenario(
+        t, "budget.gpu_hours: must be a finite number (got nan)", budget={"gpu_hours": float("nan")}
+    ),
+    "infinite-budget": lambda t, z: plan_scenario(
+        t, "budget.gpu_hours: must be a finite number (got inf)", budget={"gpu_hours": float("inf")}
+    ),
+    "negative-scenario-seed": lambda t, z: plan_scenario(
+        t, "seed: must be between 0 and 4294967295 (got -1)", seed=-1
+    ),
+    "negative-scenario-learning-rate": lambda t, z: plan_scenario(
+        t,
+        "settings.teacher_rl.learning_rate: must be positive (got -1e-06)",
+        settings={"teacher_rl": {"learning_rate": -1e-6}},
+    ),
+    "scenario-name-absolute-path": lambda t, z: scenario_named(t, NAME_RULE, str(t / "elsewhere")),
+    "scenario-name-dot-dot": lambda t, z: scenario_named(t, f"name: {NAME_RULE} (got '..')", ".."),
+    "scenario-name-with-separator": lambda t, z: scenario_named(t, NAME_RULE, "team/study"),
+    "scenario-name-empty": lambda t, z: scenario_named(t, f"name: {NAME_RULE} (got '')", ""),
+    "plan-name-dot-dot": lambda t, z: validate_plan(
+        t, f"name: {NAME_RULE} (got '..')", lambda d: d.update(name="..")
+    ),
+    "plan-name-absolute-path": lambda t, z: validate_plan(
+        t, NAME_RULE, lambda d: d.update(name=str(t / "elsewhere"))
+    ),
+    "journal-storage-is-a-text-file": lambda t, z: storage_file(
+        t, NOT_JOURNAL, "journal", "notes.txt", b"remember the milk"
+    ),
+    "journal-storage-is-one-json-line": lambda t, z: storage_file(
+        t, NOT_JOURNAL, "journal", "settings.json", b'{"theme": "dark"}'
+    ),
+    "journal-storage-is-a-json-document": lambda t, z: storage_file(
+        t, NOT_JOURNAL, "journal", "settings.json", b'{\n  "theme": "dark"\n}\n'
+    ),
+    "sqlite-storage-is-a-json-file": lambda t, z: storage_file(
+        t, NOT_SQLITE, "sqlite", "settings.json", b'{"theme": "dark"}\n'
+    ),
+    "sqlite-storage-is-a-text-line": lambda t, z: storage_file(
+        t, NOT_SQLITE, "sqlite", "notes.txt", b"remember the milk"
+    ),
     "run-dir-held-by-a-live-run": live_writer,
     "run-dir-holds-another-plan": other_plan,
 }
@@ -320,6 +480,7 @@ def test_bad_input_is_refused_with_one_message_and_touches_nothing(
         assert result.code == 2, result.out + result.err
         assert case.message in result.err, result.err
         assert "Traceback" not in result.err + result.out
+        assert len(result.err) < 4000  # quoted values are excerpts, never whole
         assert result.err.startswith(f"s2d {case.argv[0]}: error: ")
         assert tree_diff(mine, tree_state(tmp_path)) == []
         assert tree_diff(zoo, tree_state(zoo_env.root)) == []
@@ -330,3 +491,25 @@ def test_bad_input_is_refused_with_one_message_and_touches_nothing(
     finally:
         for release in case.cleanup:
             release()
+
+
+def test_the_scheduler_names_are_the_ones_transformers_knows():
+    import typing
+
+    from transformers.trainer_utils import SchedulerType
+
+    from planner.contracts.plan import LRScheduler
+
+    assert set(typing.get_args(LRScheduler)) == {s.value for s in SchedulerType}
+
+
+def test_an_empty_or_journal_file_is_accepted_as_storage(tmp_path):
+    from planner.search.storage import open_storage
+
+    empty = tmp_path / "empty.journal"
+    empty.write_bytes(b"")
+    open_storage(f"journal:{empty}")
+    open_storage(f"journal:{tmp_path / 'new.journal'}")
+    fresh = tmp_path / "fresh.db"
+    open_storage(f"sqlite:///{fresh}")
+    open_storage(f"sqlite:///{fresh}")  # an SQLite database it made: opened again

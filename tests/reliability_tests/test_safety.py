@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import re
 import shutil
 import time
 from pathlib import Path
@@ -54,7 +55,8 @@ def test_yaml_with_python_tags_is_refused_and_never_runs(tmp_path, monkeypatch, 
             str(_write(tmp_path / "p.yaml", plan.replace("seed: 0\n", f"seed: {evil}\n", 1))),
         ]
     elif where == "run-plan":
-        argv = ["run", str(_write(tmp_path / "p.yaml", f"name: {evil}\n" + plan)), "--run-dir", "r"]
+        named = re.sub(r"^name: .*$", lambda _: f"name: {evil}", plan, count=1, flags=re.M)
+        argv = ["run", str(_write(tmp_path / "p.yaml", named)), "--run-dir", "r"]
     elif where == "frozen-plan":  # a run directory someone tampered with
         (tmp_path / "r").mkdir()
         _write(tmp_path / "r" / "plan.yaml", plan.replace("seed: 0\n", f"seed: {evil}\n", 1))
@@ -279,3 +281,60 @@ def test_mask_url_hides_any_password(scheme, user, password, host, tail):
             mask_url(f"cannot connect to {url}: refused")
             == f"cannot connect to {scheme}://{user}:***@{host}{tail}: refused"
         )
+
+
+QUERY_PASSWORDS = [
+    f"postgresql://optuna@127.0.0.1:9/study?password={SECRET}",
+    f"postgresql://optuna@127.0.0.1:9/study?connect_timeout=2&password={SECRET}&sslmode=disable",
+    f"mysql+pymysql://optuna@127.0.0.1:9/study?password={SECRET}",
+    f"postgresql://optuna:{SECRET}@127.0.0.1:9/study?sslpassword={SECRET}",
+    f"nosuchdb://optuna@host/study?PASSWORD={SECRET}",
+]
+
+
+@pytest.mark.parametrize("url", QUERY_PASSWORDS)
+def test_passwords_in_the_query_never_show(tmp_path, monkeypatch, cli, caplog, url):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(REPO / "examples" / "paper_scenario.yaml", tmp_path / "s.yaml")
+    caplog.set_level(logging.DEBUG)
+
+    result = cli("plan", "s.yaml", "--out", "out", "--storage", url, "--trials", "2")
+
+    assert result.code == 2
+    shown = result.out + result.err + caplog.text
+    written = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
+    assert SECRET not in shown and SECRET not in written
+    assert "***" in result.err
+
+
+@pytest.mark.parametrize("json_output", [True, False])
+def test_a_sqlite_password_never_shows_on_success(tmp_path, monkeypatch, cli, json_output):
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'study.db'}?password={SECRET}"
+    argv = ["plan", str(REPO / "examples" / "paper_scenario.yaml"), "--out", "out"]
+    argv += ["--storage", url, "--trials", "2"] + (["--json"] if json_output else [])
+
+    result = cli(*argv)
+
+    assert SECRET not in result.out + result.err
+    assert result.code == 0, result.err
+    assert "password=***" in result.out
+
+
+@pytest.mark.parametrize(
+    "url, masked",
+    [
+        (f"postgresql://u@h/db?password={SECRET}", "postgresql://u@h/db?password=***"),
+        (
+            f"postgresql://u@h/db?a=1&password={SECRET}&b=2",
+            "postgresql://u@h/db?a=1&password=***&b=2",
+        ),
+        (f"postgresql://u:{SECRET}@h/db?passfile=/x", "postgresql://u:***@h/db?passfile=***"),
+        (f"sqlite:///s.db?Password={SECRET}", "sqlite:///s.db?Password=***"),
+        (f"postgresql://u@h/db?sslpassword={SECRET}", "postgresql://u@h/db?sslpassword=***"),
+        (f"postgresql://u@h/db?pwd={SECRET}#x", "postgresql://u@h/db?pwd=***#x"),
+    ],
+)
+def test_mask_url_hides_query_passwords(url, masked):
+    assert mask_url(url) == masked
+    assert mask_url(f"cannot open {url} (refused)") == f"cannot open {masked} (refused)"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from planner.contracts.schema import rule
+
 if TYPE_CHECKING:
     from planner.contracts.plan import Plan, Stage
     from planner.contracts.schema import FieldProblems
@@ -13,12 +15,12 @@ if TYPE_CHECKING:
 @dataclass
 class EvalOptions:
     sets: list[str] = field(default_factory=list)  # empty: every set in datasets.eval
-    k: int = 4
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
+    k: int = field(default=4, metadata=rule(gt=0, hint="samples per problem, 1 or more"))
+    temperature: float = field(default=1.0, metadata=rule(gt=0))
+    top_p: float = field(default=1.0, metadata=rule(gt=0, le=1))
+    max_new_tokens: int = field(default=256, metadata=rule(gt=0))
     greedy: bool = True  # also report greedy (k=1, temperature 0) accuracy
-    max_problems: int = 0  # 0: the whole set
+    max_problems: int = field(default=0, metadata=rule(ge=0))  # 0: the whole set
 
 
 def check(plan: Plan, s: Stage, at: str, p: FieldProblems) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from planner.contracts.kinds._spend import ceiling, sequence_ceiling, with_predicted_compute
 from planner.contracts.runlog import Spend
+from planner.contracts.schema import rule
 
 if TYPE_CHECKING:
     from planner.contracts.plan import Plan, Stage
@@ -18,10 +19,10 @@ class ForwardKLOptions:
     # soft: token-level KL(teacher || student) on teacher rollouts;
     # hard: plain SFT on the same rollouts (for comparison).
     mode: Literal["soft", "hard"] = "soft"
-    rollout_temperature: float = 1.0
+    rollout_temperature: float = field(default=1.0, metadata=rule(gt=0))
     # Teacher and student logits are projected to the vocabulary this many
     # tokens at a time, which bounds memory at large vocabularies.
-    chunk_tokens: int = 1024
+    chunk_tokens: int = field(default=1024, metadata=rule(gt=0))
 
 
 def check(plan: Plan, s: Stage, at: str, p: FieldProblems) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from planner.contracts.kinds._spend import ceiling, sequence_ceiling, with_predicted_compute
 from planner.contracts.runlog import Spend
+from planner.contracts.schema import rule
 
 if TYPE_CHECKING:
     from planner.contracts.plan import Plan, Stage
@@ -16,10 +17,12 @@ if TYPE_CHECKING:
 @dataclass
 class GRPOOptions:
     loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = "dapo"
-    epsilon: float = 0.2
-    epsilon_high: float = 0.28
-    beta: float = 0.0  # KL penalty to the reference model; 0 as in the paper
-    temperature: float = 1.0
+    epsilon: float = field(default=0.2, metadata=rule(ge=0))
+    epsilon_high: float = field(default=0.28, metadata=rule(ge=0))
+    beta: float = field(
+        default=0.0, metadata=rule(ge=0)
+    )  # KL penalty to the reference model; 0 as in the paper
+    temperature: float = field(default=1.0, metadata=rule(gt=0))
     scale_rewards: Literal["group", "batch", "none"] = "group"
     # The paper's control: the same number of updates on stage-1 labels
     # instead of held-out ones. Requires data: labels.stage1.

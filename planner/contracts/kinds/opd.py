@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from planner.contracts.kinds._spend import ceiling, sequence_ceiling, with_predicted_compute
 from planner.contracts.runlog import Spend
+from planner.contracts.schema import rule
 
 if TYPE_CHECKING:
     from planner.contracts.plan import Plan, Stage
@@ -18,13 +19,13 @@ class OPDOptions:
     # full: full-vocabulary reverse KL (TRL DistillationTrainer, beta=1);
     # sampled: per-token advantage -(log p_student - log p_teacher).
     estimator: Literal["full", "sampled"] = "full"
-    temperature: float = 1.0
+    temperature: float = field(default=1.0, metadata=rule(gt=0))
     # Weight of the verifier's sparse reward (sampled estimator only; needs labels).
-    reward_weight: float = 0.0
+    reward_weight: float = field(default=0.0, metadata=rule(ge=0))
     # The sampled estimator scores teacher and student log-probs from final hidden
     # states projected to the vocabulary this many tokens at a time, which bounds
     # memory at large vocabularies (as forward_kl's option of the same name).
-    chunk_tokens: int = 1024
+    chunk_tokens: int = field(default=1024, metadata=rule(gt=0))
 
 
 def check(plan: Plan, s: Stage, at: str, p: FieldProblems) -> None:
