@@ -113,12 +113,14 @@ def test_one_optimizer_step_is_the_plans_batch_over_processes_and_accumulation(
     plan = rl_plan()  # 3 prompts x 4 samples = 12 completions per step
     plan.stages[0].optim.gradient_accumulation_steps = 2
     ctx = context(plan, 0, tmp_path)
-    monkeypatch.setenv("WORLD_SIZE", "2")
+    import trainer.distributed
+
+    monkeypatch.setattr(trainer.distributed, "world_size", lambda: 2)
     kwargs = grpo_config_kwargs(ctx)
     # 12 = 3 per micro-batch x 2 processes x 2 accumulation steps, generated once per step
     assert kwargs["per_device_train_batch_size"] == 3
     assert kwargs["steps_per_generation"] == 2 and kwargs["num_generations"] == 4
-    monkeypatch.setenv("WORLD_SIZE", "5")
+    monkeypatch.setattr(trainer.distributed, "world_size", lambda: 5)
     with pytest.raises(UserError, match=r"12 rows per step cannot be split over 5 process\(es\)"):
         grpo_config_kwargs(ctx)
 
