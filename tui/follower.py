@@ -5,7 +5,8 @@ block the event loop) and redraws when it reports a change. Each step checks
 that the directory exists, loads ``plan.yaml`` once it is readable (again if
 it changes while invalid), and applies the events appended since the last
 step. A half-written last line is held back by :class:`planner.contracts.runlog.EventTail`
-until the writer finishes it.
+until the writer finishes it; an events.jsonl that is not a regular file is
+never opened for reading (``RunState.read_error`` says what it is).
 """
 
 from __future__ import annotations
@@ -76,9 +77,11 @@ class RunFollower:
             if (
                 self.tail.skipped != self.state.skipped_lines
                 or self.tail.has_partial_line != self.state.partial_line
+                or self.tail.error != self.state.read_error
             ):
                 self.state.skipped_lines = self.tail.skipped
                 self.state.partial_line = self.tail.has_partial_line
+                self.state.read_error = self.tail.error
                 self.state.version += 1
                 changed = True
             if not more and not self.state.caught_up:

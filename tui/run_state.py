@@ -7,10 +7,17 @@ log without a readable plan still shows. Curves are downsampled and the log is
 a bounded deque, so a state built from any number of events stays small. The
 file follower mutates it in a worker thread under ``lock``; the UI reads it
 under the same lock.
+
+An event whose fields have the wrong type (a step that is not a whole number, a
+spend that is not a table of numbers, an accuracy outside 0..1) changes
+nothing: each handler checks what it reads before it changes the state, and
+the event is counted in ``bad_events`` (shown with the log's unparseable lines
+as bad lines skipped) and described in ``problems``.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -21,6 +28,8 @@ from tui.series import DownsampledSeries
 
 CURVE_CAPACITY = 400
 LOG_CAPACITY = 1000
+PROBLEM_CAPACITY = 20
+SPEND_FIELDS = frozenset(Spend.__dataclass_fields__)
 # Run status shown in the header, in the order a run goes through them.
 WAITING, STARTED, RUNNING, OK, ERROR, INTERRUPTED = (
     "waiting",
@@ -30,6 +39,52 @@ WAITING, STARTED, RUNNING, OK, ERROR, INTERRUPTED = (
     "error",
     "interrupted",
 )
+
+
+class BadEvent(ValueError):
+    """An event whose fields cannot be shown: skipped and counted."""
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise BadEvent(f"{what} is {_excerpt(value)}, not a number")
+    return float(value)
+
+
+def _whole(value: Any, what: str) -> int:
+    if _number(value, what) != int(value):
+        raise BadEvent(f"{what} is {_excerpt(value)}, not a whole number")
+    return int(value)
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise BadEvent(f"{what} is {_excerpt(value)}, not a name")
+    return value
+
+
+def _spend(value: Any, what: str) -> dict[str, Any] | None:
+    """A spend as written in the log, checked: None when absent, else a table of numbers."""
+    if value is None or value == {}:
+        return None
+    if not isinstance(value, dict):
+        raise BadEvent(f"{what} is {_excerpt(value)}, not a table of counters")
+    for key, v in value.items():
+        if key in SPEND_FIELDS:
+            _number(v, f"{what}.{key}")
+    return value
+
+
+def _fraction(value: Any, what: str) -> float:
+    x = _number(value, what)
+    if not 0.0 <= x <= 1.0:
+        raise BadEvent(f"{what} is {_excerpt(value)}, not a fraction 0..1")
+    return x
+
+
+def _excerpt(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass
@@ -97,7 +152,10 @@ class RunState:
         self.current_stage: str | None = None
         self.events_applied = 0
         self.last_seq = -1
-        self.skipped_lines = 0
+        self.skipped_lines = 0  # lines of the log that did not parse (counted by the reader)
+        self.bad_events = 0  # parsed events whose fields could not be used
+        self.problems: deque[str] = deque(maxlen=PROBLEM_CAPACITY)
+        self.read_error: str | None = None  # the log cannot be read (not a file, the reader failed)
         self.partial_line = False
         self.caught_up = False  # the follower has read to the end of the file at least once
         self.total_spent: Spend | None = None
@@ -139,6 +197,11 @@ class RunState:
         self.version += 1
 
     @property
+    def bad_lines(self) -> int:
+        """Lines of the log skipped: unparseable ones and events that could not be used."""
+        return self.skipped_lines + self.bad_events
+
+    @property
     def compute_unit(self) -> str:
         """gpu_hours or cpu_seconds: the plan's unit, else whichever the log spends."""
         if self.plan is not None and self.plan.prediction is not None:
@@ -178,7 +241,13 @@ class RunState:
     def apply(self, event: Event) -> None:
         handler = getattr(self, f"_on_{event.kind}", None)
         if handler is not None:
-            handler(event)
+            try:
+                handler(event)
+            except BadEvent as e:
+                self.bad_events += 1
+                self.problems.append(f"event {event.seq} ({event.kind}): {e}")
+                self.version += 1
+                return
         self.events_applied += 1
         self.last_seq = event.seq
         self.last_t = event.t
@@ -199,14 +268,18 @@ class RunState:
         )
 
     def _on_stage_start(self, e: Event) -> None:
-        view = self._stage(e["stage"])
+        stage = _text(e["stage"], "stage")
+        planned = _spend(e.get("planned"), "planned")
+        total = e.get("total_steps")
+        total_steps = _whole(total, "total_steps") if total is not None else None
+        view = self._stage(stage)
         view.kind = str(e["stage_kind"])
         if e.get("model"):
             view.model = str(e["model"])
-        if e.get("planned"):
-            view.planned = Spend.from_dict(e["planned"])
-        if e.get("total_steps"):
-            view.total_steps = int(e["total_steps"])
+        if planned is not None:
+            view.planned = Spend.from_dict(planned)
+        if total_steps:
+            view.total_steps = total_steps
         view.status = "running"
         view.started_t = e.t
         view.ended_t = None
@@ -217,41 +290,52 @@ class RunState:
 
     def _on_metrics(self, e: Event) -> None:
         d = e.data
-        view = self.stages.get(str(d["stage"])) or self._stage(d["stage"])
-        step = int(d["step"])
-        view.step = step
+        stage = d["stage"]
+        view = self.stages.get(stage) if isinstance(stage, str) else None
+        step = _whole(d["step"], "step")
         total = d.get("total_steps")
-        if total:
-            view.total_steps = int(total)
-        spent = d.get("spent")
-        if spent:
+        total_steps = _whole(total, "total_steps") if total is not None else None
+        spent = _spend(d.get("spent"), "spent")
+        values = d["values"]
+        if not isinstance(values, dict):
+            raise BadEvent(f"values is {_excerpt(values)}, not a table of metrics")
+        for name, value in values.items():  # null: a NaN or inf the writer could not write
+            if value is not None:
+                _number(value, f"values.{name}")
+        if view is None:
+            view = self._stage(_text(stage, "stage"))
+        view.step = step
+        if total_steps:
+            view.total_steps = total_steps
+        if spent is not None:
             view.spent_raw = spent
         if view.status == "pending":
             view.status = "running"
         self.current_stage = view.id
         self.status = RUNNING
-        values = d["values"]
-        if not isinstance(values, dict):
-            return
         curves = view.curves
         for name, value in values.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value is not None:
                 series = curves.get(name)
                 if series is None:
                     series = curves[name] = DownsampledSeries(CURVE_CAPACITY)
                 series.add(step, float(value))
 
     def _on_eval(self, e: Event) -> None:
-        view = self._stage(e["stage"])
-        bench = str(e["benchmark"])
-        greedy = e.get("greedy_accuracy")
-        view.evals[bench] = MeasuredEval(
+        stage = _text(e["stage"], "stage")
+        bench = _text(e["benchmark"], "benchmark")
+        measured = MeasuredEval(
             bench,
-            float(e["accuracy"]),
-            int(e["n"]),
-            int(e["k"]),
-            float(greedy) if isinstance(greedy, (int, float)) else None,
+            _fraction(e["accuracy"], "accuracy"),
+            _whole(e["n"], "n"),
+            _whole(e["k"], "k"),
+            None,
         )
+        greedy = e.get("greedy_accuracy")
+        if greedy is not None:
+            measured.greedy = _fraction(greedy, "greedy_accuracy")
+        view = self._stage(stage)
+        view.evals[bench] = measured
         if bench not in self.benchmarks:
             self.benchmarks.append(bench)
         self._log(
@@ -264,11 +348,13 @@ class RunState:
         self._log(e, "info", f"checkpoint {e['stage']} step {e['step']}: {e['path']}")
 
     def _on_stage_end(self, e: Event) -> None:
-        view = self._stage(e["stage"])
+        stage = _text(e["stage"], "stage")
+        spent = _spend(e.get("spent"), "spent")
+        view = self._stage(stage)
         view.status = str(e["status"])
         view.ended_t = e.t
-        if e.get("spent"):
-            view.spent_raw = e["spent"]
+        if spent is not None:
+            view.spent_raw = spent
         if view.status == "ok" and view.total_steps:
             view.step = max(view.step, view.total_steps)
         self._log(e, "info", f"stage {view.id} ended: {view.status}")
@@ -287,9 +373,10 @@ class RunState:
 
     def _on_run_end(self, e: Event) -> None:
         status = str(e["status"])
+        spent = _spend(e.get("spent"), "spent")
         self.status = status if status in (OK, ERROR, INTERRUPTED) else status
-        if e.get("spent"):
-            self.total_spent = Spend.from_dict(e["spent"])
+        if spent is not None:
+            self.total_spent = Spend.from_dict(spent)
         for (
             view
         ) in self.stages.values():  # a stage still "running" when the run ended was cut short

@@ -21,6 +21,8 @@ def run_banner(state: RunState) -> tuple[str | None, str]:
     Only the latest attempt counts: a failure that a later resume got past is
     history, kept in the log, not a banner.
     """
+    if state.read_error:
+        return state.read_error, "error"
     if state.last_error:
         return f"The run failed: {state.last_error}", "error"
     if state.plan_error:

@@ -13,7 +13,10 @@ starts from another run's checkpoint (the replay control, the OPD-only
 ablation) is read as its from-scratch pipeline (planner/simulator/lineage.py), so its
 origin run directory must still exist. A parameter whose profile entry gives
 ``calibration_sd_log`` gets that prior width instead: figures the paper
-pins only loosely, or that differ between worlds, may move further.
+pins only loosely, or that differ between worlds, may move further. An eval
+whose accuracy is not a fraction 0..1 (NaN, inf, negative, a percentage) or
+whose counts are not counts refuses the calibration: one message naming the
+run, the stage, the benchmark and the value, before anything is written.
 """
 
 from __future__ import annotations
@@ -45,6 +48,30 @@ class CalibrationReport:
     fitted: list[str]
 
 
+def _where(run_dir: Path, stage: str, benchmark: Any) -> str:
+    return f"{run_dir}: the eval of stage {stage!r} on benchmark {benchmark!r}"
+
+
+def _measured_accuracy(run_dir: Path, stage: str, benchmark: Any, value: Any) -> float:
+    """An eval's accuracy as a fraction 0..1; anything else refuses the whole calibration."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and math.isfinite(value) and 0.0 <= value <= 1.0:
+        return float(value)
+    hint = " (a percentage?)" if ok and 1.0 < value <= 100.0 else ""
+    raise UserError(
+        f"{_where(run_dir, stage, benchmark)} has accuracy {value!r}{hint}; accuracies are fractions 0..1. "
+        "Fix or remove that line of events.jsonl, or leave the run out; nothing was written."
+    )
+
+
+def _count(run_dir: Path, stage: str, benchmark: Any, name: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise UserError(
+        f"{_where(run_dir, stage, benchmark)} has {name} {value!r}, not a count of problems or samples; nothing was written."
+    )
+
+
 def observations_from_run(
     problem: Simulator, run_dir: Path
 ) -> tuple[list[Observation], list[tuple[float, float]]]:
@@ -74,7 +101,12 @@ def observations_from_run(
             continue
         truncated = replace(plan, stages=plan.stages[: ids.index(stage) + 1])
         inputs, _, _ = plan_inputs(problem, truncated)
-        acc, n = float(ev["accuracy"]), max(int(ev["n"]) * max(int(ev["k"]), 1), 1)
+        acc = _measured_accuracy(run_dir, stage, ev["benchmark"], ev["accuracy"])
+        n = max(
+            _count(run_dir, stage, ev["benchmark"], "n", ev["n"])
+            * max(_count(run_dir, stage, ev["benchmark"], "k", ev["k"]), 1),
+            1,
+        )
         sd = max(math.sqrt(max(acc * (1 - acc), 1e-4) / n), 0.005)
         obs.append(
             Observation(

@@ -16,7 +16,9 @@ newer minor schema with extra fields; it refuses a newer major version.
 from __future__ import annotations
 
 import json
+import math
 import os
+import stat
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -110,7 +112,20 @@ class Event:
         missing = [f for f in REQUIRED_FIELDS[kind] if f not in obj]
         if missing:
             raise EventLogError(f"{kind} event lacks {', '.join(missing)}")
-        return cls(kind=kind, seq=int(seq), t=float(t), data=obj, v=v)
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise EventLogError(f"{kind} event has seq {_excerpt(seq)}, not a whole number")
+        if not _is_number(t) or not math.isfinite(t):
+            raise EventLogError(f"{kind} event has t {_excerpt(t)}, not a time in seconds")
+        return cls(kind=kind, seq=seq, t=float(t), data=obj, v=v)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _excerpt(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _sanitize(value: Any) -> Any:
@@ -189,9 +204,25 @@ def parse_lines(chunk: str) -> tuple[list[Event], list[str]]:
             continue
         try:
             events.append(Event.from_obj(json.loads(line)))
-        except (json.JSONDecodeError, EventLogError) as e:
-            problems.append(str(e))
+        except (ValueError, RecursionError) as e:  # JSONDecodeError and EventLogError among them
+            problems.append(str(e) or type(e).__name__)
     return events, problems
+
+
+class _NotRegular(Exception):
+    pass
+
+
+def _file_type(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
 
 
 def read_events(path: str | os.PathLike[str]) -> list[Event]:
@@ -206,7 +237,9 @@ class EventTail:
     half-written last line is never parsed as an event (and never lost: it is
     read once the writer completes it). Lines that fail to parse are counted in
     ``skipped`` and described in ``problems``, not raised. A file that does not
-    exist yet simply yields nothing.
+    exist yet simply yields nothing. A path that is not a regular file (a
+    directory, a FIFO, a device) is never read (opening it does not block):
+    ``error`` says what it is, and clears once a regular file takes its place.
     """
 
     def __init__(self, path: str | os.PathLike[str], max_bytes_per_poll: int = 8 << 20):
@@ -215,18 +248,41 @@ class EventTail:
         self.max_bytes_per_poll = max_bytes_per_poll
         self.skipped = 0
         self.problems: list[str] = []
+        self.error: str | None = None
         self._pending = b""
+
+    def _read(self) -> bytes:
+        # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever.
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise _NotRegular(_file_type(st.st_mode))
+        with open(fd, "rb", closefd=True) as f:
+            if st.st_size < self.offset:  # truncated or replaced: start over
+                self.offset, self._pending = 0, b""
+            f.seek(self.offset)
+            return f.read(self.max_bytes_per_poll if self.max_bytes_per_poll else -1)
 
     def poll(self) -> list[Event]:
         try:
-            with open(self.path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size < self.offset:  # truncated or replaced: start over
-                    self.offset, self._pending = 0, b""
-                f.seek(self.offset)
-                chunk = f.read(self.max_bytes_per_poll if self.max_bytes_per_poll else -1)
+            chunk = self._read()
         except FileNotFoundError:
+            self.error = None
             return []
+        except _NotRegular as e:
+            self.error = (
+                f"{self.path} is not a regular file but {e}; the run log cannot be read from it."
+            )
+            return []
+        except OSError as e:
+            self.error = f"{self.path} cannot be read: {e.strerror or e}."
+            return []
+        self.error = None
         self.offset += len(chunk)
         data = self._pending + chunk
         cut = data.rfind(b"\n")

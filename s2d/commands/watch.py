@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from planner.contracts import UserError
@@ -75,7 +76,7 @@ def check_screenshot_path(path: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui.run_dir import DirKind, inspect_run_dir, resolve_run_path
+    from tui.run_dir import EVENTS_FILE, DirKind, inspect_run_dir, resolve_run_path
 
     run_dir = resolve_run_path(args.run_dir)
     check_screenshot_path(args.screenshot)
@@ -87,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
     status = inspect_run_dir(run_dir)
     if status.kind in (DirKind.FILE, DirKind.NOT_RUN) or (not follow and not status.is_run):
         raise UserError(status.describe(following=False))
+    events = run_dir / EVENTS_FILE
+    if not follow and events.exists() and not events.is_file():
+        raise UserError(
+            f"{events} is not a regular file; a run writes its events there (give the run directory of `s2d run`)."
+        )
 
     from tui.watch_app import make_app
 
@@ -95,6 +101,13 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.screenshot is not None:
         app.run(headless=True, size=parse_size(args.size))
+        if app.timed_out:
+            print(
+                f"s2d watch: error: {run_dir} could not be read to the end within "
+                f"{app.screenshot_timeout_s:.0f} s; {args.screenshot} shows what was read.",
+                file=sys.stderr,
+            )
+            return 1
         if app.return_code:
             return app.return_code
         print(f"wrote {args.screenshot}")

@@ -4,6 +4,8 @@ The screen owns the :class:`RunState` and a thread worker that feeds it from
 the run directory (harlequin's pattern: blocking reads in a thread, results as
 messages). Every redraw reads the state under its lock. Following pauses by
 not reading the file: the screen stays as it was until resumed, then catches up.
+Should the reader fail, it stops and says why in the banner (``reader_error``)
+rather than leave a screen that silently stops changing.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class WatchScreen(Screen[None]):
         # The chart asked for; a stage that does not chart it shows its first chart.
         self.chart: str | None = None
         self.drawn_version = -1
+        self.reader_error: str | None = None  # the reader stopped on this error
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
@@ -93,6 +96,13 @@ class WatchScreen(Screen[None]):
     # -- reading ---------------------------------------------------------------
     @work(thread=True, exclusive=True, group="follow", exit_on_error=False)
     def _follow(self) -> None:
+        try:
+            self._follow_loop()
+        except Exception as e:  # any failure must reach the screen, not freeze it
+            self.reader_error = f"{type(e).__name__}: {e}"
+            self.post_message(RunChanged(self.state.version))
+
+    def _follow_loop(self) -> None:
         worker = get_current_worker()
         while not worker.is_cancelled:
             if self.paused.is_set():
@@ -119,7 +129,23 @@ class WatchScreen(Screen[None]):
             return self.selected
         return self.state.current_stage or next(iter(self.state.stages), None)
 
+    @property
+    def done_reading(self) -> bool:
+        """Everything written so far is shown, or nothing more will be."""
+        st = self.follower.dir_status
+        return (
+            self.state.caught_up
+            or not st.is_run
+            or self.reader_error is not None
+            or self.state.read_error is not None
+        )
+
     def _banner_text(self) -> tuple[str | None, str]:
+        if self.reader_error:
+            return (
+                f"Reading the run stopped: {self.reader_error}. The screen shows what was read before; restart `s2d watch` to try again.",
+                "error",
+            )
         st = self.follower.dir_status
         if not st.is_run:
             level = "error" if st.kind in (DirKind.NOT_RUN, DirKind.FILE) else "info"

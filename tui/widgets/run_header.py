@@ -32,8 +32,8 @@ class RunHeader(Static):
         if state.started_t is not None and state.last_t is not None:
             text.append(f"  {fmt.duration(state.last_t - state.started_t)}")
         text.append(f"  {state.events_applied:,} events", "dim")
-        if state.skipped_lines:
-            text.append(f"  {state.skipped_lines} bad line(s) skipped", "yellow")
+        if state.bad_lines:
+            text.append(f"  {state.bad_lines} bad line(s) skipped", "yellow")
         if paused:
             text.append("  ⏸ PAUSED", "bold black on yellow")
         elif following and not state.finished:
