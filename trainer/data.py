@@ -62,18 +62,30 @@ class Split:
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` in ``text`` (braces balanced), or None."""
-    start = text.rfind("\\boxed{")
-    while start >= 0:
-        depth = 0
-        for i in range(start + len("\\boxed"), len(text)):
-            if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[start + len("\\boxed{") : i].strip()
-        start = text.rfind("\\boxed{", 0, start)  # unbalanced: try the one before
+    """Content of the last ``\\boxed{...}`` in ``text`` whose braces close, or None.
+
+    One pass over the text (every brace matched with a stack), so an answer full
+    of unclosed ``\\boxed{`` costs linear time, not a scan to the end per box.
+    """
+    marker = "\\boxed{"
+    starts = []
+    at = text.find(marker)
+    while at >= 0:
+        starts.append(at)
+        at = text.find(marker, at + 1)
+    if not starts:
+        return None
+    closes: dict[int, int] = {}  # position of "{" -> position of its "}"
+    open_at: list[int] = []
+    for i, ch in enumerate(text):
+        if ch == "{":
+            open_at.append(i)
+        elif ch == "}" and open_at:
+            closes[open_at.pop()] = i
+    for start in reversed(starts):  # unbalanced: try the one before
+        brace = start + len(marker) - 1
+        if brace in closes:
+            return text[brace + 1 : closes[brace]].strip()
     return None
 
 

@@ -75,25 +75,35 @@ def _default_device() -> str:
 
 
 @contextmanager
-def _graceful_sigint(stop: threading.Event, reporter: Reporter) -> Iterator[None]:
-    """First Ctrl-C: stop at the next step boundary with a checkpoint. Second: stop now."""
+def _graceful_stop(
+    stop: threading.Event, reporter: Reporter, received: list[int]
+) -> Iterator[None]:
+    """First Ctrl-C or SIGTERM: stop at the next step boundary with a checkpoint. Second: now.
+
+    SIGTERM (what schedulers, ``kill`` and container runtimes send) is handled
+    as Ctrl-C is, so a terminated run still ends with a checkpoint and a
+    ``run_end`` event; ``received`` records the signals, for the exit code.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
+        what = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
         reporter.note(
-            "stopping at the next step boundary (checkpoint first); Ctrl-C again to stop now"
+            f"{what}: stopping at the next step boundary (checkpoint first); {what} again to stop now"
         )
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class Executor:
@@ -103,6 +113,7 @@ class Executor:
         self.paths = RunDir(self.run_dir)
         self.options = options or RunOptions()
         self.stop = threading.Event()
+        self.signals: list[int] = []  # the stop signals received (SIGINT, SIGTERM), in order
         self.toy_zoo = self.options.toy_zoo or plan.toy_zoo
 
     # -- preparation (no weights loaded) -------------------------------------
@@ -210,7 +221,7 @@ class Executor:
         reporter.run_started(plan, self.run_dir, resumed)
         total = Spend()
         try:
-            with self.verifier() as verifier, _graceful_sigint(self.stop, reporter):
+            with self.verifier() as verifier, _graceful_stop(self.stop, reporter, self.signals):
                 if plan.eval_after_each_stage and eval_sets:
                     self._base_eval(events, verifier, student, eval_sets, device)
                 for index, stage in enumerate(plan.stages):

@@ -120,9 +120,15 @@ class AccelerateExecutor(Executor):
             env={**os.environ, "TORCH_ELASTIC_SHUTDOWN_TIMEOUT": "3600"},
         )
         tail = EventTail(side)
+        forwarded = False
         try:
             while proc.poll() is None:
                 self._relay(tail, ctx)
+                if signal.SIGTERM in self.signals and not forwarded:
+                    # Ctrl-C reaches the launcher from the terminal; SIGTERM came to this
+                    # process alone: pass it on (the launcher stops its ranks with it)
+                    proc.send_signal(signal.SIGTERM)
+                    forwarded = True
                 time.sleep(0.5)
         except KeyboardInterrupt:
             proc.wait()

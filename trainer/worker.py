@@ -76,7 +76,10 @@ def main(argv: list[str]) -> int:
     student, teacher = executor.resolve_models()
     split, _ = executor.load_data()
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # Ctrl-C, or SIGTERM (the launcher's stop when the run is terminated): the next step
+    # boundary, with a checkpoint
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     events: Any = (
         EventWriter(run.worker_events(stage_id)) if state.is_main_process else _NullEvents()
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
             executor.options.reporter = reporter
             status = executor.run()
     print(f"run {status}: {run_dir}  (watch it with `s2d watch {run_dir}`)")
-    return 130 if status == "interrupted" else 0
+    if status != "interrupted":
+        return 0
+    # the shell's convention: 128 + the signal that stopped the run
+    return 143 if signal.SIGTERM in executor.signals else 130
 
 
 def _check_vllm() -> None:

@@ -1,0 +1,99 @@
+"""A terminated run stops as an interrupted one does; answers cost linear time to parse.
+
+SIGTERM is what schedulers, ``kill`` and container runtimes send: it must leave a
+checkpoint and a ``run_end`` event (else ``s2d watch`` shows "running" forever) and
+exit with 143, as Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from planner.contracts.plan import load_plan, save_plan
+from planner.contracts.runlog import read_events
+from tests.trainer_tests.tiny_plan import TINY_PLAN
+
+
+def s2d_run(*args: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "s2d", "run", *args, "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def start_long_warmup(tiny_zoo, tmp_path):
+    plan = load_plan(TINY_PLAN)
+    plan.stages = plan.stages[:2]
+    plan.stages[1].budget.steps = 40
+    plan_path = save_plan(plan, tmp_path / "plan.yaml")
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "S2D_TOY_ZOO": str(tiny_zoo.root), "OMP_NUM_THREADS": "1"}
+    proc = s2d_run(str(plan_path), "--run-dir", str(run_dir), "--save-every", "50", env=env)
+    events_path = run_dir / "events.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if events_path.exists() and any(
+            e.kind == "metrics" and e["stage"] == "warmup" and e["step"] >= 2
+            for e in read_events(events_path)
+        ):
+            return proc, plan_path, run_dir, env
+        time.sleep(0.2)
+    raise AssertionError("the warmup never reached step 2: " + (proc.stdout.read() or ""))
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_ends_the_log_and_exits_143_then_resumes(tiny_zoo, tmp_path):
+    proc, plan_path, run_dir, env = start_long_warmup(tiny_zoo, tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143, proc.stdout.read() if proc.stdout else ""
+    events = read_events(run_dir / "events.jsonl")
+    assert events[-1].kind == "run_end" and events[-1]["status"] == "interrupted"
+    saved = [e for e in events if e.kind == "checkpoint" and e["stage"] == "warmup"]
+    assert saved and saved[-1]["step"] < 40  # at the boundary, not on the 50-step schedule
+    out = subprocess.run(
+        [sys.executable, "-m", "s2d", "run", str(plan_path), "--run-dir", str(run_dir), "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    resumed = [e for e in read_events(run_dir / "events.jsonl") if e.kind == "stage_start"][-1]
+    assert resumed["stage"] == "warmup" and resumed["resumed_from"] == saved[-1]["path"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "\\boxed{" * 20_000,  # 140 KB of unclosed boxes
+        "\\boxed{1} " + "\\boxed{{{" * 10_000,
+        "{" * 100_000 + "\\boxed{2}",
+        "\\boxed{" + "}" * 100_000,
+    ],
+    ids=["unclosed", "closed-then-unclosed", "open-braces-before", "stray-closers"],
+)
+def test_boxed_answers_parse_in_linear_time(answer):
+    from trainer.data import last_boxed
+
+    start = time.process_time()
+    last_boxed(answer)
+    assert time.process_time() - start < 1.0  # quadratic took 85 s on 128 KB
+
+
+def test_the_linear_parse_finds_what_the_balanced_scan_found():
+    from trainer.data import last_boxed
+
+    assert last_boxed("a \\boxed{1} b \\boxed{\\frac{1}{2}}") == "\\frac{1}{2}"
+    assert last_boxed("\\boxed{3} and \\boxed{4") == "3"  # an unclosed last box: the one before
+    assert last_boxed("{ \\boxed{5}") == "5"
+    assert last_boxed("\\boxed{ {a} }") == "{a}"
+    assert last_boxed("no box") is None and last_boxed("\\boxed{") is None
