@@ -29,8 +29,7 @@ class SpendMeter:
     Under several processes each rank counts what it did itself; :meth:`sync`
     (a collective, called by every rank at the same point) adds the other
     ranks' counts, so :meth:`spent` on any rank is the stage's total as of the
-    last sync. Counts that already cover every rank (those read from TRL's
-    gathered logs) are added on the main rank only.
+    last sync.
 
     Across a resume, ``offset`` carries what earlier attempts of the stage spent
     (the executor reads it from their last ``metrics`` event), so ``spent()`` is
@@ -56,10 +55,14 @@ class SpendMeter:
         self.offset = Spend()  # what earlier attempts of this stage spent (resume)
         self.cpu_extra = 0.0  # CPU seconds of worker processes (accelerate launch)
         self._others = (0, 0, 0, 0)  # the other ranks' token counts at the last sync
-        self.examples = 0  # training rows this rank has fed to the loss since the last take
+        self.examples = 0  # training rows this rank has fed to the loss since the last sync
 
-    def sync(self) -> None:
-        """Add the other ranks' token counts (a collective; a no-op in one process)."""
+    def sync(self) -> int:
+        """Add the other ranks' token counts (a collective; a no-op in one process).
+
+        Returns the training rows fed to the loss on all ranks since the last
+        sync (one all-reduce carries both).
+        """
         from trainer.distributed import sum_ints
 
         with self._lock:
@@ -68,18 +71,13 @@ class SpendMeter:
                 self.tokens_trained,
                 self.teacher_tokens_scored,
                 self.student_tokens_scored,
+                self.examples,
             ]
+            self.examples = 0
         totals = sum_ints(local)
-        others = [t - m for t, m in zip(totals, local, strict=True)]
+        others = [t - m for t, m in zip(totals[:4], local[:4], strict=True)]
         self._others = (others[0], others[1], others[2], others[3])
-
-    def take_examples(self) -> int:
-        """Rows fed to the loss on all ranks since the last call (a collective)."""
-        from trainer.distributed import sum_ints
-
-        with self._lock:
-            mine, self.examples = self.examples, 0
-        return sum_ints([mine])[0]
+        return totals[4]
 
     def add(
         self,

@@ -152,18 +152,20 @@ def latest_checkpoint(root: Path) -> Path | None:
 
 def count_batch(meter: SpendMeter, batch: dict[str, Any], generated: bool, scorers: Any) -> None:
     """Add one micro-batch to the meter: rows, sequence tokens trained and scored, tokens sampled."""
+    mask: Any = batch.get("completion_mask")
+    completion = int(mask.sum()) if hasattr(mask, "sum") else 0
     if hasattr(batch.get("attention_mask"), "sum"):  # SFT-style: one mask over the sequence
         rows = int(batch["attention_mask"].shape[0])
         tokens = int(batch["attention_mask"].sum())
     elif hasattr(batch.get("completion_mask"), "sum") and hasattr(batch.get("prompt_mask"), "sum"):
         rows = int(batch["completion_mask"].shape[0])
-        tokens = int(batch["prompt_mask"].sum()) + int(batch["completion_mask"].sum())
+        tokens = int(batch["prompt_mask"].sum()) + completion
     else:
         return
     meter.examples += rows
     meter.add(
         trained=tokens,
-        generated=int(batch["completion_mask"].sum()) if generated else 0,
+        generated=completion if generated else 0,
         teacher_scored=tokens if "teacher" in scorers else 0,
         student_scored=tokens if "student" in scorers else 0,
     )
@@ -273,13 +275,8 @@ class EventsCallback(TrainerCallback):
     since the previous log (``throughput/*_tokens_per_s``, from the spend meter).
     """
 
-    def __init__(
-        self,
-        ctx: StageContext,
-        tokens_from_logs: Callable[[dict[str, Any], SpendMeter], None] | None = None,
-    ):
+    def __init__(self, ctx: StageContext):
         self.ctx = ctx
-        self.tokens_from_logs = tokens_from_logs
         # wall time, tokens generated, tokens trained: what the stage had spent before training
         # started (the warmup's teacher rollouts) is not this step's throughput
         generated, trained, *_ = ctx.meter.totals()
@@ -308,12 +305,8 @@ class EventsCallback(TrainerCallback):
     ) -> None:
         if not logs:
             return
-        # TRL's logged figures are already gathered over ranks: count them once, on the main rank.
-        if self.tokens_from_logs is not None and state.is_world_process_zero:
-            self.tokens_from_logs(logs, self.ctx.meter)
-        # Every rank logs at the same steps, so the collectives below line up across ranks.
-        self.ctx.meter.sync()
-        examples = self.ctx.meter.take_examples()
+        # Every rank logs at the same steps, so this collective lines up across ranks.
+        examples = self.ctx.meter.sync()
         if not state.is_world_process_zero:
             return
         values = {

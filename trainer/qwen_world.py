@@ -145,25 +145,51 @@ def build_tokenizer() -> Any:
     return fast
 
 
+def qwen3_config(
+    tokenizer: Any,
+    *,
+    hidden: int,
+    intermediate: int,
+    layers: int,
+    heads: int,
+    kv_heads: int,
+    head_dim: int,
+    max_positions: int,
+) -> Any:
+    """A Qwen3 config with the real 151,936-row vocabulary, tied embeddings, ``tokenizer``'s ids."""
+    from transformers import Qwen3Config
+
+    return Qwen3Config(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        head_dim=head_dim,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
 def save_model(out: Path, shape: ModelShape, tokenizer: Any, seed: int) -> Path:
     """A random-weight Qwen3 with the real vocabulary, written by save_pretrained."""
     import torch
-    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+    from transformers import GenerationConfig, Qwen3ForCausalLM
 
     torch.manual_seed(seed)
-    config = Qwen3Config(
-        vocab_size=VOCAB_SIZE,
-        hidden_size=shape.hidden,
-        intermediate_size=2 * shape.hidden,
-        num_hidden_layers=shape.layers,
-        num_attention_heads=shape.heads,
-        num_key_value_heads=shape.kv_heads,
+    config = qwen3_config(
+        tokenizer,
+        hidden=shape.hidden,
+        intermediate=2 * shape.hidden,
+        layers=shape.layers,
+        heads=shape.heads,
+        kv_heads=shape.kv_heads,
         head_dim=shape.head_dim,
-        max_position_embeddings=4096,
-        tie_word_embeddings=True,
-        bos_token_id=None,
-        eos_token_id=tokenizer.convert_tokens_to_ids(EOS),
-        pad_token_id=tokenizer.convert_tokens_to_ids(PAD),
+        max_positions=4096,
     )
     model = Qwen3ForCausalLM(config)
     # Qwen3 checkpoints stop on <|im_end|> and <|endoftext|>, as their generation_config says.

@@ -85,24 +85,22 @@ def save_random_model(
     fp32 elsewhere; frozen models load in the plan's precision, trained ones in fp32.
     """
     import torch
-    from transformers import AutoModelForCausalLM, Qwen3Config
+    from transformers import AutoModelForCausalLM
+
+    from trainer.qwen_world import qwen3_config
 
     tok = tokenizer
     tok.save_pretrained(out)
     cuda = device.startswith("cuda")
-    cfg = Qwen3Config(
-        vocab_size=VOCAB,
-        hidden_size=shape.hidden,
-        intermediate_size=shape.intermediate,
-        num_hidden_layers=shape.layers,
-        num_attention_heads=shape.heads,
-        num_key_value_heads=shape.kv_heads,
+    cfg = qwen3_config(
+        tok,
+        hidden=shape.hidden,
+        intermediate=shape.intermediate,
+        layers=shape.layers,
+        heads=shape.heads,
+        kv_heads=shape.kv_heads,
         head_dim=shape.head_dim,
-        max_position_embeddings=40_960,
-        tie_word_embeddings=True,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=None,
+        max_positions=40_960,
     )
     torch.manual_seed(seed)
     if dtype == "auto":

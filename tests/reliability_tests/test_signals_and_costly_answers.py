@@ -7,7 +7,6 @@ exit with 143, as Ctrl-C exits with 130.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,39 +14,8 @@ import time
 
 import pytest
 
-from planner.contracts.plan import load_plan, save_plan
 from planner.contracts.runlog import read_events
-from tests.trainer_tests.tiny_plan import TINY_PLAN
-
-
-def s2d_run(*args: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "s2d", "run", *args, "--quiet"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def start_long_warmup(tiny_zoo, tmp_path):
-    plan = load_plan(TINY_PLAN)
-    plan.stages = plan.stages[:2]
-    plan.stages[1].budget.steps = 40
-    plan_path = save_plan(plan, tmp_path / "plan.yaml")
-    run_dir = tmp_path / "run"
-    env = {**os.environ, "S2D_TOY_ZOO": str(tiny_zoo.root), "OMP_NUM_THREADS": "1"}
-    proc = s2d_run(str(plan_path), "--run-dir", str(run_dir), "--save-every", "50", env=env)
-    events_path = run_dir / "events.jsonl"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if events_path.exists() and any(
-            e.kind == "metrics" and e["stage"] == "warmup" and e["step"] >= 2
-            for e in read_events(events_path)
-        ):
-            return proc, plan_path, run_dir, env
-        time.sleep(0.2)
-    raise AssertionError("the warmup never reached step 2: " + (proc.stdout.read() or ""))
+from tests.trainer_tests.long_run import start_long_warmup
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ import torch
 from planner.contracts.errors import UserError
 from planner.contracts.plan import dump_plan, load_plan, save_plan
 from planner.contracts.runlog import read_events
+from tests.trainer_tests.long_run import s2d_run, start_long_warmup
 from tests.trainer_tests.tiny_plan import TINY_PLAN, tiny_plan
 from trainer.executor import Executor, RunOptions
 from trainer.run_guard import RunLock
@@ -192,16 +193,6 @@ def test_missing_model_directory_is_a_clear_error(tmp_path):
         resolve_model_path("Qwen/Qwen3-NotThere")
 
 
-def _s2d(*args: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "s2d", "run", *args, "--quiet"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 @pytest.mark.slow
 def test_sigkill_mid_stage_then_resume_finishes_without_rerunning_stages(tiny_zoo, tmp_path):
     plan = load_plan(TINY_PLAN)
@@ -209,7 +200,7 @@ def test_sigkill_mid_stage_then_resume_finishes_without_rerunning_stages(tiny_zo
     plan_path = save_plan(plan, tmp_path / "plan.yaml")
     run_dir = tmp_path / "run"
     env = {**os.environ, "S2D_TOY_ZOO": str(tiny_zoo.root), "OMP_NUM_THREADS": "1"}
-    proc = _s2d(str(plan_path), "--run-dir", str(run_dir), "--save-every", "2", env=env)
+    proc = s2d_run(str(plan_path), "--run-dir", str(run_dir), "--save-every", "2", env=env)
     events_path = run_dir / "events.jsonl"
     deadline = time.monotonic() + 240
     killed = False
@@ -244,23 +235,9 @@ def test_sigkill_mid_stage_then_resume_finishes_without_rerunning_stages(tiny_zo
 
 
 def test_sigint_stops_at_a_step_boundary_with_a_checkpoint_then_resumes(tiny_zoo, tmp_path):
-    plan = load_plan(TINY_PLAN)
-    plan.stages = plan.stages[:2]
-    plan.stages[1].budget.steps = 40
-    plan_path = save_plan(plan, tmp_path / "plan.yaml")
-    run_dir = tmp_path / "run"
-    env = {**os.environ, "S2D_TOY_ZOO": str(tiny_zoo.root), "OMP_NUM_THREADS": "1"}
-    proc = _s2d(str(plan_path), "--run-dir", str(run_dir), "--save-every", "50", env=env)
+    proc, plan_path, run_dir, env = start_long_warmup(tiny_zoo, tmp_path)
     events_path = run_dir / "events.jsonl"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if events_path.exists() and any(
-            e.kind == "metrics" and e["stage"] == "warmup" and e["step"] >= 2
-            for e in read_events(events_path)
-        ):
-            proc.send_signal(signal.SIGINT)
-            break
-        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130, proc.stdout.read() if proc.stdout else ""
     events = read_events(events_path)
     assert events[-1].kind == "run_end" and events[-1]["status"] == "interrupted"

@@ -146,7 +146,7 @@ def test_meters_count_every_token_a_pass_runs_over_as_the_cost_model_prices_it()
     import torch
 
     from planner.scenario import StageShape
-    from planner.scenario.hardware import Hardware
+    from planner.scenario.hardware import resolve_hardware
     from planner.simulator import cost
     from trainer.hf import count_batch
 
@@ -174,21 +174,7 @@ def test_meters_count_every_token_a_pass_runs_over_as_the_cost_model_prices_it()
         response_tokens=3,
         prompt_tokens=4,
     )
-    hw = Hardware(
-        name="test",
-        kind="gpu",
-        peak_flops=1e12,
-        memory_bandwidth=1e11,
-        memory_bytes=8e10,
-        bytes_per_param=2.0,
-        decode_step_overhead_s=0.01,
-        decode_bandwidth_util=0.5,
-        max_decode_batch=64,
-        train_mfu=0.4,
-        score_mfu=0.5,
-        prefill_mfu=0.5,
-        scaling_efficiency=1.0,
-    )
+    hw = resolve_hardware("h100")
     step = cost.opd_step(1e6, 2e6, shape, hw, sampled=True)
     assert (step.tokens_generated, step.tokens_trained) == (6, 14)
     assert step.teacher_tokens_scored == step.student_tokens_scored == 14
