@@ -221,6 +221,8 @@ class Executor:
         reporter.run_started(plan, self.run_dir, resumed)
         total = Spend()
         try:
+            if resumed:
+                self._recover(events)
             with self.verifier() as verifier, _graceful_stop(self.stop, reporter, self.signals):
                 if plan.eval_after_each_stage and eval_sets:
                     self._base_eval(events, verifier, student, eval_sets, device)
@@ -253,6 +255,16 @@ class Executor:
             raise
         events.emit("run_end", status="ok", spent=total)
         return "ok"
+
+    def _recover(self, events: EventWriter) -> None:
+        """Set aside damaged markers, models and checkpoints (trainer.recovery), saying which."""
+        from trainer.recovery import recover
+
+        def warn(stage_id: str, message: str) -> None:
+            events.emit("warning", stage=stage_id, message=message)
+            self.options.reporter.note(f"[{stage_id}] {message}")
+
+        recover(self.paths, self.plan, warn)
 
     def _base_eval(
         self,
@@ -445,6 +457,7 @@ class Executor:
         last = Spend()
         if path.exists():
             for e in read_events(path):
-                if e.kind == "metrics" and e.get("stage") == stage_id and e.get("spent"):
-                    last = Spend.from_dict(e["spent"])
+                if e.kind == "metrics" and e.get("stage") == stage_id:
+                    spent = Spend.parse(e.get("spent"))
+                    last = spent if spent is not None else last
         return replace(last, labels=0)

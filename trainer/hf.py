@@ -30,7 +30,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from planner.contracts import UserError
+from planner.contracts import UserError, fsync_dir
 from trainer.context import SpendMeter, StageContext, StageResult
 from trainer.stages import StageInterrupted
 
@@ -142,12 +142,22 @@ def prepare_trainer(trainer: Any, ctx: StageContext) -> Any:
     return trainer
 
 
-def latest_checkpoint(root: Path) -> Path | None:
-    """The newest complete ``checkpoint-N`` under a stage's checkpoints directory, or None."""
+def checkpoints(root: Path) -> list[Path]:
+    """The ``checkpoint-N`` directories under a stage's checkpoints directory, newest first."""
     if not root.is_dir():
-        return None
-    done = [p for p in root.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
-    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+        return []
+    found = [p for p in root.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[11:]), reverse=True)
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    """The newest complete ``checkpoint-N`` under a stage's checkpoints directory, or None.
+
+    Complete means published with its trainer state; the executor has set aside
+    any whose files are damaged (trainer.recovery) before a stage resumes.
+    """
+    done = [p for p in checkpoints(root) if (p / "trainer_state.json").exists()]
+    return done[0] if done else None
 
 
 def count_batch(meter: SpendMeter, batch: dict[str, Any], generated: bool, scorers: Any) -> None:
@@ -224,8 +234,11 @@ class AtomicCheckpointMixin(_TrainerBase):
         target = final_root / name
         if target.exists():
             shutil.rmtree(target)
+        # Durable before it is published: a crash must not leave a complete-looking checkpoint
+        # whose files the disk never received.
+        fsync_tree(staging / name)
         os.replace(staging / name, target)
-        _fsync_dir(final_root)
+        fsync_dir(final_root)
         shutil.rmtree(staging, ignore_errors=True)
         for old in final_root.glob("checkpoint-*"):
             if old != target:
@@ -239,12 +252,16 @@ class AtomicCheckpointMixin(_TrainerBase):
         )
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def fsync_tree(root: Path) -> None:
+    """fsync every file and directory under ``root`` (before the rename that publishes it)."""
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(dirpath))
 
 
 def save_final_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> Path:
@@ -262,8 +279,9 @@ def save_final_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> Path:
         tokenizer.save_pretrained(str(staging))
         cast_saved_weights(staging, ctx.frozen_dtype)
         shutil.rmtree(final, ignore_errors=True)
+        fsync_tree(staging)
         os.replace(staging, final)
-        _fsync_dir(ctx.stage_dir)
+        fsync_dir(ctx.stage_dir)
     trainer.accelerator.wait_for_everyone()
     return final
 

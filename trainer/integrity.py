@@ -65,7 +65,9 @@ def _torch_damage(path: Path) -> str | None:
         # torch.save's legacy (pre-1.6) format is not a zip: nothing cheap to check.
         with open(path, "rb") as f:
             magic = f.read(2)
-        return None if magic == b"\x80\x02" else "not a torch archive (truncated or not torch.save's)"
+        return (
+            None if magic == b"\x80\x02" else "not a torch archive (truncated or not torch.save's)"
+        )
     return None
 
 
@@ -127,7 +129,11 @@ def model_damage(root: Path) -> str | None:
         return problem
     for index in WEIGHT_INDEXES:
         if (root / index).is_file():
-            shards = set(json.loads((root / index).read_text(encoding="utf-8")).get("weight_map", {}).values())
+            shards = set(
+                json.loads((root / index).read_text(encoding="utf-8"))
+                .get("weight_map", {})
+                .values()
+            )
             missing = sorted(s for s in shards if not (root / s).is_file())
             return f"{root / missing[0]} is missing (named by {index})" if missing else None
     if not any((root / name).is_file() for name in WEIGHT_FILES):

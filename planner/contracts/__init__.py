@@ -6,7 +6,7 @@ no other package spells a file name or an event field by hand.
 
 from planner.contracts import events, metrics
 from planner.contracts.errors import FieldProblem, UserError, ValidationError
-from planner.contracts.files import atomic_write_text, load_yaml_text, read_text
+from planner.contracts.files import atomic_write_text, fsync_dir, load_yaml_text, read_text
 from planner.contracts.kinds import KINDS, STAGE_KINDS, StageKind, kind_of
 from planner.contracts.plan import (
     SCHEMA_VERSION,
@@ -33,7 +33,7 @@ from planner.contracts.plan import (
     plan_to_dict,
     save_plan,
 )
-from planner.contracts.rundir import BASE_STAGE, RunDir, StageRecord
+from planner.contracts.rundir import BASE_STAGE, DamagedFile, RunDir, StageRecord
 from planner.contracts.runlog import (
     EVENTS_FILE,
     Event,
@@ -46,6 +46,7 @@ from planner.contracts.runlog import (
 
 __all__ = [
     "BASE_STAGE",
+    "DamagedFile",
     "KINDS",
     "STAGE_KINDS",
     "RunDir",
@@ -81,6 +82,7 @@ __all__ = [
     "UserError",
     "ValidationError",
     "atomic_write_text",
+    "fsync_dir",
     "dump_plan",
     "load_plan",
     "load_yaml_text",

@@ -81,16 +81,37 @@ def load_yaml_text(text: str, source: str) -> Any:
         ) from None
 
 
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable (a crash can otherwise undo it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: Path, text: str) -> Path:
-    """Write via a temporary file in the same directory and rename: never half a file."""
+    """Write via a temporary file in the same directory and rename: never half a file.
+
+    The file gets the permissions a plain ``open`` would give it under the
+    user's umask (mkstemp alone makes it 0600, unreadable to colleagues).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

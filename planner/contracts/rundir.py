@@ -10,6 +10,8 @@
     runs/<name>/stages/<id>/checkpoints/checkpoint-N/   resumable checkpoints (transformers' layout)
     runs/<name>/artifacts/<id>/teacher_rollouts.jsonl   the warmup's teacher samples
     runs/<name>/stages/base/DONE.json           the untrained student's eval (pseudo-stage ``base``)
+    runs/<name>/damaged/<when>/...              what resume found damaged and set aside (never deleted),
+                                                at its path relative to the run directory
 
 Every package reads and writes these through :class:`RunDir`; nothing else
 spells a name from this layout.
@@ -18,12 +20,14 @@ spells a name from this layout.
 from __future__ import annotations
 
 import json
+import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from planner.contracts.files import atomic_write_text
+from planner.contracts.files import atomic_write_text, fsync_dir
 from planner.contracts.runlog import EVENTS_FILE
 
 if TYPE_CHECKING:
@@ -49,6 +53,43 @@ class StageRecord:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    @classmethod
+    def parse(cls, text: str) -> StageRecord:
+        """A DONE.json's text as a record; ValueError saying what is wrong when it is not one."""
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            raise ValueError("not valid JSON (truncated?)") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")
+        if not isinstance(data.get("stage"), str):
+            raise ValueError("no stage name")
+        checks = {
+            "model_path": lambda v: v is None or isinstance(v, str),
+            "metrics": lambda v: isinstance(v, dict) and all(map(_is_number, v.values())),
+            "spent": lambda v: (
+                v is None or (isinstance(v, dict) and all(map(_is_number, v.values())))
+            ),
+            "evals": lambda v: isinstance(v, list) and all(isinstance(e, dict) for e in v),
+            "finished_at": lambda v: v is None or _is_number(v),
+        }
+        for name, ok in checks.items():
+            if name in data and not ok(data[name]):
+                raise ValueError(f"its {name} is malformed")
+        return cls.from_dict(data)
+
+
+class DamagedFile(ValueError):
+    """A file of the run directory that exists but cannot be used; ``path`` and ``why``."""
+
+    def __init__(self, path: Path, why: str):
+        super().__init__(f"{path} is damaged: {why}")
+        self.path, self.why = path, why
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
 
 @dataclass(frozen=True)
 class RunDir:
@@ -65,6 +106,7 @@ class RunDir:
     TEACHER_ROLLOUTS: ClassVar[str] = "teacher_rollouts.jsonl"
     WORKER_EVENTS: ClassVar[str] = "worker_events.jsonl"
     WORKER_RESULT: ClassVar[str] = "worker_result.json"
+    DAMAGED: ClassVar[str] = "damaged"
     # What a trainer may create before plan.yaml: a directory of only these is a run in the making.
     ENTRIES: ClassVar[frozenset[str]] = frozenset({PLAN, EVENTS, LOCK, STAGES, ARTIFACTS})
 
@@ -116,12 +158,36 @@ class RunDir:
     def relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.root))
 
+    def set_aside(self, path: Path) -> Path:
+        """Move a damaged file or directory of the run to ``damaged/<when>/<its relative path>``.
+
+        Nothing is deleted: the user can inspect or restore what was set aside,
+        and the run redoes what it held. Returns the new path.
+        """
+        when = time.strftime("%Y%m%d-%H%M%S")
+        target = self.root / self.DAMAGED / when / self.relative(path)
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.root / self.DAMAGED / f"{when}-{n}" / self.relative(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        for parent in {path.parent, target.parent}:
+            fsync_dir(parent)
+        return target
+
     # -- records ---------------------------------------------------------------
     def read_done(self, stage_id: str) -> StageRecord | None:
+        """The stage's DONE record; None when it has none; DamagedFile when it cannot be read."""
         marker = self.done_marker(stage_id)
         if not marker.exists():
             return None
-        return StageRecord.from_dict(json.loads(marker.read_text(encoding="utf-8")))
+        try:
+            return StageRecord.parse(marker.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise DamagedFile(marker, "not UTF-8 text") from None
+        except ValueError as e:
+            raise DamagedFile(marker, str(e)) from None
 
     def write_done(self, record: StageRecord) -> Path:
         return atomic_write_text(

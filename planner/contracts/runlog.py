@@ -68,6 +68,17 @@ class Spend:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
+    @classmethod
+    def parse(cls, data: Any) -> Spend | None:
+        """A spend read back from a log line: None unless a mapping of finite numbers."""
+        if not isinstance(data, dict):
+            return None
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if not all(_is_number(v) and math.isfinite(v) for v in values.values()):
+            return None
+        return cls(**values)
+
 
 class EventLogError(ValueError):
     """A line that parses as JSON but is not a valid event."""
@@ -154,8 +165,8 @@ class EventWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._seq = 0
         if self.path.exists():
-            events = read_events(self.path)
-            self._seq = events[-1].seq + 1 if events else 0
+            # Lines that cannot be read are skipped (read_events), never fatal here.
+            self._seq = max((e.seq + 1 for e in read_events(self.path)), default=0)
             self._terminate_partial_line()
         self._file: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open for the run)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,15 @@ def test_the_verifier_keeps_the_last_box_unless_the_plan_says_otherwise(raw):
     allowed = get_args(get_type_hints(VerifierOptions)["extraction"])
     extraction = pytest.importorskip("trainer.verifier").Extraction
     assert allowed == tuple(e.value for e in extraction) == ("last_boxed", "all_boxed")
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_files_written_whole_get_the_permissions_of_the_users_umask(tmp_path, umask, mode):
+    from planner.contracts import atomic_write_text
+
+    previous = os.umask(umask)
+    try:
+        path = atomic_write_text(tmp_path / "plan.yaml", "name: x\n")
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == mode

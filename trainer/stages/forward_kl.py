@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from planner.contracts import ForwardKLOptions, UserError
+from planner.contracts import DamagedFile, ForwardKLOptions
 from trainer.context import StageContext, StageResult
 from trainer.hf import (
     AtomicCheckpointMixin,
@@ -56,16 +56,26 @@ def teacher_rollouts(ctx: StageContext) -> list[dict[str, Any]]:
     from trainer import distributed
 
     path = ctx.run.teacher_rollouts(ctx.stage.id)
-    if path.exists():
-        return _read_rollouts(path)
     b = ctx.stage.budget
     assert b is not None and ctx.data.prompts is not None
     prompts = ctx.data.prompts[: b.steps * b.prompts_per_step]
+    n = b.samples_per_prompt
     rank, world = distributed.rank(), distributed.world_size()
     mine = prompts[rank::world]
     shard = path.with_name(f"{path.stem}.rank{rank}-of-{world}.jsonl")
-    if shard.exists():
-        rows = _read_rollouts(shard)
+    # Every rank judges the same files, so all take the same branch; the barrier keeps the
+    # main rank from setting a file aside before every rank has read it.
+    rows, stage_damage = _reuse(path, len(prompts) * n)
+    mine_done, shard_damage = _reuse(shard, len(mine) * n) if rows is None else (None, None)
+    distributed.barrier()
+    if rows is not None:
+        return rows
+    if stage_damage is not None and distributed.is_main():
+        _set_aside(ctx, stage_damage)
+    if shard_damage is not None:
+        _set_aside(ctx, shard_damage)
+    if mine_done is not None:
+        rows = mine_done
     else:
         rows = _sample_rollouts(ctx, mine, len(prompts), rank, world)
         _write_rollouts(shard, rows)
@@ -77,7 +87,6 @@ def teacher_rollouts(ctx: StageContext) -> list[dict[str, Any]]:
             for r in range(world)
         ]
         # Back into prompt order: rank r sampled prompts r, r + world, ...
-        n = b.samples_per_prompt
         ordered = [
             row
             for i in range(len(prompts))
@@ -154,15 +163,62 @@ def _write_rollouts(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _read_rollouts(path: Path) -> list[dict[str, Any]]:
-    rows = [
+    return [
         json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
-    if rows and "completion_ids" not in rows[0]:
-        raise UserError(
-            f"{path} holds teacher rollouts as text, from an older version that trained on "
-            "re-rendered text; delete the file to sample the rollouts again as token ids."
-        )
+
+
+def _is_ids(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(t, int) and not isinstance(t, bool) for t in value
+    )
+
+
+def check_rollouts(path: Path, expected: int) -> list[dict[str, Any]]:
+    """The rollouts in ``path``, or DamagedFile when they are not ``expected`` whole rows.
+
+    Rollout files are written whole and renamed into place, so anything else (a
+    line cut in half, rows missing, a row without its token ids) means the file
+    was damaged after it was written.
+    """
+    raw = path.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        raise DamagedFile(path, "its last line is cut short")
+    try:
+        rows = _read_rollouts(path)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise DamagedFile(path, f"a line is not JSON ({type(e).__name__})") from None
+    for i, row in enumerate(rows, start=1):
+        if not (
+            isinstance(row, dict)
+            and _is_ids(row.get("prompt_ids"))
+            and _is_ids(row.get("completion_ids"))
+            and isinstance(row.get("stopped"), bool)
+        ):
+            # Also what versions that stored rollouts as text (and trained on it re-rendered) left.
+            raise DamagedFile(path, f"row {i} lacks its token ids")
+    if len(rows) != expected:
+        raise DamagedFile(path, f"{len(rows)} rows where the stage samples {expected}")
     return rows
+
+
+def _reuse(path: Path, expected: int) -> tuple[list[dict[str, Any]] | None, DamagedFile | None]:
+    """(rows, None) from a whole file; (None, why) for a damaged one; (None, None) for none."""
+    if not path.exists():
+        return None, None
+    try:
+        return check_rollouts(path, expected), None
+    except DamagedFile as e:
+        return None, e
+
+
+def _set_aside(ctx: StageContext, damaged: DamagedFile) -> None:
+    target = ctx.run.set_aside(damaged.path)
+    ctx.events.emit(
+        "warning",
+        stage=ctx.stage.id,
+        message=f"{damaged}; set aside as {ctx.run.relative(target)}; sampling them again",
+    )
 
 
 def rollout_dataset(rows: list[dict[str, Any]]) -> Any:
