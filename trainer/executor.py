@@ -37,7 +37,7 @@ from planner.contracts import (
 )
 from trainer.context import StageContext, StageResult, run_training
 from trainer.models import resolve_data_path
-from trainer.run_guard import RunLock, check_same_plan, freeze_plan
+from trainer.run_guard import Frozen, RunLock, check_same_plan, freeze_plan
 from trainer.stages import StageInterrupted
 
 
@@ -191,16 +191,16 @@ class Executor:
         lock = RunLock(self.run_dir)
         lock.acquire()
         try:
-            resumed = freeze_plan(self.run_dir, self.plan)
+            frozen = freeze_plan(self.run_dir, self.plan)
             with EventWriter(self.paths.events) as events:
-                return self._run(events, resumed, student, teacher, split, eval_sets)
+                return self._run(events, frozen, student, teacher, split, eval_sets)
         finally:
             lock.release()
 
     def _run(
         self,
         events: EventWriter,
-        resumed: bool,
+        frozen: Frozen,
         student: Path,
         teacher: Path | None,
         split: Any,
@@ -209,6 +209,7 @@ class Executor:
         opts, plan, reporter = self.options, self.plan, self.options.reporter
         device = opts.device or _default_device()
         gpus = 1 if device.startswith("cuda") else 0
+        resumed = frozen.resumed
         events.emit(
             "run_start",
             plan=plan.name,
@@ -219,6 +220,8 @@ class Executor:
             device=device,
         )
         reporter.run_started(plan, self.run_dir, resumed)
+        if frozen.replaced:
+            self._note_replaced(events, frozen)
         total = Spend()
         try:
             if resumed:
@@ -255,6 +258,18 @@ class Executor:
             raise
         events.emit("run_end", status="ok", spent=total)
         return "ok"
+
+    def _note_replaced(self, events: EventWriter, frozen: Frozen) -> None:
+        assert frozen.superseded is not None
+        shown = "; ".join(frozen.replaced[:5]) + (
+            f"; and {len(frozen.replaced) - 5} more" if len(frozen.replaced) > 5 else ""
+        )
+        message = (
+            f"the run had done no work yet, so the corrected plan replaces the frozen one "
+            f"({shown}); the old plan.yaml is in {self.paths.relative(frozen.superseded)}"
+        )
+        events.emit("warning", message=message)
+        self.options.reporter.note(message)
 
     def _recover(self, events: EventWriter) -> None:
         """Set aside damaged markers, models and checkpoints (trainer.recovery), saying which."""

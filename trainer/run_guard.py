@@ -2,7 +2,10 @@
 
 ``runs/<name>/plan.yaml`` is the frozen copy of what is executed. Re-running on
 an existing directory resumes it only if the plan given is the same plan (its
-prediction aside); otherwise the run refuses rather than mix two plans. A lock
+prediction aside); otherwise the run refuses rather than mix two plans, unless
+the run holds no work yet (it failed before anything was finished or
+checkpointed): then the corrected plan replaces the frozen one, which is kept
+under ``superseded/<when>/``. A lock
 file held with ``flock`` keeps a second live ``s2d run`` out; the kernel drops
 the lock when its holder dies, so a crashed run never leaves a stale lock.
 """
@@ -11,11 +14,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
 from planner.contracts import (
+    BASE_STAGE,
     Plan,
     RunDir,
     UserError,
@@ -78,28 +82,87 @@ def _first_differences(a: object, b: object, path: str = "") -> list[str]:
     return [] if a == b else [f"{path}: {a!r} in the run, {b!r} given"]
 
 
+def recorded_work(run_dir: Path, plan: Plan) -> list[str]:
+    """What ``run_dir`` holds that a different plan would mix with: finished stages, trained
+    models, checkpoints, teacher rollouts (the base eval aside: see ``freeze_plan``)."""
+    run = RunDir(run_dir)
+    work = []
+    for stage in plan.stages:
+        held = [
+            what
+            for what, path in (
+                ("finished", run.done_marker(stage.id)),
+                ("a trained model", run.model_dir(stage.id)),
+                ("teacher rollouts", run.teacher_rollouts(stage.id)),
+            )
+            if path.exists()
+        ]
+        if any(run.checkpoints_dir(stage.id).glob("checkpoint-*")):
+            held.append("checkpoints")
+        if held:
+            work.append(f"{stage.id} ({', '.join(held)})")
+    return work
+
+
+def _differences(run_dir: Path, plan: Plan) -> tuple[Plan, list[str]] | None:
+    path = RunDir(run_dir).plan
+    if not path.exists():
+        return None
+    frozen = load_plan(path)
+    return frozen, _first_differences(_executable(frozen), _executable(plan))
+
+
 def check_same_plan(run_dir: Path, plan: Plan) -> bool:
-    """Refuse a plan other than the one frozen in ``run_dir``; True when one is frozen there.
+    """Refuse a plan other than the one frozen in ``run_dir`` once the run holds work; True
+    when a plan is frozen there.
 
     Read-only (plan.yaml is only ever replaced whole), so it can run before the lock.
     """
-    path = RunDir(run_dir).plan
-    if not path.exists():
+    found = _differences(run_dir, plan)
+    if found is None:
         return False
-    frozen = load_plan(path)
-    diffs = _first_differences(_executable(frozen), _executable(plan))
-    if diffs:
+    frozen, diffs = found
+    work = recorded_work(run_dir, frozen) if diffs else []
+    if work:
         shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
         raise UserError(
-            f"{run_dir} already holds a different plan ({shown}). Refusing to mix two plans in one run: "
+            f"{run_dir} already holds a different plan ({shown}), and work done under it: "
+            f"{', '.join(work[:3])}. Refusing to mix two plans in one run: "
             "resume with the same plan file, or give a new --run-dir."
         )
     return True
 
 
-def freeze_plan(run_dir: Path, plan: Plan) -> bool:
-    """Write plan.yaml, or check that the existing one is the same plan. True when resuming."""
-    if check_same_plan(run_dir, plan):
-        return True
-    atomic_write_text(RunDir(run_dir).plan, dump_plan(plan))
-    return False
+@dataclass
+class Frozen:
+    resumed: bool  # the directory already held this run
+    replaced: list[str] = field(default_factory=list)  # what a corrected plan changed
+    superseded: Path | None = None  # where the replaced plan.yaml went
+
+
+def freeze_plan(run_dir: Path, plan: Plan) -> Frozen:
+    """Write plan.yaml, or check that the existing one is the same plan.
+
+    A run that failed before it finished or checkpointed anything takes a
+    corrected plan: the old plan.yaml moves to ``superseded/<when>/`` (with the
+    base eval's marker when what it measured may have changed) and the new one
+    is frozen in its place.
+    """
+    run = RunDir(run_dir)
+    found = _differences(run_dir, plan)
+    if found is None:
+        atomic_write_text(run.plan, dump_plan(plan))
+        return Frozen(resumed=False)
+    check_same_plan(run_dir, plan)  # raises when the run holds work
+    frozen, diffs = found
+    if not diffs:
+        return Frozen(resumed=True)
+    folder = run.dated_folder(RunDir.SUPERSEDED)
+    # The base eval measured the plan's student on its eval sets: only a change to the
+    # stages leaves that measurement valid.
+    if not all(d.startswith("stages") for d in diffs) and run.done_marker(BASE_STAGE).exists():
+        (folder / "base").mkdir()
+        os.replace(run.done_marker(BASE_STAGE), folder / "base" / RunDir.DONE)
+    os.replace(run.plan, folder / RunDir.PLAN)
+    atomic_write_text(run.plan, dump_plan(plan))
+    return Frozen(resumed=True, replaced=diffs, superseded=folder)

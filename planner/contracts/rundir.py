@@ -12,6 +12,7 @@
     runs/<name>/stages/base/DONE.json           the untrained student's eval (pseudo-stage ``base``)
     runs/<name>/damaged/<when>/...              what resume found damaged and set aside (never deleted),
                                                 at its path relative to the run directory
+    runs/<name>/superseded/<when>/plan.yaml     a plan replaced by a corrected one before any work
 
 Every package reads and writes these through :class:`RunDir`; nothing else
 spells a name from this layout.
@@ -107,6 +108,7 @@ class RunDir:
     WORKER_EVENTS: ClassVar[str] = "worker_events.jsonl"
     WORKER_RESULT: ClassVar[str] = "worker_result.json"
     DAMAGED: ClassVar[str] = "damaged"
+    SUPERSEDED: ClassVar[str] = "superseded"
     # What a trainer may create before plan.yaml: a directory of only these is a run in the making.
     ENTRIES: ClassVar[frozenset[str]] = frozenset({PLAN, EVENTS, LOCK, STAGES, ARTIFACTS})
 
@@ -158,18 +160,23 @@ class RunDir:
     def relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.root))
 
+    def dated_folder(self, under: str) -> Path:
+        """A new, empty ``<under>/<when>`` folder of the run (``<when>-2``, ... within a second)."""
+        when = time.strftime("%Y%m%d-%H%M%S")
+        folder, n = self.root / under / when, 1
+        while folder.exists():
+            n += 1
+            folder = self.root / under / f"{when}-{n}"
+        folder.mkdir(parents=True)
+        return folder
+
     def set_aside(self, path: Path) -> Path:
         """Move a damaged file or directory of the run to ``damaged/<when>/<its relative path>``.
 
         Nothing is deleted: the user can inspect or restore what was set aside,
         and the run redoes what it held. Returns the new path.
         """
-        when = time.strftime("%Y%m%d-%H%M%S")
-        target = self.root / self.DAMAGED / when / self.relative(path)
-        n = 1
-        while target.exists():
-            n += 1
-            target = self.root / self.DAMAGED / f"{when}-{n}" / self.relative(path)
+        target = self.dated_folder(self.DAMAGED) / self.relative(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
         for parent in {path.parent, target.parent}:

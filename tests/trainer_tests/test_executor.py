@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from planner.contracts import RunDir, StageRecord
 from planner.contracts.errors import UserError
 from planner.contracts.plan import dump_plan, load_plan, save_plan
 from planner.contracts.runlog import read_events
@@ -351,6 +352,7 @@ def test_the_extraction_rule_is_the_plans_and_part_of_its_identity(tmp_path):
     with Executor(all_boxed, tmp_path).verifier() as verifier:
         assert verifier.extraction == "all_boxed"
     freeze_plan(tmp_path, paper)
+    RunDir(tmp_path).write_done(StageRecord(stage="teacher_rl"))  # work done under that plan
     with pytest.raises(
         UserError, match="verifier.extraction: 'last_boxed' in the run, 'all_boxed' given"
     ):
