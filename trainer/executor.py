@@ -10,6 +10,8 @@ checkpoint. Everything observable goes to events.jsonl (see planner.contracts.ru
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import signal
 import socket
@@ -66,6 +68,43 @@ class RunOptions:
     # its own math-verify workers. A caller running several plans keeps one set of workers.
     verifier: Any = None
     toy_zoo: Path | None = None  # where toy: names resolve; None: the plan's, else the default rule
+
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# How a full disk reads where no errno survives: safetensors' Rust error, torch's stream writer.
+_FULL_TEXTS = ("No space left on device", "StorageFull", "Disk quota exceeded")
+# torch.save's writer fails without naming the cause: trusted only when the disk is nearly full.
+_WRITE_FAILED = ("file write failed", "iostream error", "unexpected pos")
+
+
+def disk_full(exc: BaseException, run_dir: Path) -> str | None:
+    """The message for an error that a full disk under ``run_dir`` caused; None for any other."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    where = Path(run_dir)
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    stat = os.statvfs(where)
+    free = stat.f_bavail * stat.f_frsize
+    nearly_full = free < min(64 << 20, stat.f_blocks * stat.f_frsize // 100)
+    for e in chain:
+        said = str(e)
+        if (
+            (isinstance(e, OSError) and e.errno in _FULL_ERRNOS)
+            or any(t in said for t in _FULL_TEXTS)
+            or (nearly_full and any(t in said for t in _WRITE_FAILED))
+        ):
+            name = getattr(e, "filename", None)
+            return (
+                f"the disk holding {run_dir} is full ({free / 2**20:.1f} MiB free)"
+                + (f" while writing {name}" if name else "")
+                + "; free some space and run the same command again: the run resumes from its "
+                "last complete checkpoint, and the run log holds only whole events."
+            )
+    return None
 
 
 def _default_device() -> str:
@@ -248,13 +287,17 @@ class Executor:
             events.emit("run_end", status="interrupted", spent=total)
             raise
         except BaseException as e:
-            events.emit(
-                "error",
-                message=str(e) or type(e).__name__,
-                error_type=type(e).__name__,
-                traceback=traceback.format_exc(limit=20),
-            )
-            events.emit("run_end", status="error", spent=total)
+            with contextlib.suppress(OSError):  # a full disk may refuse these too
+                events.emit(
+                    "error",
+                    message=str(e) or type(e).__name__,
+                    error_type=type(e).__name__,
+                    traceback=traceback.format_exc(limit=20),
+                )
+                events.emit("run_end", status="error", spent=total)
+            full = disk_full(e, self.run_dir)
+            if full:
+                raise UserError(full) from e
             raise
         events.emit("run_end", status="ok", spent=total)
         return "ok"

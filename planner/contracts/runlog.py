@@ -15,6 +15,7 @@ newer minor schema with extra fields; it refuses a newer major version.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -22,7 +23,7 @@ import stat
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from planner.contracts.events import REQUIRED_FIELDS
 
@@ -158,6 +159,9 @@ class EventWriter:
     Opening an existing log continues its sequence numbers (a resumed run). A
     half-written last line left by a crash is terminated first so that the next
     event starts on a line of its own and the partial line stays skippable.
+    Each line goes to the file in one ``write``; a write that fails part way
+    (a full disk) is cut back off, so the log never holds half an event of
+    its own making, and the error is raised.
     """
 
     def __init__(self, path: str | os.PathLike[str]):
@@ -168,7 +172,7 @@ class EventWriter:
             # Lines that cannot be read are skipped (read_events), never fatal here.
             self._seq = max((e.seq + 1 for e in read_events(self.path)), default=0)
             self._terminate_partial_line()
-        self._file: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open for the run)
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
 
     def _terminate_partial_line(self) -> None:
         with open(self.path, "rb+") as f:
@@ -179,6 +183,18 @@ class EventWriter:
             if f.read(1) != b"\n":
                 f.write(b"\n")
 
+    def _append(self, data: bytes) -> None:
+        assert self._fd is not None, "the event writer is closed"
+        start = os.fstat(self._fd).st_size
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, start)
+            raise
+
     def emit(self, kind: str, **data: Any) -> Event:
         if kind not in REQUIRED_FIELDS:
             raise ValueError(f"unknown event kind {kind!r}")
@@ -186,18 +202,20 @@ class EventWriter:
         if missing:
             raise ValueError(f"{kind} event lacks {', '.join(missing)}")
         event = Event(kind=kind, seq=self._seq, t=time.time(), data=_sanitize(data))
-        self._file.write(event.to_json() + "\n")
-        self._file.flush()
+        self._append((event.to_json() + "\n").encode("utf-8"))
         if kind in DURABLE_KINDS:
-            os.fsync(self._file.fileno())
+            assert self._fd is not None
+            os.fsync(self._fd)
         self._seq += 1
         return event
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def __enter__(self) -> EventWriter:
         return self
