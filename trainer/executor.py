@@ -122,14 +122,20 @@ def _graceful_stop(
     SIGTERM (what schedulers, ``kill`` and container runtimes send) is handled
     as Ctrl-C is, so a terminated run still ends with a checkpoint and a
     ``run_end`` event; ``received`` records the signals, for the exit code.
+    The second signal raises KeyboardInterrupt once; any later one is only
+    recorded, so the run's last words (``run_end``) are always written.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    raised = threading.Event()
 
     def handler(signum: int, frame: Any) -> None:
         received.append(signum)
+        if raised.is_set():
+            return
         if stop.is_set():
+            raised.set()
             raise KeyboardInterrupt
         stop.set()
         what = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
@@ -262,45 +268,61 @@ class Executor:
         if frozen.replaced:
             self._note_replaced(events, frozen)
         total = Spend()
-        try:
-            if resumed:
-                self._recover(events)
-            with self.verifier() as verifier, _graceful_stop(self.stop, reporter, self.signals):
-                if plan.eval_after_each_stage and eval_sets:
-                    self._base_eval(events, verifier, student, eval_sets, device)
-                for index, stage in enumerate(plan.stages):
-                    total = total + self._stage(
-                        index,
-                        stage,
-                        events,
-                        verifier,
-                        (student, teacher),
-                        split,
-                        eval_sets,
-                        device,
-                        gpus,
+        ended = False
+
+        def end(status: str, **fields: Any) -> None:
+            nonlocal ended
+            if not ended:
+                events.emit("run_end", status=status, spent=total, **fields)
+                ended = True
+
+        # The signal handlers stay until run_end is written: a signal in between is recorded,
+        # and the interrupt a second one raises ends in the ``finally`` below, never unlogged.
+        with _graceful_stop(self.stop, reporter, self.signals):
+            try:
+                if resumed:
+                    self._recover(events)
+                with self.verifier() as verifier:
+                    if plan.eval_after_each_stage and eval_sets:
+                        self._base_eval(events, verifier, student, eval_sets, device)
+                    for index, stage in enumerate(plan.stages):
+                        total = total + self._stage(
+                            index,
+                            stage,
+                            events,
+                            verifier,
+                            (student, teacher),
+                            split,
+                            eval_sets,
+                            device,
+                            gpus,
+                        )
+            except StageInterrupted as e:
+                end("interrupted", stage=str(e))
+                return "interrupted"
+            except KeyboardInterrupt:
+                end("interrupted")
+                raise
+            except BaseException as e:
+                with contextlib.suppress(OSError):  # a full disk may refuse these too
+                    events.emit(
+                        "error",
+                        message=str(e) or type(e).__name__,
+                        error_type=type(e).__name__,
+                        traceback=traceback.format_exc(limit=20),
                     )
-        except StageInterrupted as e:
-            events.emit("run_end", status="interrupted", spent=total, stage=str(e))
-            return "interrupted"
-        except KeyboardInterrupt:
-            events.emit("run_end", status="interrupted", spent=total)
-            raise
-        except BaseException as e:
-            with contextlib.suppress(OSError):  # a full disk may refuse these too
-                events.emit(
-                    "error",
-                    message=str(e) or type(e).__name__,
-                    error_type=type(e).__name__,
-                    traceback=traceback.format_exc(limit=20),
-                )
-                events.emit("run_end", status="error", spent=total)
-            full = disk_full(e, self.run_dir)
-            if full:
-                raise UserError(full) from e
-            raise
-        events.emit("run_end", status="ok", spent=total)
-        return "ok"
+                    end("error")
+                full = disk_full(e, self.run_dir)
+                if full:
+                    raise UserError(full) from e
+                raise
+            else:
+                end("ok")
+                return "ok"
+            finally:
+                if not ended:  # an interrupt raised while the outcome was being written
+                    with contextlib.suppress(OSError):
+                        end("interrupted")
 
     def _note_replaced(self, events: EventWriter, frozen: Frozen) -> None:
         assert frozen.superseded is not None

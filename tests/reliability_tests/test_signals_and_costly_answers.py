@@ -39,6 +39,60 @@ def test_sigterm_checkpoints_ends_the_log_and_exits_143_then_resumes(tiny_zoo, t
     assert resumed["stage"] == "warmup" and resumed["resumed_from"] == saved[-1]["path"]
 
 
+# Runs the tiny plan's first stage; SIGTERM at step 1 stops it, and more SIGTERMs arrive each
+# time the run's outcome (run_end) is about to be written: the window the handlers must cover.
+SIGNALS_AT_THE_END = """
+import os, signal, sys
+from pathlib import Path
+from planner.contracts import load_plan
+from planner.contracts.runlog import EventWriter
+from trainer.executor import Executor, Reporter, RunOptions
+
+emit = EventWriter.emit
+def signalling_emit(self, kind, **data):
+    if kind == "run_end":
+        os.kill(os.getpid(), signal.SIGTERM)
+    return emit(self, kind, **data)
+EventWriter.emit = signalling_emit
+
+class TermAtStep(Reporter):
+    def step(self, stage_id, step, total):
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+plan = load_plan(Path(sys.argv[1]))
+plan.stages = plan.stages[:1]
+options = RunOptions(verifier_workers=1, toy_zoo=Path(sys.argv[3]), reporter=TermAtStep())
+try:
+    print(Executor(plan, Path(sys.argv[2]), options).run())
+except KeyboardInterrupt:
+    print("stopped now")
+"""
+
+
+def test_signals_while_the_outcome_is_written_still_leave_one_run_end(tiny_zoo, tmp_path):
+    from tests.trainer_tests.tiny_plan import TINY_PLAN
+
+    run_dir = tmp_path / "run"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SIGNALS_AT_THE_END,
+            str(TINY_PLAN),
+            str(run_dir),
+            str(tiny_zoo.root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "stopped now"
+    ends = [e for e in read_events(run_dir / "events.jsonl") if e.kind == "run_end"]
+    assert len(ends) == 1 and ends[0]["status"] == "interrupted"
+
+
 @pytest.mark.parametrize(
     "answer",
     [
