@@ -141,6 +141,11 @@ MODEL_DAMAGE: dict[str, tuple[str, Callable[[Path], None], str]] = {
         "model-00002-of-00002.safetensors is missing (named by model.safetensors.index.json)",
     ),
     "no-weights": ("student", no_weights, "holds no weights"),
+    "no-chat-template": (
+        "teacher",
+        lambda m: (m / "chat_template.jinja").unlink(),
+        "its tokenizer has no chat template",
+    ),
 }
 
 
