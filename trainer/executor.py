@@ -173,7 +173,10 @@ class Executor:
             check_compatible(teacher, student)
         return student, teacher
 
-    def load_data(self) -> tuple[Any, dict[str, list[Any]]]:
+    def load_data(self, check_fit: bool = True) -> tuple[Any, dict[str, list[Any]]]:
+        """The split and the eval sets, refused when they overlap; with ``check_fit`` (not
+        needed on the ranks of a stage the run checked already), also when a model's files
+        are broken or a prompt does not fit the context of a model that reads it."""
         from trainer.data import find_overlap, load_problems, split_pool
 
         plan, lab, zoo = self.plan, self.plan.labels, self.toy_zoo
@@ -206,6 +209,10 @@ class Executor:
                     raise UserError(
                         f"eval set {name!r} shares {len(overlap)} problem(s) with the {part} (e.g. id {overlap[0]}); remove them from one side so that accuracy is measured on unseen problems."
                     )
+        if check_fit:
+            from trainer.preflight import preflight
+
+            preflight(plan, zoo, split, eval_sets)
         return split, eval_sets
 
     def verifier(self) -> AbstractContextManager[Any]:

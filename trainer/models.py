@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from planner.contracts import UserError
+from planner.contracts.errors import excerpt
 from planner.scenario import resolve_zoo
 
 if TYPE_CHECKING:
@@ -77,24 +78,224 @@ class TokenizerFacts:
     chat_template: str | None
 
 
-def tokenizer_facts(model_dir: Path) -> TokenizerFacts:
+# config.json values every causal LM of transformers reads as sizes: whole numbers of 1 or
+# more where they are given (at the top level, or in text_config for a multimodal config).
+WHOLE_CONFIG_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "max_position_embeddings",
+)
+# Sizes that may be null (derived from the others) but are whole numbers when given.
+OPTIONAL_WHOLE_CONFIG_FIELDS = ("num_key_value_heads", "intermediate_size", "head_dim")
+
+
+@dataclass
+class ModelCheck:
+    """What the preflight of one model directory found: its problems, or its config and tokenizer.
+
+    Made by :func:`inspect_model` from config and tokenizer files alone (the weights are only
+    checked to be whole, by their headers); the tokenizer is the one the checks count prompt
+    tokens with, so the preflight loads it once.
+    """
+
+    role: str  # "student" or "teacher", for messages
+    path: Path
+    problems: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    tokenizer: Any = None
+    context: int | None = None  # positions the model can attend (max_position_embeddings)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def refusal(self) -> str:
+        """One paragraph: which model, what is wrong with which file, how to fix it."""
+        return (
+            f"{self.role} model {self.path} cannot be used: {'; '.join(self.problems)}. {self.fix}"
+        )
+
+    @property
+    def fix(self) -> str:
+        parts = self.path.resolve().parts
+        repo = next((p for p in parts if p.startswith("models--")), None)
+        if repo is not None and "snapshots" in parts:
+            name = repo.removeprefix("models--").replace("--", "/")
+            return f"Re-download it (`hf download {name}`; nothing is downloaded at run time)."
+        if (self.path.parent.parent / "zoo.json").is_file():
+            return (
+                "It is a toy zoo model: rebuild the toy zoo (`s2d toy build --force`, with the "
+                "preset and --cache-dir it was built with)."
+            )
+        return (
+            "Fix the file, or re-save it with save_pretrained (or copy it again from its source)."
+        )
+
+    def facts(self) -> TokenizerFacts:
+        tok, config = self.tokenizer, self.config
+        text = config.get("text_config")
+        vocab_size = config.get("vocab_size") or (
+            text.get("vocab_size", 0) if isinstance(text, dict) else 0
+        )
+        special = {
+            name: getattr(tok, name, None) for name in ("eos_token", "pad_token", "bos_token")
+        }
+        template = (
+            tok.chat_template
+            if isinstance(tok.chat_template, str)
+            else json.dumps(tok.chat_template, sort_keys=True)
+        )
+        return TokenizerFacts(
+            vocab_size=int(vocab_size),
+            vocab=dict(tok.get_vocab()),
+            special=special,
+            chat_template=template,
+        )
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return excerpt_text(f"{type(e).__name__}: {text[0] if text else ''}", 240)
+
+
+def excerpt_text(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _config_problems(config: Any) -> list[str]:
+    """What is wrong with config.json's values, before transformers builds a config from them."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    if not isinstance(config, dict):
+        return [f"config.json holds {type(config).__name__}, not a JSON object"]
+    problems: list[str] = []
+    model_type = config.get("model_type")
+    if model_type is None:
+        problems.append(
+            'config.json has no model_type (the architecture transformers builds, e.g. "qwen3")'
+        )
+    elif not isinstance(model_type, str) or model_type not in CONFIG_MAPPING_NAMES:
+        import transformers
+
+        problems.append(
+            f"config.json: model_type {excerpt(model_type)} is not an architecture this "
+            f"transformers ({transformers.__version__}) knows (upgrade transformers, or correct it)"
+        )
+    scopes = [("", config)]
+    if isinstance(config.get("text_config"), dict):
+        scopes.append(("text_config.", config["text_config"]))
+    for prefix, values in scopes:
+        for key in (*WHOLE_CONFIG_FIELDS, *OPTIONAL_WHOLE_CONFIG_FIELDS):
+            if key not in values or (key in OPTIONAL_WHOLE_CONFIG_FIELDS and values[key] is None):
+                continue
+            value = values[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                shown = excerpt_text(json.dumps(value), 60)
+                problems.append(
+                    f"config.json: {prefix}{key} must be a whole number of 1 or more (got {shown})"
+                )
+    if not any("vocab_size" in values for _, values in scopes):
+        problems.append("config.json has no vocab_size (the rows of the model's embedding)")
+    return problems
+
+
+def _context(config: Any) -> int | None:
+    """Positions the model attends: max_position_embeddings, stretched by a RoPE scaling factor."""
+    text = config.get_text_config()
+    limit = getattr(text, "max_position_embeddings", None)
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        return None
+    rope = getattr(text, "rope_parameters", None) or getattr(text, "rope_scaling", None)
+    if isinstance(rope, dict) and isinstance(factor := rope.get("factor"), int | float):
+        base = rope.get("original_max_position_embeddings") or limit
+        if factor > 1 and isinstance(base, int):
+            limit = max(limit, int(factor * base))
+    return limit
+
+
+TOKENIZER_JSON_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "chat_template.json",
+)
+
+
+def _inspect(model_dir: Path, role: str) -> ModelCheck:
+    from trainer.integrity import model_problems
+
+    check = ModelCheck(role=role, path=model_dir, problems=model_problems(model_dir))
+    if any(p.startswith("config.json") for p in check.problems):
+        return check
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    config_problems = _config_problems(config)
+    if not config_problems:
+        from transformers import AutoConfig
+
+        try:
+            check.context = _context(AutoConfig.from_pretrained(model_dir))
+        except Exception as e:  # transformers' own validation of the values
+            config_problems.append(f"config.json is refused by transformers ({_first_line(e)})")
+    check.problems += config_problems
+    if config_problems:
+        return check
+    check.config = config
+    if any(p.startswith(TOKENIZER_JSON_FILES) for p in check.problems):
+        return check  # the tokenizer cannot load; what is wrong is said already
     from transformers import AutoTokenizer
 
-    config = json.loads((model_dir / "config.json").read_text())
-    vocab_size = config.get("vocab_size") or config.get("text_config", {}).get("vocab_size", 0)
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    special = {name: getattr(tok, name, None) for name in ("eos_token", "pad_token", "bos_token")}
-    template = (
-        tok.chat_template
-        if isinstance(tok.chat_template, str)
-        else json.dumps(tok.chat_template, sort_keys=True)
-    )
-    return TokenizerFacts(
-        vocab_size=int(vocab_size),
-        vocab=dict(tok.get_vocab()),
-        special=special,
-        chat_template=template,
-    )
+    try:
+        check.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    except Exception as e:
+        files = sorted(p.name for p in model_dir.glob("*token*")) or ["no tokenizer files"]
+        check.problems.append(
+            f"its tokenizer does not load from {', '.join(files)} ({_first_line(e)})"
+        )
+        return check
+    if not check.tokenizer.chat_template:
+        check.problems.append(
+            "its tokenizer has no chat template (every prompt is formatted with it): use a "
+            "chat model, or add the model family's chat_template.jinja"
+        )
+    return check
+
+
+_INSPECTED: dict[tuple[Any, ...], ModelCheck] = {}
+
+
+def inspect_model(model_dir: Path, role: str = "model") -> ModelCheck:
+    """The preflight of one model directory: cheap, no weights loaded; remembered while its files
+    stay as they are, so a run's checks load each tokenizer once."""
+    model_dir = Path(model_dir)
+    try:
+        files = tuple(
+            sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in model_dir.iterdir())
+        )
+    except OSError:
+        files = ()
+    key = (str(model_dir.resolve()), role, files)
+    if key not in _INSPECTED:
+        while len(_INSPECTED) >= 4:
+            _INSPECTED.pop(next(iter(_INSPECTED)))
+        _INSPECTED[key] = _inspect(model_dir, role)
+    return _INSPECTED[key]
+
+
+def check_models(models: dict[str, Path]) -> dict[str, ModelCheck]:
+    """Inspect each model (role -> directory); refuse with every problem of every model at once."""
+    checks = {role: inspect_model(path, role) for role, path in models.items()}
+    broken = [c.refusal() for c in checks.values() if not c.ok]
+    if broken:
+        raise UserError("\n".join(broken))
+    return checks
+
+
+def tokenizer_facts(model_dir: Path) -> TokenizerFacts:
+    return check_models({"model": model_dir})["model"].facts()
 
 
 def compatibility_problems(teacher: TokenizerFacts, student: TokenizerFacts) -> list[str]:
@@ -127,8 +328,10 @@ def compatibility_problems(teacher: TokenizerFacts, student: TokenizerFacts) -> 
 
 
 def check_compatible(teacher_dir: Path, student_dir: Path) -> None:
-    """Refuse a teacher/student pair that does not share one vocabulary and template."""
-    problems = compatibility_problems(tokenizer_facts(teacher_dir), tokenizer_facts(student_dir))
+    """Refuse a teacher/student pair that does not share one vocabulary and template (and
+    either model when its files are broken: every problem of both at once)."""
+    checks = check_models({"teacher": teacher_dir, "student": student_dir})
+    problems = compatibility_problems(checks["teacher"].facts(), checks["student"].facts())
     if problems:
         raise UserError(
             f"teacher {teacher_dir} cannot supervise student {student_dir} token by token: "

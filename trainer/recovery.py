@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from planner.contracts import BASE_STAGE, DamagedFile, Plan, RunDir, kind_of
-from trainer.integrity import model_damage
+from trainer.integrity import first_damage, model_damage
 
 Warn = Callable[[str, str], None]  # (stage id, message)
 
@@ -33,7 +33,8 @@ def checkpoint_damage(path: Path) -> str | None:
     state = path / "trainer_state.json"
     if not state.is_file():
         return f"{state} is missing"
-    return model_damage(path)
+    # The model's files, then everything else the trainer reloads (optimizer, scheduler, RNG).
+    return model_damage(path) or first_damage(path)
 
 
 def recover(run: RunDir, plan: Plan, warn: Warn) -> list[Path]:

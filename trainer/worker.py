@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
     index = next(i for i, s in enumerate(plan.stages) if s.id == stage_id)
     executor = Executor(plan, run.root, RunOptions(toy_zoo=Path(argv[2]) if argv[2:] else None))
     student, teacher = executor.resolve_models()
-    split, _ = executor.load_data()
+    split, _ = executor.load_data(check_fit=False)  # checked by the run before it launched
     stop = threading.Event()
     # Ctrl-C, or SIGTERM (the launcher's stop when the run is terminated): the next step
     # boundary, with a checkpoint

@@ -461,6 +461,13 @@ CASES: dict[str, Callable[[Path, object], Case]] = {
 def test_bad_input_is_refused_with_one_message_and_touches_nothing(
     name, zoo_env, tmp_path, monkeypatch, cli
 ):
+    assert_refused(CASES[name], zoo_env, tmp_path, monkeypatch, cli)
+
+
+def assert_refused(make: Callable[[Path, object], Case], zoo_env, tmp_path, monkeypatch, cli):
+    """Build the case in tmp_path/work, run it, and check the refusal: exit 2, its one message,
+    no traceback, and no file created, changed or removed anywhere it could write. Returns
+    what the command printed."""
     work = tmp_path / "work"
     work.mkdir()
     home = tmp_path / "home"
@@ -469,7 +476,7 @@ def test_bad_input_is_refused_with_one_message_and_touches_nothing(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("HF_HOME", str(home / ".cache" / "huggingface"))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    case = CASES[name](work, zoo_env)
+    case = make(work, zoo_env)
     try:
         mine, zoo = tree_state(tmp_path), tree_state(zoo_env.root)
         data_dirs = {d: tree_state(REPO / d) for d in ("examples", "planner/profiles")}
@@ -488,6 +495,7 @@ def test_bad_input_is_refused_with_one_message_and_touches_nothing(
             d: [] for d in data_dirs
         }
         assert tree_diff(repo, tree_state(REPO, contents=False)) == []
+        return result
     finally:
         for release in case.cleanup:
             release()
