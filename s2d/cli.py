@@ -3,7 +3,8 @@
 ``main(argv) -> int`` so tests call it directly. Subcommand modules are imported
 only to build their parsers; whatever is heavy is imported when a subcommand runs.
 A :class:`~planner.contracts.errors.UserError` becomes one paragraph on stderr and exit
-code 2; argparse's own usage errors exit 2 as well.
+code 2; argparse's own usage errors (an option out of its range among them) are
+worded the same way (s2d.argtypes.Parser) and return 2 as well.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 
 from planner.contracts import UserError
 from s2d import __version__
+from s2d.argtypes import Parser
 
 # Order is the order shown in --help.
 COMMAND_MODULES = [
@@ -32,7 +34,7 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="s2d",
         description=(
             "sparse2dense: spend scarce labels on teacher RL, move the behaviour into "
@@ -48,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error already printed
+        return e.code if isinstance(e.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -18,13 +18,17 @@ randomisation, and adding problems to a pool keeps earlier draws stable.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from planner.contracts import UserError
+from planner.contracts.errors import excerpt
+from planner.contracts.files import NESTED_TOO_DEEPLY
 
 _SPLIT_SEP = "::"
 _JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -126,8 +130,10 @@ def load_problems(path: str | Path, require_answers: bool = True) -> list[MathPr
             f"{spec}: '{_SPLIT_SEP}{split}' chooses a split, which only a datasets "
             f"directory has; {file_path} is a file. Drop '{_SPLIT_SEP}{split}'."
         )
+    prefix = str(file_path)
     if file_path.is_dir():
         rows: Iterable[tuple[str, Any]] = _read_hf_dir(file_path, split, spec)
+        prefix = spec
     elif file_path.suffix.lower() in _JSON_SUFFIXES:
         rows = _read_json_lines(file_path)
     elif file_path.suffix.lower() == ".parquet":
@@ -138,10 +144,37 @@ def load_problems(path: str | Path, require_answers: bool = True) -> list[MathPr
             "from JSON lines (.jsonl, .json), parquet (.parquet) or a directory written "
             "by datasets' save_to_disk; convert the file to one of these."
         )
-    problems = [_to_problem(record, where, spec, require_answers) for where, record in rows]
+    labels, problems = [], []
+    for label, record in rows:  # label: "line 3", "record 3" or "row 3"
+        labels.append(label)
+        problems.append(_to_problem(record, f"{prefix}, {label}", spec, require_answers))
     if not problems:
         raise UserError(f"{spec} holds no problems. Point the plan at a file with at least one.")
+    if require_answers:
+        _refuse_conflicting_answers(problems, labels, prefix)
     return problems
+
+
+def _refuse_conflicting_answers(
+    problems: Sequence[MathProblem], labels: Sequence[str], prefix: str
+) -> None:
+    """The same problem (normalised text) twice with different answers: one of them is wrong.
+
+    Identical copies are left for the split to drop; two gold answers for one problem would
+    reward one right answer and punish it on the other copy, so they are refused.
+    """
+    first: dict[str, int] = {}
+    for i, p in enumerate(problems):
+        j = first.setdefault(normalize_text(p.problem), i)
+        a, b = problems[j].answer, p.answer
+        if j != i and normalize_text(a or "") != normalize_text(b or ""):
+            kind, n1 = labels[j].split(" ", 1)
+            n2 = labels[i].split(" ", 1)[1]
+            raise UserError(
+                f"{prefix}: {kind}s {n1} and {n2} hold the same problem with different answers "
+                f"({excerpt(a)} and {excerpt(b)}); a problem has one gold answer. Keep the "
+                "right one and delete the other (identical copies are dropped on their own)."
+            )
 
 
 def _read_json_lines(path: Path) -> Iterator[tuple[str, Any]]:
@@ -154,8 +187,10 @@ def _read_json_lines(path: Path) -> Iterator[tuple[str, Any]]:
             records = json.loads(text)
         except json.JSONDecodeError as e:
             raise UserError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}).") from None
+        except (RecursionError, ValueError) as e:
+            raise UserError(f"{path}: {_unreadable(e)}") from None
         for number, record in enumerate(records, start=1):
-            yield f"{path}, record {number}", record
+            yield f"record {number}", record
         return
     for number, raw in enumerate(data.split(b"\n"), start=1):
         line = _decode(raw, path, number).strip()
@@ -169,7 +204,22 @@ def _read_json_lines(path: Path) -> Iterator[tuple[str, Any]]:
                 "JSON lines file must be one complete JSON object, e.g. "
                 '{"problem": "...", "answer": "..."}.'
             ) from None
-        yield f"{path}, line {number}", record
+        except (RecursionError, ValueError) as e:
+            raise UserError(f"{path}, line {number}: {_unreadable(e)}") from None
+        yield f"line {number}", record
+
+
+def _unreadable(e: BaseException) -> str:
+    """Why valid-looking JSON could not be read: too deep, or a number Python will not hold."""
+    if isinstance(e, RecursionError):
+        return NESTED_TOO_DEEPLY
+    digits = str(e).rsplit("value has ", 1)[-1].split(" ", 1)[0]
+    return (
+        f"a number of {digits} digits, beyond any answer or count (Python reads at most 4300); "
+        "write such a value as text, in quotes."
+        if digits.isdigit()
+        else f"not readable ({excerpt(str(e))})."
+    )
 
 
 def _decode(raw: bytes, path: Path, line: int) -> str:
@@ -191,12 +241,14 @@ def _read_parquet(path: Path) -> Iterator[tuple[str, Any]]:
     except Exception as e:  # pyarrow raises several types for a damaged file
         raise UserError(f"{path} is not a readable parquet file ({e}).") from None
     for number, record in enumerate(table.to_pylist(), start=1):
-        yield f"{path}, row {number}", record
+        yield f"row {number}", record
 
 
 def _read_hf_dir(path: Path, split: str, spec: str) -> Iterator[tuple[str, Any]]:
     import datasets
 
+    for name in ("dataset_dict.json", "dataset_info.json", "state.json"):
+        _check_json_file(path, name)
     try:
         loaded = datasets.load_from_disk(str(path))
     except FileNotFoundError:
@@ -204,6 +256,8 @@ def _read_hf_dir(path: Path, split: str, spec: str) -> Iterator[tuple[str, Any]]
             f"{path} is a directory but not a saved dataset (no dataset_info.json or "
             "dataset_dict.json). Save it with Dataset.save_to_disk or point at a file."
         ) from None
+    except Exception as e:  # datasets and pyarrow raise many types for a damaged directory
+        raise UserError(_not_a_dataset(path, f"{type(e).__name__}: {excerpt(str(e))}")) from None
     if isinstance(loaded, datasets.DatasetDict):
         names = list(loaded.keys())
         if split:
@@ -224,8 +278,44 @@ def _read_hf_dir(path: Path, split: str, spec: str) -> Iterator[tuple[str, Any]]
         raise UserError(
             f"{spec}: {path} holds a single dataset, not splits. Drop '{_SPLIT_SEP}{split}'."
         )
-    for number, record in enumerate(loaded, start=1):
-        yield f"{spec}, row {number}", record
+    rows = iter(loaded)
+    for number in itertools.count(1):
+        try:
+            record = next(rows)
+        except StopIteration:
+            return
+        except Exception as e:  # a damaged .arrow file shows only when read
+            raise UserError(
+                _not_a_dataset(path, f"row {number}: {type(e).__name__}: {excerpt(str(e))}")
+            ) from None
+        yield f"row {number}", record
+
+
+def _not_a_dataset(path: Path, why: str) -> str:
+    return (
+        f"{path} is not a readable saved dataset ({why}). Save it again with "
+        "Dataset.save_to_disk, or point at a JSON lines or parquet file."
+    )
+
+
+def _check_json_file(path: Path, name: str) -> None:
+    """The metadata files of a saved dataset must be JSON objects (datasets trusts them)."""
+    file = path / name
+    if not file.is_file():
+        return
+    try:
+        data = json.loads(file.read_bytes())
+    except (ValueError, RecursionError) as e:
+        why = (
+            f"not valid JSON ({e.msg} at line {e.lineno})"
+            if isinstance(e, json.JSONDecodeError)
+            else "not readable JSON"
+        )
+        raise UserError(_not_a_dataset(path, f"{name}: {why}")) from None
+    if not isinstance(data, dict):
+        raise UserError(
+            _not_a_dataset(path, f"{name}: a JSON {type(data).__name__}, not an object")
+        )
 
 
 def _to_problem(record: Any, where: str, source: str, require_answers: bool) -> MathProblem:
@@ -245,7 +335,8 @@ def _to_problem(record: Any, where: str, source: str, require_answers: bool) -> 
     text = record[key]
     if not isinstance(text, str) or not text.strip():
         raise UserError(f"{where}: '{key}' must be non-empty text, got {text!r:.80}.")
-    answer = _answer(record, key)
+    _check_text(text, where, key)
+    answer = _answer(record, key, where, require_answers)
     if answer is None and require_answers:
         raise UserError(
             f"{where}: no answer. Labeled problems need an 'answer' field, or a "
@@ -254,7 +345,59 @@ def _to_problem(record: Any, where: str, source: str, require_answers: bool) -> 
         )
     id_key = next((k for k in _ID_FIELDS if record.get(k) not in (None, "")), None)
     problem_id = str(record[id_key]) if id_key else text_hash(text)
+    if id_key:
+        _check_text(problem_id, where, id_key)
     return MathProblem(id=problem_id, problem=text, answer=answer, source=source)
+
+
+def _check_text(text: str, where: str, key: str) -> None:
+    """Refuse a lone UTF-16 surrogate (a JSON "\\ud800" escape without its pair): it is not
+    text, and would fail only later, when a tokenizer or a log file encodes it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise UserError(
+            f"{where}: '{key}' holds a lone surrogate (\\u{ord(text[e.start]):04x}) at "
+            f"character {e.start + 1}: half of a UTF-16 pair, not a character. Fix that "
+            "escape in the file (a character outside the BMP takes two, e.g. \\ud83d\\ude00)."
+        ) from None
+
+
+def _answer_text(value: Any, where: str, key: str, require_answers: bool) -> str | None:
+    """A gold answer as text: text, or a whole or finite number; None when absent.
+
+    Anything else (a list, a mapping, true/false, NaN) would become a gold answer nobody
+    wrote, e.g. "[1, 2]"; it is refused for labeled problems and ignored in a prompt pool.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value
+    elif (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        or isinstance(value, float)
+        and math.isfinite(value)
+    ):
+        text = str(value)
+    elif not require_answers:
+        return None
+    else:
+        got = {list: "a list", dict: "a mapping", bool: "true or false"}.get(type(value))
+        shown = f"{got} ({excerpt(value)})" if got else excerpt(value)
+        raise UserError(
+            f"{where}: '{key}' must be text or a number, got {shown}. Write the one final "
+            'answer as text, e.g. "answer": "\\frac{1}{2}"; a problem with several answers '
+            'needs them in one string, e.g. "1, 2".'
+        )
+    if not require_answers:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    else:
+        _check_text(text, where, key)
+    return text if text.strip() else None
 
 
 def _chat_record(
@@ -275,9 +418,11 @@ def _chat_record(
             '(e.g. [{"role": "user", "content": "..."}]), got '
             f"{str(messages)[:80]!r}."
         )
+    _check_text(text, where, "prompt")
     reward = record.get("reward_model")
     truth = reward.get("ground_truth") if isinstance(reward, dict) else None
-    answer = str(truth).strip() if truth is not None and str(truth).strip() else None
+    truth = _answer_text(truth, where, "reward_model.ground_truth", require_answers)
+    answer = truth.strip() if truth is not None else None
     if answer is None and require_answers:
         raise UserError(
             f"{where}: no answer. A chat-format record needs reward_model.ground_truth "
@@ -289,13 +434,16 @@ def _chat_record(
     return MathProblem(id=problem_id, problem=text, answer=answer, source=source)
 
 
-def _answer(record: dict[str, Any], problem_key: str) -> str | None:
-    answer = record.get("answer")
-    if answer is not None and str(answer).strip():
-        text = str(answer)
+def _answer(
+    record: dict[str, Any], problem_key: str, where: str, require_answers: bool
+) -> str | None:
+    text = _answer_text(record.get("answer"), where, "answer", require_answers)
+    if text is not None:
         return gsm8k_answer(text) if problem_key == "question" else text.strip()
     solution = record.get("solution")
     if isinstance(solution, str):
+        if require_answers:
+            _check_text(solution, where, "solution")
         return last_boxed(solution) or None
     return None
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.calibrate.arms import ROWS
+from planner.calibrate.from_runs import measured_accuracy
 from planner.contracts.plan import load_plan
 from planner.contracts.rundir import RunDir
 from planner.contracts.runlog import read_events
@@ -71,15 +72,20 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def measured_rows(root: Path, benchmark: str, rows: Sequence[str] = ALL_ROWS) -> dict[str, float]:
-    """Each row's measured accuracy: the last eval after the row's stage in its run (absent rows left out)."""
+    """Each row's measured accuracy: the last eval after the row's stage in its run (absent rows left out).
+
+    An accuracy that is not a fraction 0..1 refuses the check, as it refuses a calibration
+    (planner.calibrate.from_runs): one message naming the run, the stage, the benchmark and the value.
+    """
     out: dict[str, float] = {}
     for row in ROWS:
-        path = RunDir(Path(root) / row.run).events
+        run_dir = Path(root) / row.run
+        path = RunDir(run_dir).events
         if row.key not in rows or not path.is_file():
             continue
         for e in read_events(path):
             if e.kind == "eval" and e.get("stage") == row.stage and e.get("benchmark") == benchmark:
-                out[row.key] = float(e["accuracy"])
+                out[row.key] = measured_accuracy(run_dir, row.stage, benchmark, e.get("accuracy"))
     return out
 
 

@@ -52,7 +52,7 @@ def _where(run_dir: Path, stage: str, benchmark: Any) -> str:
     return f"{run_dir}: the eval of stage {stage!r} on benchmark {benchmark!r}"
 
 
-def _measured_accuracy(run_dir: Path, stage: str, benchmark: Any, value: Any) -> float:
+def measured_accuracy(run_dir: Path, stage: str, benchmark: Any, value: Any) -> float:
     """An eval's accuracy as a fraction 0..1; anything else refuses the whole calibration."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if ok and math.isfinite(value) and 0.0 <= value <= 1.0:
@@ -101,7 +101,7 @@ def observations_from_run(
             continue
         truncated = replace(plan, stages=plan.stages[: ids.index(stage) + 1])
         inputs, _, _ = plan_inputs(problem, truncated)
-        acc = _measured_accuracy(run_dir, stage, ev["benchmark"], ev["accuracy"])
+        acc = measured_accuracy(run_dir, stage, ev["benchmark"], ev["accuracy"])
         n = max(
             _count(run_dir, stage, ev["benchmark"], "n", ev["n"])
             * max(_count(run_dir, stage, ev["benchmark"], "k", ev["k"]), 1),

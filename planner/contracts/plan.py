@@ -28,7 +28,19 @@ from planner.contracts.kinds.evaluate import EvalOptions
 from planner.contracts.kinds.forward_kl import ForwardKLOptions
 from planner.contracts.kinds.grpo import GRPOOptions
 from planner.contracts.kinds.opd import OPDOptions
-from planner.contracts.schema import NAME_RULE, SEED, FieldProblems, build, rule, to_plain
+from planner.contracts.schema import (
+    BATCH_MAX,
+    COUNT_MAX,
+    NAME_RULE,
+    SAMPLES_MAX,
+    SEED,
+    STEPS_MAX,
+    TOKENS_MAX,
+    FieldProblems,
+    build,
+    rule,
+    to_plain,
+)
 
 SCHEMA_VERSION = 1
 
@@ -38,7 +50,8 @@ ModelRole = Literal["student", "teacher"]
 DataSource = Literal["labels.stage1", "labels.stage3", "prompts"]
 LABEL_SOURCES = {"labels.stage1": "stage1", "labels.stage3": "stage3"}
 
-_WHOLE = rule(gt=0, hint="use a whole number of 1 or more")
+_WHOLE = "use a whole number of 1 or more"
+_COUNT = rule(ge=0, cap=COUNT_MAX)
 _STAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -71,20 +84,20 @@ class Datasets:
 class LabelSplit:
     """How the labeled pool is spent: stage 1 (teacher RL) and stage 3 (held out)."""
 
-    pool: int = field(metadata=rule(ge=0))  # labeled problems available
-    stage1: int = field(metadata=rule(ge=0))
-    stage3: int = field(default=0, metadata=rule(ge=0))
+    pool: int = field(metadata=_COUNT)  # labeled problems available
+    stage1: int = field(metadata=_COUNT)
+    stage3: int = field(default=0, metadata=_COUNT)
     # unlabeled prompts to draw for stages 2a/2b (0: none needed)
-    prompts: int = field(default=0, metadata=rule(ge=0))
+    prompts: int = field(default=0, metadata=_COUNT)
     seed: int = field(default=0, metadata=SEED)
 
 
 @dataclass
 class Budget:
-    steps: int = field(metadata=_WHOLE)
-    prompts_per_step: int = field(metadata=_WHOLE)
-    samples_per_prompt: int = field(default=1, metadata=_WHOLE)
-    max_new_tokens: int = field(default=256, metadata=_WHOLE)
+    steps: int = field(metadata=rule(gt=0, hint=_WHOLE, cap=STEPS_MAX))
+    prompts_per_step: int = field(metadata=rule(gt=0, hint=_WHOLE, cap=BATCH_MAX))
+    samples_per_prompt: int = field(default=1, metadata=rule(gt=0, hint=_WHOLE, cap=SAMPLES_MAX))
+    max_new_tokens: int = field(default=256, metadata=rule(gt=0, hint=_WHOLE, cap=TOKENS_MAX))
 
 
 # transformers' SchedulerType values (importing it costs torch; a test keeps the two equal).
@@ -113,7 +126,9 @@ class Optim:
     warmup_ratio: float = field(default=0.0, metadata=rule(ge=0, le=1))
     max_grad_norm: float = field(default=1.0, metadata=rule(ge=0, hint="0 turns clipping off"))
     lr_scheduler: LRScheduler = "constant"
-    gradient_accumulation_steps: int = field(default=1, metadata=_WHOLE)
+    gradient_accumulation_steps: int = field(
+        default=1, metadata=rule(gt=0, hint=_WHOLE, cap=BATCH_MAX)
+    )
 
 
 StageOptions = GRPOOptions | ForwardKLOptions | OPDOptions | EvalOptions

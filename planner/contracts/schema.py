@@ -53,6 +53,9 @@ class Rule:
     le: float | None = None  # at most
     pattern: re.Pattern[str] | None = None
     hint: str = ""
+    # A sanity ceiling: no real run comes near it, and a value beyond (10**30 labels) would
+    # only fail deep inside numpy or torch. Refused with the whole allowed range.
+    cap: float | None = None
 
     def problem(self, value: Any) -> tuple[str, str] | None:
         """(message, fix) when ``value`` breaks the rule, else None."""
@@ -78,7 +81,27 @@ class Rule:
             return f"must be at least {self.ge:g} (got {value})", self.hint
         if self.le is not None and not value <= self.le:
             return f"must be at most {self.le:g} (got {value})", self.hint
+        if self.cap is not None and not value <= self.cap:
+            return self._beyond_cap(value)
         return None
+
+    def _beyond_cap(self, value: int | float) -> tuple[str, str]:
+        assert self.cap is not None
+        whole = isinstance(value, int)
+        cap = f"{self.cap:.0f}" if whole else f"{self.cap:g}"
+        if self.ge is not None:
+            low = f"{self.ge:.0f}" if whole else f"{self.ge:g}"
+            span = f"between {low} and {cap}"
+        elif self.gt is not None:
+            span = (
+                f"between {math.floor(self.gt) + 1} and {cap}"
+                if whole
+                else f"above {self.gt:g} and at most {cap}"
+            )
+        else:
+            span = f"at most {cap}"
+        fix = "far beyond any real run; check for a typo or a unit slip"
+        return f"must be {span} (got {excerpt(value)})", f"{self.hint}; {fix}" if self.hint else fix
 
 
 def rule(
@@ -88,12 +111,20 @@ def rule(
     le: float | None = None,
     pattern: re.Pattern[str] | None = None,
     hint: str = "",
+    cap: float | None = None,
 ) -> dict[str, Rule]:
     """Field metadata: ``field(default=1.0, metadata=rule(gt=0))``; checked by :func:`build`."""
-    return {"rule": Rule(gt, ge, le, pattern, hint)}
+    return {"rule": Rule(gt, ge, le, pattern, hint, cap)}
 
 
 SEED = rule(ge=0, le=SEED_MAX, hint=f"use a whole number from 0 to {SEED_MAX}")
+# Sanity ceilings (Rule.cap) of the counts in plans and scenarios.
+COUNT_MAX = 10**9  # problems: labels, prompts, eval problems
+STEPS_MAX = 10**7  # optimiser steps of one stage
+BATCH_MAX = 10**6  # prompts per step, gradient accumulation steps
+SAMPLES_MAX = 10**5  # samples per prompt, eval samples per problem
+TOKENS_MAX = 10**7  # tokens of one response or chunk
+DEVICES_MAX = 10**6
 NAME_RULE = rule(pattern=NAME, hint=NAME_HINT)
 
 
@@ -205,6 +236,21 @@ def _coerce(value: Any, tp: Any, path: str, problems: FieldProblems) -> Any:
         problems.add(path, f"expected text, got {excerpt(value)}")
         return _MISSING
     return value
+
+
+def number(value: Any, path: str, problems: FieldProblems, limits: Rule | None = None) -> float:
+    """A finite number within ``limits``, for documents read without a dataclass (profiles).
+
+    Records a problem and returns nan when ``value`` is not one.
+    """
+    out = _coerce(value, float, path, problems)
+    if out is _MISSING:
+        return math.nan
+    broken = limits.problem(out) if limits is not None else None
+    if broken is not None:
+        problems.add(path, *broken)
+        return math.nan
+    return float(out)
 
 
 def build(cls: type[T], data: Any, path: str, problems: FieldProblems) -> T:

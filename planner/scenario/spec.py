@@ -18,7 +18,18 @@ from typing import Any, Literal
 
 from planner.contracts.errors import UserError, ValidationError
 from planner.contracts.plan import EvalSet, load_yaml_text, read_text
-from planner.contracts.schema import NAME_RULE, SEED, FieldProblems, build, rule
+from planner.contracts.schema import (
+    BATCH_MAX,
+    COUNT_MAX,
+    DEVICES_MAX,
+    NAME_RULE,
+    SAMPLES_MAX,
+    SEED,
+    TOKENS_MAX,
+    FieldProblems,
+    build,
+    rule,
+)
 from planner.scenario.hardware import Hardware, resolve_hardware
 from planner.scenario.models import TOY_BENCHMARK, ModelProfile, resolve_model
 from planner.scenario.zoo import resolve_zoo
@@ -26,6 +37,7 @@ from planner.scenario.zoo import resolve_zoo
 STAGES = ("teacher_rl", "warmup", "opd", "student_rl")
 _POSITIVE = rule(gt=0)
 _SPEND = rule(gt=0, hint="give the compute you can spend")
+_TOKENS = rule(gt=0, cap=TOKENS_MAX)
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,9 @@ class ScenarioModel:
 @dataclass
 class HardwareSpec:
     device: str = "h100"
-    count: int = field(default=1, metadata=rule(gt=0, hint="devices of this kind, 1 or more"))
+    count: int = field(
+        default=1, metadata=rule(gt=0, hint="devices of this kind, 1 or more", cap=DEVICES_MAX)
+    )
     engine: Literal["transformers", "vllm"] = "transformers"
     probe: bool = False  # cpu only: measure peak FLOP/s with a short matmul
     overrides: dict[str, float] = field(default_factory=dict)
@@ -82,17 +96,17 @@ class DatasetsSpec:
 
 @dataclass
 class StageSettings:
-    prompts_per_step: int | None = field(default=None, metadata=_POSITIVE)
-    samples_per_prompt: int | None = field(default=None, metadata=_POSITIVE)
-    max_new_tokens: int | None = field(default=None, metadata=_POSITIVE)
+    prompts_per_step: int | None = field(default=None, metadata=rule(gt=0, cap=BATCH_MAX))
+    samples_per_prompt: int | None = field(default=None, metadata=rule(gt=0, cap=SAMPLES_MAX))
+    max_new_tokens: int | None = field(default=None, metadata=_TOKENS)
     # mean generated tokens per sample
-    response_tokens: float | None = field(default=None, metadata=_POSITIVE)
+    response_tokens: float | None = field(default=None, metadata=_TOKENS)
     learning_rate: float | None = field(default=None, metadata=_POSITIVE)
 
 
 @dataclass
 class Settings:
-    prompt_tokens: float | None = field(default=None, metadata=_POSITIVE)
+    prompt_tokens: float | None = field(default=None, metadata=_TOKENS)
     teacher_rl: StageSettings = field(default_factory=StageSettings)
     warmup: StageSettings = field(default_factory=StageSettings)
     opd: StageSettings = field(default_factory=StageSettings)
@@ -103,10 +117,10 @@ class Settings:
 class ScenarioDoc:
     name: str = field(metadata=NAME_RULE)
     student: str | ScenarioModel = field()
-    labels: int = field(metadata=rule(ge=0))
+    labels: int = field(metadata=rule(ge=0, cap=COUNT_MAX))
     budget: BudgetSpec = field()
     teachers: list[str | ScenarioModel] = field(default_factory=list)
-    prompts: int = field(default=0, metadata=rule(ge=0))
+    prompts: int = field(default=0, metadata=rule(ge=0, cap=COUNT_MAX))
     kind: Literal["scenario"] = "scenario"
     world: Literal["real", "toy"] = "real"
     zoo: str | None = None

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from planner.contracts.errors import UserError
+from planner.contracts.files import check_output_path
 from planner.contracts.plan import Plan
 from planner.scenario.spec import load_scenario
 from planner.search import space
 from planner.search.emit import plan_for, warmup_only
 from planner.search.optimize import SearchConfig, best_params, pareto_params, run_search
 from planner.search.stale_trials import recover_study
-from planner.search.storage import open_storage, storage_url
+from planner.search.storage import check_storage_path, open_storage, storage_url
 from planner.simulator.simulator import Simulator
 
 
@@ -113,7 +114,10 @@ def make_plans(
         study_name=name,
         workers=workers,
     )
-    storage_handle = open_storage(url)  # before any directory is made: it may refuse the URL
+    # before any directory is made: either may be refused
+    check_output_path(out_dir, "dir", "--out" if out else "plan directory")
+    check_storage_path(url, write=True)
+    storage_handle = open_storage(url)
     out_dir.mkdir(parents=True, exist_ok=True)
     stale = recover_study(storage_handle, name)
     result_study = run_search(

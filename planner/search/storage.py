@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.contracts.errors import UserError
+from planner.contracts.files import check_output_path
 
 _PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*:)(?P<pw>[^@]*)(?P<tail>@)")
 # Query parameters that carry a secret (or where one is kept), as database drivers name them.
@@ -174,20 +175,42 @@ def _refuse_foreign_file(path: Path, start: bytes, what: str) -> None:
         )
 
 
-def check_storage_path(url: str) -> None:
-    """A UserError when the URL's file exists and is not what it says (journal or SQLite)."""
+def storage_file(url: str) -> tuple[Path, bytes, str] | None:
+    """The local file behind a journal or SQLite URL, how it begins and what it is; else None."""
     if url.startswith("journal:"):
-        path = Path(url[len("journal:") :]).expanduser()
-        _refuse_foreign_file(path, _JOURNAL_START, "an Optuna journal")
-    elif url.startswith("sqlite:"):
+        return Path(url[len("journal:") :]).expanduser(), _JOURNAL_START, "an Optuna journal"
+    if url.startswith("sqlite:"):
         try:
             from sqlalchemy.engine import make_url
 
             database = make_url(url).database
         except Exception:  # a malformed URL: opening it reports the problem
-            return
+            return None
         if database and database != ":memory:" and not database.startswith("file:"):
-            _refuse_foreign_file(Path(database).expanduser(), _SQLITE_START, "an SQLite database")
+            return Path(database).expanduser(), _SQLITE_START, "an SQLite database"
+    return None
+
+
+def check_storage_path(url: str, write: bool = False) -> None:
+    """A UserError when the URL's file exists and is not what it says (journal or SQLite),
+    and, with ``write``, when it could not be created or written there (a read-only file
+    system, a directory this user may not write): refused before anything is made."""
+    found = storage_file(url)
+    if found is None:
+        return
+    path, start, what = found
+    if path.is_dir():
+        example = (
+            f"journal:{path / 'study.journal'}"
+            if url.startswith("journal:")
+            else f"sqlite:///{path / 'study.db'}"
+        )
+        raise UserError(
+            f"storage file {path} is a directory; give a file in it, e.g. --storage {example}."
+        )
+    _refuse_foreign_file(path, start, what)
+    if write:
+        check_output_path(path, "file", "storage file")
 
 
 def open_storage(url: str) -> Any:

@@ -52,7 +52,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from planner.contracts.errors import UserError
+from planner.contracts.errors import UserError, ValidationError, excerpt
+from planner.contracts.files import load_yaml_text, read_text
+from planner.contracts.schema import FieldProblems, Rule, number
 from planner.scenario.models import PROFILE_DIR
 
 DEFAULT_PROFILE = PROFILE_DIR / "response_paper.yaml"
@@ -114,34 +116,108 @@ class Profile:
     fit_report: list[dict[str, Any]] = field(default_factory=list)
 
 
+_FRACTION = Rule(ge=0, le=1)
+_POSITIVE = Rule(gt=0)
+_NON_NEGATIVE = Rule(ge=0)
+# What each parameter may be (every value must also be finite): shares of something are
+# fractions, halves, midpoints, exponents and ratios are positive, gains and decays are not negative.
+PARAM_RULES: dict[str, Rule] = {
+    **dict.fromkeys(SCALAR_PARAMS, _NON_NEGATIVE),
+    **dict.fromkeys(
+        (
+            "teacher_label_half",
+            "student_label_half",
+            "rl_mid_prompts",
+            "rl_exponent",
+            "warmup_mid_samples",
+            "opd_mid_samples",
+            "bridge_exponent",
+            "gap_ref_ratio",
+            "band_z",
+            "interpolated_sd_factor",
+        ),
+        _POSITIVE,
+    ),
+    **dict.fromkeys(
+        ("replay_fraction", "warmup_weight", "opd_weight", "opd_cold_share", "raw_overlap"),
+        _FRACTION,
+    ),
+    "rl_signal_ref": Rule(gt=0, le=1),
+}
+# The numbers a parameter's entry may carry beside its value (priors of `s2d calibrate`).
+PRIOR_RULES: dict[str, Rule | None] = {
+    "prior": None,
+    "sd_log": _POSITIVE,
+    "calibration_sd_log": _POSITIVE,
+}
+
+
+def _profile_from_dict(raw: Any, source: str) -> Profile:
+    """Check a profile document whole (every problem at once, each field named) and build it."""
+    problems = FieldProblems()
+    if not isinstance(raw, dict) or not isinstance(raw.get("params"), dict):
+        problems.add(
+            "params",
+            "missing" if isinstance(raw, dict) else f"expected a mapping, got {type(raw).__name__}",
+            f"a response profile has params: {{name: {{value: ...}}}} for {', '.join(SCALAR_PARAMS)}",
+        )
+        raise ValidationError(source, problems)
+    values: dict[str, float] = {}
+    priors: dict[str, dict[str, Any]] = {}
+    for name, entry in raw["params"].items():
+        at = f"params.{excerpt(name) if not isinstance(name, str) else name[:80]}"
+        if name not in PARAM_RULES:
+            problems.add(at, "unknown parameter", f"known: {', '.join(SCALAR_PARAMS)}")
+            continue
+        if not isinstance(entry, dict) or "value" not in entry:
+            problems.add(at, f"expected a mapping with a value, got {excerpt(entry)}")
+            continue
+        values[name] = number(entry["value"], f"{at}.value", problems, PARAM_RULES[name])
+        for key, limits in PRIOR_RULES.items():
+            if key in entry:
+                number(entry[key], f"{at}.{key}", problems, limits)
+        if "fit" in entry and not isinstance(entry["fit"], bool):
+            problems.add(f"{at}.fit", f"expected true or false, got {excerpt(entry['fit'])}")
+        priors[name] = {k: v for k, v in entry.items() if k != "value"}
+    for name in SCALAR_PARAMS:
+        if name not in raw["params"]:
+            problems.add(f"params.{name}", "missing", "give it a value: params.NAME.value")
+    scales: dict[str, float] = {}
+    overrides: dict[str, float] = {}
+    for key, into, limits in (
+        ("benchmark_rl_scale", scales, _POSITIVE),
+        ("hardware_overrides", overrides, _POSITIVE),
+    ):
+        table = raw.get(key) or {}
+        if not isinstance(table, dict):
+            problems.add(key, f"expected a mapping, got {type(table).__name__}")
+            continue
+        for k, v in table.items():
+            into[str(k)] = number(v, f"{key}.{str(k)[:80]}", problems, limits)
+    fit_report = raw.get("fit_report") or []
+    if not isinstance(fit_report, list):
+        problems.add("fit_report", f"expected a list, got {type(fit_report).__name__}")
+    if problems:
+        raise ValidationError(source, problems)
+    return Profile(
+        name=str(raw.get("name", Path(source).stem)),
+        params=ResponseParams(**values, benchmark_rl_scale=scales),
+        priors=priors,
+        source=str(raw.get("source", "")),
+        hardware_overrides=overrides,
+        fit_report=list(fit_report),
+    )
+
+
 def load_profile(path: str | Path | None = None) -> Profile:
+    """A response profile YAML (duplicate keys refused), every number finite and in its range."""
     path = Path(path) if path else DEFAULT_PROFILE
-    if not path.is_file():
+    if not path.is_file() and not path.is_dir():
         raise UserError(
             f"response profile {path} does not exist; give a file written by `s2d calibrate --out`, or leave --profile out for the paper's default."
         )
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        values = {k: float(v["value"]) for k, v in raw["params"].items()}
-        params = ResponseParams(
-            **values,
-            benchmark_rl_scale={k: float(v) for k, v in raw.get("benchmark_rl_scale", {}).items()},
-        )
-        priors = {
-            k: {kk: vv for kk, vv in v.items() if kk != "value"} for k, v in raw["params"].items()
-        }
-    except (yaml.YAMLError, KeyError, TypeError, ValueError) as e:
-        raise UserError(
-            f"{path} is not a response profile ({type(e).__name__}: {e}); it needs params: {{name: {{value: ...}}}} for {', '.join(SCALAR_PARAMS)}."
-        ) from None
-    return Profile(
-        name=str(raw.get("name", path.stem)),
-        params=params,
-        priors=priors,
-        source=str(raw.get("source", "")),
-        hardware_overrides={k: float(v) for k, v in (raw.get("hardware_overrides") or {}).items()},
-        fit_report=list(raw.get("fit_report") or []),
-    )
+    raw = load_yaml_text(read_text(path, "response profile"), str(path))
+    return _profile_from_dict(raw, str(path))
 
 
 def dump_profile(profile: Profile) -> str:

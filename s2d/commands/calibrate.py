@@ -30,9 +30,11 @@ def run(args: argparse.Namespace) -> int:
 
     from planner.calibrate import calibrate_from_runs
     from planner.contracts import atomic_write_text
+    from planner.contracts.files import check_output_path
     from planner.scenario import load_scenario
     from planner.simulator import Simulator, dump_profile
 
+    check_output_path(args.out, "file", "--out")
     problem = Simulator.create(load_scenario(args.scenario), args.profile)
     report = calibrate_from_runs(problem, args.runs)
     atomic_write_text(args.out, dump_profile(report.profile))

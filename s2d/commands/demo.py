@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from s2d.argtypes import LABELS, SEED, positive
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -15,20 +17,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--seed",
-        type=int,
+        type=SEED,
         default=0,
         help="seed of the plan, the label split and every stage (default 0)",
     )
     p.add_argument("--out", type=Path, help="output directory (default: runs/demo-seed<SEED>)")
     p.add_argument(
         "--budget",
-        type=float,
+        type=positive,
         default=200.0,
         metavar="CPU_SECONDS",
         help="CPU-seconds the planner may allocate to the workflow (default 200)",
     )
     p.add_argument(
-        "--labels", type=int, default=400, help="labeled problems available (default 400: scarce)"
+        "--labels",
+        type=LABELS,
+        default=400,
+        help="labeled problems available (default 400: scarce)",
     )
     p.add_argument(
         "--no-tui", action="store_true", help="print a summary instead of opening `s2d watch`"
@@ -46,8 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from planner.contracts.files import check_output_path
     from s2d.demo import DemoConfig, run_demo
 
+    if args.out is not None:
+        check_output_path(args.out, "dir", "--out")
+    if args.cache_dir is not None:
+        check_output_path(args.cache_dir, "dir", "--cache-dir")
     cfg = DemoConfig(
         seed=args.seed,
         out=args.out or Path("runs") / f"demo-seed{args.seed}",

@@ -49,10 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from planner.contracts.files import check_output_path
     from s2d.commands.watch import check_screenshot_path, parse_size
     from tui.study import load_study
 
     check_screenshot_path(args.screenshot)
+    check_output_path(args.out, "dir", "--out", writable=False)  # w writes there
     size = parse_size(args.size)
     study = load_study(args.study, args.study_name)
     if not study.trials:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from s2d.argtypes import SEED, TRIALS, WORKERS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -20,11 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="directory for the plans and the default study journal (default: plans/<scenario name>)",
     )
     p.add_argument(
-        "--trials", type=int, default=200, help="trials to add to the study (default 200)"
+        "--trials", type=TRIALS, default=200, help="trials to add to the study (default 200)"
     )
     p.add_argument(
         "--seed",
-        type=int,
+        type=SEED,
         default=0,
         help="sampler seed; the same seed and storage give the same plan",
     )
@@ -45,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="study name (default: s2d-<scenario name>[-pareto]); an existing study is resumed",
     )
     p.add_argument(
-        "--workers", type=int, default=1, help="processes running trials on the same study"
+        "--workers", type=WORKERS, default=1, help="processes running trials on the same study"
     )
     p.add_argument(
         "--pareto",
@@ -72,13 +74,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from planner.contracts import UserError, save_plan
+    from planner.contracts import save_plan
     from planner.search import make_plans, mask_url, plan_summary, print_plan
 
-    if args.trials < 1:
-        raise UserError(f"--trials must be 1 or more (got {args.trials}).")
-    if args.workers < 1:
-        raise UserError(f"--workers must be 1 or more (got {args.workers}).")
     start = time.perf_counter()
     result = make_plans(
         args.scenario,

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from planner.contracts import Plan, UserError, load_plan
+from planner.contracts.errors import excerpt
+from planner.contracts.files import check_output_path
+from s2d.argtypes import whole
 from s2d.commands.validate import describe_plan
 
 
@@ -29,10 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument(
         "--save-every",
-        type=int,
+        type=whole(0),
         default=0,
         metavar="STEPS",
-        help="checkpoint interval (default: about ten checkpoints per stage)",
+        help="checkpoint interval in steps (default 0: about ten checkpoints per stage)",
     )
     p.add_argument(
         "--toy-zoo",
@@ -58,9 +61,31 @@ def default_run_dir(plan: Plan) -> Path:
     return Path("runs") / re.sub(r"[^A-Za-z0-9_.-]+", "-", plan.name)
 
 
+def check_device(device: str) -> str:
+    """``device`` when this machine has it (cpu, cuda, cuda:N); else a UserError naming those it has."""
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    there = ["cpu", *(["cuda"] if gpus else []), *(f"cuda:{i}" for i in range(gpus))]
+    if device in there:
+        return device
+    choices = f"use one of: {', '.join(there)}"
+    shown = device if len(device) <= 40 and device.isprintable() else excerpt(device)
+    if re.fullmatch(r"cuda(:\d+)?", device):
+        found = f"this machine has {gpus} CUDA GPU(s)" if gpus else "no CUDA GPU is visible here"
+        raise UserError(
+            f"--device {shown}: {found} ({choices}); nothing was run. "
+            "CUDA_VISIBLE_DEVICES and `nvidia-smi` show which GPUs this process can see."
+        )
+    raise UserError(f"--device {shown}: not a device ({choices}); nothing was run.")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.device is not None:
+        check_device(args.device)
     plan = load_plan(args.plan)
     run_dir = args.run_dir or default_run_dir(plan)
+    check_output_path(run_dir, "dir", "--run-dir" if args.run_dir else "run directory")
     toy_zoo = args.toy_zoo.resolve() if args.toy_zoo else None
     if args.launcher == "accelerate" and not (
         args.accelerate_config and args.accelerate_config.is_file()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
+
+from s2d.argtypes import SEED, WORKERS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             default=None,
             help="cache root (default: $S2D_HOME/toy, S2D_HOME defaults to ~/.cache/sparse2dense)",
         )
-        q.add_argument("--seed", type=int, default=0, help="world and training seed (default 0)")
+        q.add_argument("--seed", type=SEED, default=0, help="world and training seed (default 0)")
         q.add_argument(
             "--preset",
             default="default",
@@ -38,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "--force", action="store_true", help="rebuild even if a cached zoo exists"
             )
             q.add_argument(
-                "--workers", type=int, default=2, help="parallel training processes (default 2)"
+                "--workers", type=WORKERS, default=2, help="parallel training processes (default 2)"
             )
             q.add_argument(
                 "--models",
@@ -137,10 +140,10 @@ def build_with_progress(
 def run_build(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from planner.contracts import UserError
+    from planner.contracts.files import check_output_path
 
-    if args.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.cache_dir is not None:
+        check_output_path(Path(args.cache_dir), "dir", "--cache-dir")
     console = Console()
     started = time.perf_counter()
     zoo = build_with_progress(
@@ -160,8 +163,14 @@ def run_build(args: argparse.Namespace) -> int:
 def run_info(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from planner.contracts import UserError
     from trainer.toy.zoo import load_zoo
 
+    cache = Path(args.cache_dir).expanduser() if args.cache_dir is not None else None
+    if cache is not None and cache.exists() and not cache.is_dir():
+        raise UserError(
+            f"--cache-dir {cache} is a file, not a directory; give the directory `s2d toy build --cache-dir` built the zoo in."
+        )
     zoo = load_zoo(args.cache_dir, args.seed, args.preset)
     console = Console()
     console.print(zoo_table(zoo))

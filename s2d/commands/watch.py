@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from planner.contracts import UserError
+from s2d.argtypes import positive
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--interval",
-        type=float,
+        type=positive,
         default=0.25,
         metavar="SECONDS",
         help="how often to look for new events (default 0.25)",
@@ -63,6 +64,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def check_screenshot_path(path: Path | None) -> None:
+    from planner.contracts.files import check_output_path
+
     if path is None:
         return
     if path.suffix.lower() != ".svg":
@@ -73,6 +76,7 @@ def check_screenshot_path(path: Path | None) -> None:
         raise UserError(
             f"--screenshot {path}: the folder {path.parent} does not exist; create it first."
         )
+    check_output_path(path, "file", "--screenshot")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,10 +84,6 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = resolve_run_path(args.run_dir)
     check_screenshot_path(args.screenshot)
-    if args.interval <= 0:
-        raise UserError(
-            f"--interval {args.interval}: give a positive number of seconds, e.g. 0.25."
-        )
     follow = args.follow and args.screenshot is None
     status = inspect_run_dir(run_dir)
     if status.kind in (DirKind.FILE, DirKind.NOT_RUN) or (not follow and not status.is_run):

@@ -24,4 +24,4 @@ def test_toy_build_rejects_zero_workers(tmp_path, capsys):
         main(["toy", "build", "--preset", "tiny", "--cache-dir", str(tmp_path), "--workers", "0"])
         == 2
     )
-    assert "--workers must be at least 1" in capsys.readouterr().err
+    assert "argument --workers: must be between 1 and 1024 (got 0)" in capsys.readouterr().err

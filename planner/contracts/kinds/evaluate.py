@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from planner.contracts.schema import rule
+from planner.contracts.schema import COUNT_MAX, SAMPLES_MAX, TOKENS_MAX, rule
 
 if TYPE_CHECKING:
     from planner.contracts.plan import Plan, Stage
@@ -15,12 +15,14 @@ if TYPE_CHECKING:
 @dataclass
 class EvalOptions:
     sets: list[str] = field(default_factory=list)  # empty: every set in datasets.eval
-    k: int = field(default=4, metadata=rule(gt=0, hint="samples per problem, 1 or more"))
+    k: int = field(
+        default=4, metadata=rule(gt=0, hint="samples per problem, 1 or more", cap=SAMPLES_MAX)
+    )
     temperature: float = field(default=1.0, metadata=rule(gt=0))
     top_p: float = field(default=1.0, metadata=rule(gt=0, le=1))
-    max_new_tokens: int = field(default=256, metadata=rule(gt=0))
+    max_new_tokens: int = field(default=256, metadata=rule(gt=0, cap=TOKENS_MAX))
     greedy: bool = True  # also report greedy (k=1, temperature 0) accuracy
-    max_problems: int = field(default=0, metadata=rule(ge=0))  # 0: the whole set
+    max_problems: int = field(default=0, metadata=rule(ge=0, cap=COUNT_MAX))  # 0: the whole set
 
 
 def check(plan: Plan, s: Stage, at: str, p: FieldProblems) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from planner.contracts.kinds._spend import ceiling, sequence_ceiling, with_predicted_compute
 from planner.contracts.runlog import Spend
-from planner.contracts.schema import rule
+from planner.contracts.schema import TOKENS_MAX, rule
 
 if TYPE_CHECKING:
     from planner.contracts.plan import Plan, Stage
@@ -22,7 +22,7 @@ class ForwardKLOptions:
     rollout_temperature: float = field(default=1.0, metadata=rule(gt=0))
     # Teacher and student logits are projected to the vocabulary this many
     # tokens at a time, which bounds memory at large vocabularies.
-    chunk_tokens: int = field(default=1024, metadata=rule(gt=0))
+    chunk_tokens: int = field(default=1024, metadata=rule(gt=0, cap=TOKENS_MAX))
 
 
 def check(plan: Plan, s: Stage, at: str, p: FieldProblems) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from planner.contracts.kinds._spend import ceiling, sequence_ceiling, with_predicted_compute
 from planner.contracts.runlog import Spend
-from planner.contracts.schema import rule
+from planner.contracts.schema import TOKENS_MAX, rule
 
 if TYPE_CHECKING:
     from planner.contracts.plan import Plan, Stage
@@ -25,7 +25,7 @@ class OPDOptions:
     # The sampled estimator scores teacher and student log-probs from final hidden
     # states projected to the vocabulary this many tokens at a time, which bounds
     # memory at large vocabularies (as forward_kl's option of the same name).
-    chunk_tokens: int = field(default=1024, metadata=rule(gt=0))
+    chunk_tokens: int = field(default=1024, metadata=rule(gt=0, cap=TOKENS_MAX))
 
 
 def check(plan: Plan, s: Stage, at: str, p: FieldProblems) -> None:
