@@ -51,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from s2d.console import make_console
 
     table = Table(
         title=f"fit to {len(args.runs)} run(s): accuracy after each stage", title_justify="left"
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             f"{100 * r['predicted']:.1f}",
             f"{r['error']:+.2f}",
         )
-    console = Console()
+    console = make_console()
     console.print(table)
     for name, h in report.hardware.items():
         console.print(

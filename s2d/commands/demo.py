@@ -49,9 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from planner.contracts.files import check_output_path
+    from s2d.console import stdout_console
     from s2d.demo import DemoConfig, run_demo
 
     if args.out is not None:
@@ -68,4 +67,4 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset,
     )
     # A table in the paper's shape needs room; piped output gets a fixed width.
-    return run_demo(cfg, Console() if sys.stdout.isatty() else Console(width=120))
+    return run_demo(cfg, stdout_console())

@@ -114,11 +114,9 @@ def run(args: argparse.Namespace) -> int:
             doc["check"] = result.check
         print(json.dumps(doc, indent=2))
         return 0
-    import sys
+    from s2d.console import stdout_console
 
-    from rich.console import Console
-
-    console = Console() if sys.stdout.isatty() else Console(width=120)
+    console = stdout_console()
     if result.best is not None:
         print_plan(result.best, console)
     for i, plan in enumerate(result.front):

@@ -40,9 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan_summary(predicted), indent=2))
     else:
-        import sys
+        from s2d.console import stdout_console
 
-        from rich.console import Console
-
-        print_plan(predicted, Console() if sys.stdout.isatty() else Console(width=120))
+        print_plan(predicted, stdout_console())
     return 0

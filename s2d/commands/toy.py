@@ -138,13 +138,12 @@ def build_with_progress(
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from planner.contracts.files import check_output_path
+    from s2d.console import make_console
 
     if args.cache_dir is not None:
         check_output_path(Path(args.cache_dir), "dir", "--cache-dir")
-    console = Console()
+    console = make_console()
     started = time.perf_counter()
     zoo = build_with_progress(
         console, args.cache_dir, args.seed, args.preset, args.force, args.workers, args.models
@@ -161,9 +160,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from planner.contracts import UserError
+    from s2d.console import make_console
     from trainer.toy.zoo import load_zoo
 
     cache = Path(args.cache_dir).expanduser() if args.cache_dir is not None else None
@@ -172,7 +170,7 @@ def run_info(args: argparse.Namespace) -> int:
             f"--cache-dir {cache} is a file, not a directory; give the directory `s2d toy build --cache-dir` built the zoo in."
         )
     zoo = load_zoo(args.cache_dir, args.seed, args.preset)
-    console = Console()
+    console = make_console()
     console.print(zoo_table(zoo))
     console.print(f"key {zoo.key}, seed {zoo.seed}, built in {zoo.build_seconds:.0f} s")
     refs = {**{name: zoo.model_dir(name) for name in zoo.models}, **zoo.data}
