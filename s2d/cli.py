@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from planner.contracts import UserError
 from s2d import __version__
-from s2d.argtypes import Parser
+from s2d.argtypes import Parser, examples
 
 # Order is the order shown in --help.
 COMMAND_MODULES = [
@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
             "sparse2dense: spend scarce labels on teacher RL, move the behaviour into "
             "the student with dense per-token supervision, then RL the student."
         ),
+        epilog=examples(
+            "s2d demo",
+            "s2d plan examples/paper_scenario.yaml --out plans/paper",
+            "s2d run examples/toy_plan.yaml",
+        )
+        + "\n\nEach command's --help has its own examples.",
     )
     parser.add_argument("--version", action="version", version=f"sparse2dense {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

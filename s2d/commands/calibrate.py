@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from s2d.argtypes import examples
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "calibrate",
         help="refit the response model (and utilisation factors) to measured runs",
         description="Read finished or partial run directories (plan.yaml + events.jsonl), fit the response model's parameters to the measured accuracy after each stage and the hardware's utilisation to the measured compute, print the fit error per point, and write a profile for `s2d plan --profile`.",
+        epilog=examples(
+            "s2d calibrate runs/toy-rl-teacher-bridge --scenario examples/toy_scenario.yaml --out cal.yaml",
+            "s2d plan examples/toy_scenario.yaml --profile cal.yaml   # then plan with it",
+        ),
     )
     p.add_argument("runs", nargs="+", type=Path, help="run directories (runs/<name>)")
     p.add_argument(
