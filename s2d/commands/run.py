@@ -132,11 +132,31 @@ def run(args: argparse.Namespace) -> int:
         with RichReporter() as reporter:
             executor.options.reporter = reporter
             status = executor.run()
+    _print_summary(run_dir, plain=args.quiet or not sys.stdout.isatty())
     print(f"run {status}: {run_dir}  (watch it with `s2d watch {run_dir}`)")
     if status != "interrupted":
         return 0
     # the shell's convention: 128 + the signal that stopped the run
     return 143 if signal.SIGTERM in executor.signals else 130
+
+
+def _print_summary(run_dir: Path, plain: bool) -> None:
+    """The end-of-run table (s2d.summary), read back from the run directory.
+
+    It tells about a run that is over; a problem reading it back is one line on stderr,
+    never a change to the run's exit code.
+    """
+    from s2d.summary import print_summary
+
+    try:
+        if plain:
+            print_summary(run_dir, plain=True)
+        else:
+            from s2d.console import make_console
+
+            print_summary(run_dir, make_console())
+    except Exception as e:  # the run itself is already recorded in full
+        print(f"s2d run: no summary: {type(e).__name__}: {e}", file=sys.stderr)
 
 
 def _check_vllm() -> None:
