@@ -129,7 +129,9 @@ def _pct(x: float | None) -> str:
 def _compute(x: float | None, unit: str) -> str:
     if x is None:
         return NONE
-    return f"{x:.3g}" if unit == "gpu_hours" else f"{x:.0f}"
+    if unit == "gpu_hours":
+        return f"{x:.3g}"
+    return f"{x:.1f}" if x < 10 else f"{x:.0f}"
 
 
 def _against(spent: str, planned: str | None) -> str:
