@@ -10,11 +10,43 @@ from __future__ import annotations
 
 import argparse
 import math
+import textwrap
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from planner.contracts.errors import excerpt
 from planner.contracts.schema import SEED_MAX
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each option's default shown by argparse, and examples kept as written.
+
+    An option's default is appended as ``(default: X)`` unless it has none worth showing
+    (None: its help says what happens without it; True/False: a switch). A paragraph of
+    the description or epilog whose lines are indented (the ``examples:`` command lines)
+    is printed as written, as RawDescriptionHelpFormatter does; other paragraphs are
+    wrapped to the terminal as usual.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool) or not action.option_strings:
+            return action.help
+        return super()._get_help_string(action)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if len(lines) > 1 and all(line.startswith(" ") for line in lines[1:]):
+                out.append("\n".join(indent + line for line in lines))  # a heading and its lines
+            else:
+                out.append(super()._fill_text(paragraph, width, indent))
+        return "\n\n".join(out)
+
+
+def examples(*lines: str) -> str:
+    """A parser's epilog: ``examples:`` and its command lines, as --help shows them."""
+    return "examples:\n" + "\n".join(textwrap.indent(line, "  ") for line in lines)
 
 
 class Parser(argparse.ArgumentParser):
@@ -22,7 +54,13 @@ class Parser(argparse.ArgumentParser):
 
     ``s2d run: error: argument --save-every: must be 0 or more (got -1); see s2d run --help``
     (the usage block argparse prints first is left out: the message says what to change).
+    Its help shows defaults and examples through :class:`HelpFormatter`; subcommands'
+    parsers are of this class too, so theirs do.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         words = self.prog.split()

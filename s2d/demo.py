@@ -147,6 +147,8 @@ def _with_eval_settings(plan: Plan) -> Plan:
 
 
 def run_demo(cfg: DemoConfig, console: Any) -> int:
+    from rich.text import Text
+
     from s2d import compare
 
     t0 = time.perf_counter()
@@ -157,7 +159,7 @@ def run_demo(cfg: DemoConfig, console: Any) -> int:
     )
     plan, notes = choose_plan(scenario_path, cfg.out / "planner", cfg)
     for note in notes:
-        console.print(f"[dim]planner:[/] {note}")
+        console.print(Text.assemble(("planner:", "dim"), f" {note}"))
     comp = compare.prepare(plan, cfg.out, PAPER_ROWS)
     predicted = compare.predictions(plan, scenario_path, PAPER_ROWS)
     console.print(f"running {', '.join(comp.runs)} in {cfg.out} ({cfg.lanes} at a time)")

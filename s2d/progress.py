@@ -52,10 +52,18 @@ class LineReporter:
 
 
 class RichReporter(LineReporter):
-    """A bar per stage, with the line messages printed above the bars."""
+    """A bar per stage, with the line messages printed above the bars.
+
+    Messages (stage ids, notes, paths) are printed as written: the console has markup
+    off (s2d.console); only the bar descriptions are markup, with their text escaped.
+    ``console`` is the terminal's stderr unless given (tests record one).
+    """
+
+    def __init__(self, console: Any = None):
+        super().__init__()
+        self.console = console
 
     def __enter__(self) -> RichReporter:
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -65,7 +73,10 @@ class RichReporter(LineReporter):
             TimeRemainingColumn,
         )
 
-        self.console = Console(stderr=True)
+        from s2d.console import make_console
+
+        if self.console is None:
+            self.console = make_console(stderr=True)
         self.progress = Progress(
             TextColumn("{task.description:<24}"),
             BarColumn(),
@@ -74,7 +85,8 @@ class RichReporter(LineReporter):
             TimeRemainingColumn(),
             console=self.console,
         )
-        self.print = self.progress.console.print
+        console = self.progress.console
+        self.print = lambda text: console.print(text, markup=False, emoji=False)
         self.tasks: dict[str, Any] = {}
         self.progress.__enter__()
         return self
@@ -83,8 +95,10 @@ class RichReporter(LineReporter):
         self.progress.__exit__(*exc)  # type: ignore[arg-type]
 
     def stage_started(self, stage_id: str, kind: str, total_steps: int) -> None:
+        from rich.markup import escape
+
         self.tasks[stage_id] = self.progress.add_task(
-            f"{stage_id} [dim]{kind}[/]", total=total_steps
+            f"{escape(stage_id)} [dim]{escape(kind)}[/]", total=total_steps
         )
 
     def step(self, stage_id: str, step: int, total: int) -> None:

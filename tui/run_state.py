@@ -113,6 +113,7 @@ class StageView:
     predicted: StagePrediction | None = None
     started_t: float | None = None
     ended_t: float | None = None
+    attempt: int = 0  # the run attempt (RunState.attempts) of the stage's latest event; 0: none
     curves: dict[str, DownsampledSeries] = field(default_factory=dict)
     evals: dict[str, MeasuredEval] = field(default_factory=dict)
 
@@ -165,6 +166,7 @@ class RunState:
         self.log: deque[LogLine] = deque(maxlen=LOG_CAPACITY)
         self.log_total = 0  # lines ever logged; the UI appends those it has not shown
         self.benchmarks: list[str] = []
+        self.attempts = 0  # run_start events: the first run and each resume
         if plan is not None:
             self.set_plan(plan)
 
@@ -258,6 +260,7 @@ class RunState:
     def _on_run_start(self, e: Event) -> None:
         self.run_name = self.run_name or str(e["plan"])
         self.status = STARTED
+        self.attempts += 1
         # Each attempt stands on its own: an earlier attempt's failure stays in the
         # log and the error count, but is no longer the run's state.
         self.last_error = None
@@ -283,6 +286,7 @@ class RunState:
         view.status = "running"
         view.started_t = e.t
         view.ended_t = None
+        view.attempt = self.attempts
         self.current_stage = view.id
         self.status = RUNNING
         note = f" (resumed from {e['resumed_from']})" if e.get("resumed_from") else ""
@@ -305,6 +309,7 @@ class RunState:
         if view is None:
             view = self._stage(_text(stage, "stage"))
         view.step = step
+        view.attempt = self.attempts
         if total_steps:
             view.total_steps = total_steps
         if spent is not None:
@@ -336,6 +341,7 @@ class RunState:
             measured.greedy = _fraction(greedy, "greedy_accuracy")
         view = self._stage(stage)
         view.evals[bench] = measured
+        view.attempt = self.attempts
         if bench not in self.benchmarks:
             self.benchmarks.append(bench)
         self._log(
@@ -353,6 +359,7 @@ class RunState:
         view = self._stage(stage)
         view.status = str(e["status"])
         view.ended_t = e.t
+        view.attempt = self.attempts
         if spent is not None:
             view.spent_raw = spent
         if view.status == "ok" and view.total_steps:

@@ -94,4 +94,5 @@ def plan_table(plan: Plan, title: str | None = None) -> Any:
 def print_plan(plan: Plan, console: Any = None, title: str | None = None) -> None:
     from rich.console import Console
 
-    (console or Console()).print(plan_table(plan, title))
+    # markup off: a plan or stage name with brackets is shown as written
+    (console or Console(markup=False, emoji=False)).print(plan_table(plan, title))

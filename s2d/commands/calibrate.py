@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from s2d.argtypes import examples
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "calibrate",
         help="refit the response model (and utilisation factors) to measured runs",
         description="Read finished or partial run directories (plan.yaml + events.jsonl), fit the response model's parameters to the measured accuracy after each stage and the hardware's utilisation to the measured compute, print the fit error per point, and write a profile for `s2d plan --profile`.",
+        epilog=examples(
+            "s2d calibrate runs/toy-rl-teacher-bridge --scenario examples/toy_scenario.yaml --out cal.yaml",
+            "s2d plan examples/toy_scenario.yaml --profile cal.yaml   # then plan with it",
+        ),
     )
     p.add_argument("runs", nargs="+", type=Path, help="run directories (runs/<name>)")
     p.add_argument(
@@ -51,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from s2d.console import make_console
 
     table = Table(
         title=f"fit to {len(args.runs)} run(s): accuracy after each stage", title_justify="left"
@@ -68,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             f"{100 * r['predicted']:.1f}",
             f"{r['error']:+.2f}",
         )
-    console = Console()
+    console = make_console()
     console.print(table)
     for name, h in report.hardware.items():
         console.print(

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from s2d.argtypes import LABELS, SEED, positive
+from s2d.argtypes import LABELS, SEED, examples, positive
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,12 +14,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="the whole story on the offline toy world, in minutes on a CPU",
         description="Build or reuse the toy zoo, plan on the toy scenario, run the chosen workflow and the direct-GRPO, raw-teacher and replay arms, and print the paper's table with predicted and measured accuracy.",
+        epilog=examples(
+            "s2d demo",
+            "s2d demo --no-tui --seed 1 --budget 300",
+            "s2d demo --preset tiny --no-tui --out runs/smoke   # seconds, meaningless accuracies",
+        ),
     )
     p.add_argument(
         "--seed",
         type=SEED,
         default=0,
-        help="seed of the plan, the label split and every stage (default 0)",
+        help="seed of the plan, the label split and every stage",
     )
     p.add_argument("--out", type=Path, help="output directory (default: runs/demo-seed<SEED>)")
     p.add_argument(
@@ -27,13 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=positive,
         default=200.0,
         metavar="CPU_SECONDS",
-        help="CPU-seconds the planner may allocate to the workflow (default 200)",
+        help="CPU-seconds the planner may allocate to the workflow",
     )
     p.add_argument(
         "--labels",
         type=LABELS,
         default=400,
-        help="labeled problems available (default 400: scarce)",
+        help="labeled problems available (scarce ones: the setting the workflow is for)",
     )
     p.add_argument(
         "--no-tui", action="store_true", help="print a summary instead of opening `s2d watch`"
@@ -49,9 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from planner.contracts.files import check_output_path
+    from s2d.console import stdout_console
     from s2d.demo import DemoConfig, run_demo
 
     if args.out is not None:
@@ -68,4 +72,4 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset,
     )
     # A table in the paper's shape needs room; piped output gets a fixed width.
-    return run_demo(cfg, Console() if sys.stdout.isatty() else Console(width=120))
+    return run_demo(cfg, stdout_console())

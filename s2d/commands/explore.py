@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from planner.contracts import UserError
+from s2d.argtypes import examples
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Show an Optuna study written by `s2d plan`: accuracy against cost with the Pareto front, a "
             "sortable table of trials, and the selected trial's allocation (teacher, labels, budget and "
             "predicted accuracy per stage). Press w to write the selected plan as YAML."
+        ),
+        epilog=examples(
+            "s2d explore plans/paper   # the study `s2d plan examples/paper_scenario.yaml --out plans/paper` wrote",
+            "s2d explore plans/paper/study.journal --out plans/chosen",
+            "s2d explore plans/paper --screenshot study.svg",
         ),
     )
     p.add_argument(
@@ -34,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=Path("plans"),
         metavar="DIR",
-        help="where w writes plans (default plans/)",
+        help="where w writes plans",
     )
     p.add_argument(
         "--screenshot", type=Path, metavar="FILE.svg", help="write the screen as SVG and exit"
@@ -43,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--size",
         default="120x40",
         metavar="WxH",
-        help="terminal size for --screenshot (default 120x40)",
+        help="terminal size for --screenshot",
     )
     p.set_defaults(func=run)
 

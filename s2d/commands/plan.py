@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from s2d.argtypes import SEED, TRIALS, WORKERS
+from s2d.argtypes import SEED, TRIALS, WORKERS, examples
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,6 +13,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "plan",
         help="choose teacher, label split and stage budgets for a scenario; write plan YAMLs",
         description="Search teacher choice (or none), the split of labels between teacher RL and student RL, and the compute of each stage under the scenario's budget. Writes the best plan (and with --pareto the accuracy-vs-cost front) as plan YAMLs carrying their predictions, and keeps every trial in an Optuna study.",
+        epilog=examples(
+            "s2d plan examples/paper_scenario.yaml --out plans/paper --check",
+            "s2d plan examples/paper_scenario.yaml --out plans/paper-front --pareto --trials 400",
+            "s2d plan examples/toy_scenario.yaml --storage sqlite:///toy.db --workers 2 --json",
+        ),
     )
     p.add_argument("scenario", type=Path, help="scenario YAML (see examples/paper_scenario.yaml)")
     p.add_argument(
@@ -21,9 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="directory for the plans and the default study journal (default: plans/<scenario name>)",
     )
-    p.add_argument(
-        "--trials", type=TRIALS, default=200, help="trials to add to the study (default 200)"
-    )
+    p.add_argument("--trials", type=TRIALS, default=200, help="trials to add to the study")
     p.add_argument(
         "--seed",
         type=SEED,
@@ -34,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--sampler",
         choices=["s2d", "tpe"],
         default="s2d",
-        help="s2d (default): an in-memory search priced in batches (a vectorised coarse pass seeding TPE, batched TPE rounds, vectorised local rounds), every trial then written to the study at once; tpe: plain Optuna TPE, trial by trial",
+        help="s2d: an in-memory search priced in batches (a vectorised coarse pass seeding TPE, batched TPE rounds, vectorised local rounds), every trial then written to the study at once; tpe: plain Optuna TPE, trial by trial",
     )
     p.add_argument(
         "--storage",
@@ -114,11 +117,9 @@ def run(args: argparse.Namespace) -> int:
             doc["check"] = result.check
         print(json.dumps(doc, indent=2))
         return 0
-    import sys
+    from s2d.console import stdout_console
 
-    from rich.console import Console
-
-    console = Console() if sys.stdout.isatty() else Console(width=120)
+    console = stdout_console()
     if result.best is not None:
         print_plan(result.best, console)
     for i, plan in enumerate(result.front):

@@ -12,7 +12,7 @@ from typing import Any
 from planner.contracts import Plan, UserError, load_plan
 from planner.contracts.errors import excerpt
 from planner.contracts.files import check_output_path
-from s2d.argtypes import whole
+from s2d.argtypes import examples, whole
 from s2d.commands.validate import describe_plan
 
 
@@ -20,7 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
         help="execute a plan (resumes an existing run directory)",
-        description="Execute a plan stage by stage on TRL + transformers. Re-running on the same run directory resumes it: finished stages are skipped, an unfinished one restarts from its last checkpoint.",
+        description="Execute a plan stage by stage on TRL + transformers. Re-running on the same run directory resumes it: finished stages are skipped, an unfinished one restarts from its last checkpoint. Ends with a table of the stages: status, accuracy measured beside predicted, spend against plan.",
+        epilog=examples(
+            "s2d run examples/toy_plan.yaml --dry-run",
+            "s2d run examples/toy_plan.yaml   # writes and resumes runs/toy-rl-teacher-bridge",
+            "s2d run examples/qwen3_math_plan.yaml --launcher accelerate --accelerate-config examples/accelerate/ddp_8gpu.yaml",
+        ),
     )
     p.add_argument("plan", type=Path, help="plan YAML")
     p.add_argument("--run-dir", type=Path, help="run directory (default: runs/<plan name>)")
@@ -35,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=whole(0),
         default=0,
         metavar="STEPS",
-        help="checkpoint interval in steps (default 0: about ten checkpoints per stage)",
+        help="checkpoint interval in steps; 0: about ten checkpoints per stage",
     )
     p.add_argument(
         "--toy-zoo",
@@ -53,7 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="accelerate config file for --launcher accelerate (DDP, FSDP or DeepSpeed)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bars: a line per event, a plain summary"
+    )
     p.set_defaults(func=run)
 
 
@@ -125,11 +132,31 @@ def run(args: argparse.Namespace) -> int:
         with RichReporter() as reporter:
             executor.options.reporter = reporter
             status = executor.run()
+    _print_summary(run_dir, plain=args.quiet or not sys.stdout.isatty())
     print(f"run {status}: {run_dir}  (watch it with `s2d watch {run_dir}`)")
     if status != "interrupted":
         return 0
     # the shell's convention: 128 + the signal that stopped the run
     return 143 if signal.SIGTERM in executor.signals else 130
+
+
+def _print_summary(run_dir: Path, plain: bool) -> None:
+    """The end-of-run table (s2d.summary), read back from the run directory.
+
+    It tells about a run that is over; a problem reading it back is one line on stderr,
+    never a change to the run's exit code.
+    """
+    from s2d.summary import print_summary
+
+    try:
+        if plain:
+            print_summary(run_dir, plain=True)
+        else:
+            from s2d.console import make_console
+
+            print_summary(run_dir, make_console())
+    except Exception as e:  # the run itself is already recorded in full
+        print(f"s2d run: no summary: {type(e).__name__}: {e}", file=sys.stderr)
 
 
 def _check_vllm() -> None:

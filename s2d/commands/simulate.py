@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from s2d.argtypes import examples
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "simulate",
         help="predict accuracy and cost of a plan under a scenario",
         description="Price a plan with the cost model and predict its accuracy after each stage with the response model. The scenario gives the hardware, model facts and benchmark (the plan's own stages, budgets and label split are used as written).",
+        epilog=examples(
+            "s2d simulate examples/qwen3_math_plan.yaml --scenario examples/paper_scenario.yaml",
+            "s2d simulate plans/paper/best.yaml --scenario examples/paper_scenario.yaml --json",
+        ),
     )
     p.add_argument("plan", type=Path, help="plan YAML")
     p.add_argument(
@@ -40,9 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan_summary(predicted), indent=2))
     else:
-        import sys
+        from s2d.console import stdout_console
 
-        from rich.console import Console
-
-        print_plan(predicted, Console() if sys.stdout.isatty() else Console(width=120))
+        print_plan(predicted, stdout_console())
     return 0

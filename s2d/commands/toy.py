@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from s2d.argtypes import SEED, WORKERS
+from s2d.argtypes import SEED, WORKERS, examples
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,34 +15,48 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="build or inspect the offline toy world (data, tokenizer, tiny Qwen3-shaped models)",
         description="The toy world: arithmetic problems in the MATH answer format and a zoo of tiny "
         "Qwen3-shaped models pretrained on noisy worked solutions, built locally and cached.",
+        epilog=examples("s2d toy build", "s2d toy info"),
     )
     toy_sub = p.add_subparsers(dest="toy_command", metavar="ACTION", required=True)
-    for name, help_text in (
-        ("build", "build the toy zoo, or reuse the cached one with the same config"),
-        ("info", "print the table of an already built toy zoo"),
+    for name, help_text, lines in (
+        (
+            "build",
+            "build the toy zoo, or reuse the cached one with the same config",
+            (
+                "s2d toy build",
+                "s2d toy build --models s m --workers 1",
+                "s2d toy build --preset tiny --force",
+            ),
+        ),
+        (
+            "info",
+            "print the table of an already built toy zoo",
+            ("s2d toy info", "s2d toy info --preset tiny --cache-dir /tmp/toy"),
+        ),
     ):
         q = toy_sub.add_parser(
-            name, help=help_text, description=help_text[0].upper() + help_text[1:] + "."
+            name,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            epilog=examples(*lines),
         )
         q.add_argument(
             "--cache-dir",
             default=None,
             help="cache root (default: $S2D_HOME/toy, S2D_HOME defaults to ~/.cache/sparse2dense)",
         )
-        q.add_argument("--seed", type=SEED, default=0, help="world and training seed (default 0)")
+        q.add_argument("--seed", type=SEED, default=0, help="world and training seed")
         q.add_argument(
             "--preset",
             default="default",
             choices=["default", "tiny"],
-            help="zoo size (default: default)",
+            help="zoo size",
         )
         if name == "build":
             q.add_argument(
                 "--force", action="store_true", help="rebuild even if a cached zoo exists"
             )
-            q.add_argument(
-                "--workers", type=WORKERS, default=2, help="parallel training processes (default 2)"
-            )
+            q.add_argument("--workers", type=WORKERS, default=2, help="parallel training processes")
             q.add_argument(
                 "--models",
                 nargs="+",
@@ -138,13 +152,12 @@ def build_with_progress(
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from planner.contracts.files import check_output_path
+    from s2d.console import make_console
 
     if args.cache_dir is not None:
         check_output_path(Path(args.cache_dir), "dir", "--cache-dir")
-    console = Console()
+    console = make_console()
     started = time.perf_counter()
     zoo = build_with_progress(
         console, args.cache_dir, args.seed, args.preset, args.force, args.workers, args.models
@@ -161,9 +174,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from planner.contracts import UserError
+    from s2d.console import make_console
     from trainer.toy.zoo import load_zoo
 
     cache = Path(args.cache_dir).expanduser() if args.cache_dir is not None else None
@@ -172,7 +184,7 @@ def run_info(args: argparse.Namespace) -> int:
             f"--cache-dir {cache} is a file, not a directory; give the directory `s2d toy build --cache-dir` built the zoo in."
         )
     zoo = load_zoo(args.cache_dir, args.seed, args.preset)
-    console = Console()
+    console = make_console()
     console.print(zoo_table(zoo))
     console.print(f"key {zoo.key}, seed {zoo.seed}, built in {zoo.build_seconds:.0f} s")
     refs = {**{name: zoo.model_dir(name) for name in zoo.models}, **zoo.data}

@@ -6,15 +6,20 @@ import argparse
 from pathlib import Path
 
 from planner.contracts import Plan, load_plan
+from s2d.argtypes import examples
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "validate",
         help="check a plan YAML without running it",
-        description="Check a plan YAML file and print its stages and label split, or each problem with its field and fix.",
+        description="Check a plan YAML file and print its stages and label split, or each problem with its field and fix. A scenario YAML is checked too.",
+        epilog=examples(
+            "s2d validate examples/toy_plan.yaml",
+            "s2d validate examples/paper_scenario.yaml",
+        ),
     )
-    p.add_argument("file", type=Path, help="plan YAML")
+    p.add_argument("file", type=Path, help="plan YAML (or scenario YAML)")
     p.set_defaults(func=run)
 
 

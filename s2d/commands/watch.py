@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from planner.contracts import UserError
-from s2d.argtypes import positive
+from s2d.argtypes import examples, positive
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Show a run directory (runs/<name>) as a dashboard: the stages with their progress, budget spent "
             "against planned, live curves, predicted beside measured accuracy, and the log. It follows "
             "events.jsonl as it grows, and waits for a run directory that does not exist yet."
+        ),
+        epilog=examples(
+            "s2d watch runs/toy-rl-teacher-bridge   # the run `s2d run examples/toy_plan.yaml` writes",
+            "s2d watch runs/toy-rl-teacher-bridge/events.jsonl --no-follow",
+            "s2d watch tests/tui_tests/fixtures/toy_run --screenshot run.svg --size 160x48   # a recorded run",
         ),
     )
     p.add_argument(
@@ -39,14 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--size",
         default="120x40",
         metavar="WxH",
-        help="terminal size for --screenshot (default 120x40)",
+        help="terminal size for --screenshot",
     )
     p.add_argument(
         "--interval",
         type=positive,
         default=0.25,
         metavar="SECONDS",
-        help="how often to look for new events (default 0.25)",
+        help="how often to look for new events",
     )
     p.set_defaults(func=run)
 

@@ -150,3 +150,27 @@ async def test_empty_events_file_and_non_run_directory_give_clear_messages(tmp_p
     app = make_app(tmp_path, follow=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_text(pilot, "is not a run directory")
+
+
+async def test_names_and_messages_with_brackets_are_shown_as_written(tmp_path):
+    from planner.contracts.runlog import EventWriter, Spend
+
+    run = tmp_path / "run"
+    run.mkdir()
+    spend = Spend(tokens_generated=64, cpu_seconds=3.0, labels=4).to_dict()
+    with EventWriter(run / "events.jsonl") as events:
+        events.emit("run_start", plan="p", run_dir=str(run), resumed=False)
+        events.emit("stage_start", stage="[rl]", stage_kind="grpo", planned=spend, total_steps=2)
+        events.emit(
+            "eval", stage="[rl]", benchmark="[/bench]", accuracy=0.5, n=4, k=1, greedy_accuracy=0.5
+        )
+        events.emit("stage_end", stage="[rl]", status="ok", spent=spend)
+        events.emit("error", message="stages[1].budget: [/bad] [bold]x", error_type="ValueError")
+        events.emit("run_end", status="error", spent=spend)
+    app = make_app(run, follow=False)
+    async with app.run_test(size=SIZE) as pilot:
+        text = await wait_for_text(pilot, "✖ failed")
+        assert "stages[1].budget: [/bad] [bold]x" in text  # the banner
+        assert text.count("[rl]") >= 3  # the timeline, the budget and the accuracy tables
+        assert "on [/bench]" in text
+        assert "metrics · [rl]" in text  # the chart's title

@@ -99,18 +99,19 @@ class ExploreScreen(Screen[None]):
             plan = row.plan(f"study {self.study.name}")
             path = save_plan(plan, self.out_dir / f"{self.study.name}-trial{row.number}.yaml")
         except UserError as e:
-            self.notify(str(e), severity="error", timeout=10)
+            self.notify(str(e), severity="error", timeout=10, markup=False)
             return
         except OSError as e:
             self.notify(
                 f"cannot write into {self.out_dir}: {e.strerror}; pass --out DIR with a writable folder.",
                 severity="error",
                 timeout=10,
+                markup=False,
             )
             return
         self.written.append(path)
-        self.notify(f"Wrote {path} (run it with: s2d run {path})")
+        self.notify(f"Wrote {path} (run it with: s2d run {path})", markup=False)
 
     def action_save_screenshot(self) -> None:
         path = self.app.save_screenshot(filename=f"{self.study.name}.svg")
-        self.notify(f"Saved {path}")
+        self.notify(f"Saved {path}", markup=False)

@@ -224,4 +224,4 @@ class WatchScreen(Screen[None]):
     def action_save_screenshot(self) -> None:
         name = f"{self.state.run_name or self.run_dir.name}.svg"
         path = self.app.save_screenshot(filename=name)
-        self.notify(f"Saved {path}")
+        self.notify(f"Saved {path}", markup=False)

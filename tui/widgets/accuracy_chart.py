@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.content import Content
 from textual_plotext import PlotextPlot
 
 from tui.views import AccuracyRow
@@ -11,7 +12,9 @@ class AccuracyChart(PlotextPlot):
     def show(self, rows: list[AccuracyRow], benchmark: str | None) -> None:
         plt = self.plt
         plt.clear_figure()
-        self.border_title = f"accuracy across stages{f' · {benchmark}' if benchmark else ''} (%)"
+        self.border_title = Content(
+            f"accuracy across stages{f' · {benchmark}' if benchmark else ''} (%)"
+        )
         if not rows:
             plt.title("no prediction and no eval yet")
             self.refresh()

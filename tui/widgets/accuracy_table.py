@@ -23,7 +23,7 @@ class AccuracyTable(Static):
             padding=(0, 1),
             expand=True,
             show_edge=False,
-            caption=f"on {bench}" if bench else None,
+            caption=Text(f"on {bench}", style="dim") if bench else None,
             caption_style="dim",
         )
         table.add_column("after stage", no_wrap=True, style="bold")
@@ -40,7 +40,7 @@ class AccuracyTable(Static):
             inside = r.inside_band
             diff_style = "" if inside is None else ("green" if inside else "bold red")
             table.add_row(
-                r.stage,
+                Text(r.stage),
                 f"{fmt.pct(r.predicted)}{band}",
                 fmt.pct(r.measured),
                 Text(fmt.points(r.difference), diff_style),

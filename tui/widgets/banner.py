@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.widgets import Static
 
 
 class Banner(Static):
-    """Hidden while it has nothing to say."""
+    """Hidden while it has nothing to say.
+
+    Messages are shown as written (markup off): an error naming ``stages[1].budget`` keeps
+    its brackets.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, markup=False, **kwargs)
 
     def say(self, message: str | None, level: str = "info") -> None:
         self.set_class(bool(message), "shown")

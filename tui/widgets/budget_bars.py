@@ -52,7 +52,7 @@ class BudgetBars(Static):
                 )
             )
             table.add_row(
-                r.stage,
+                Text(r.stage),
                 _cell(r.compute_spent, r.compute_planned, 6, f"{spent_c}/{planned_c}{short}"),
                 _cell(
                     r.tokens_spent,

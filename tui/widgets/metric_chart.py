@@ -7,6 +7,7 @@ chart as the stage runs. Points are the downsampled means kept by
 
 from __future__ import annotations
 
+from textual.content import Content
 from textual_plotext import PlotextPlot
 
 from planner.contracts import metrics
@@ -20,13 +21,13 @@ class MetricChart(PlotextPlot):
         label = metrics.label(metric) if metric else "metrics"
         series = view.curves.get(metric) if view is not None and metric else None
         if view is None:
-            self.border_title = f"{label}"
+            self.border_title = Content(label)
             plt.title("no stage selected")
         elif metric is None:
-            self.border_title = f"{label} · {view.id}"
+            self.border_title = Content(f"{label} · {view.id}")
             plt.title(f"{view.id} ({view.kind}) trains nothing: no curves")
         elif series is None or not len(series):
-            self.border_title = f"{label} · {view.id}"
+            self.border_title = Content(f"{label} · {view.id}")
             plt.title(
                 f"{view.id} has not recorded {label}"
                 + (" yet" if view.status in ("pending", "running") else "")
@@ -34,7 +35,7 @@ class MetricChart(PlotextPlot):
         else:
             xs, ys = series.points()
             assert series.last is not None
-            self.border_title = (
+            self.border_title = Content(
                 f"{label} · {view.id} · last {series.last[1]:.4g} at step {series.last[0]:.0f}"
             )
             plt.plot(xs, ys, marker="braille", color="cyan")

@@ -66,7 +66,7 @@ class TrialsTable(DataTable[Any]):
                 Text("★", "green") if r.on_front else ("" if r.valid else Text("invalid", "red")),
                 None if r.accuracy is None else Cell(r.accuracy, fmt.pct(r.accuracy)),
                 None if r.cost is None else Cell(r.cost, f"{r.cost:,.1f}"),
-                str(teacher or ""),
+                Text(str(teacher or "")),
                 key=str(r.number),
             )
         self._apply_sort()
