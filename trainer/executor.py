@@ -41,6 +41,7 @@ from trainer.context import StageContext, StageResult, run_training
 from trainer.models import resolve_data_path
 from trainer.run_guard import Frozen, RunLock, check_same_plan, freeze_plan
 from trainer.stages import StageInterrupted
+from trainer.trl_settings import check_trl
 
 
 class Reporter:
@@ -238,6 +239,7 @@ class Executor:
         # Whatever can refuse the run is checked before the run directory is touched: a
         # refused run must leave no trace (a frozen plan.yaml would then refuse the fixed plan).
         check_same_plan(self.run_dir, self.plan)
+        check_trl(self.plan)
         student, teacher = self.resolve_models()
         split, eval_sets = self.load_data()
         lock = RunLock(self.run_dir)

@@ -30,7 +30,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from planner.contracts import UserError, fsync_dir
+from planner.contracts import UserError, atomic_write_text, fsync_dir
 from trainer.context import SpendMeter, StageContext, StageResult
 from trainer.stages import StageInterrupted
 
@@ -376,6 +376,8 @@ def train_stage(
     is reported in the stage's DONE marker.
     """
     prepare_trainer(trainer, ctx)
+    if trainer.args.should_save:  # the settings it trains with, its trl: block merged in
+        atomic_write_text(ctx.run.trl_config(ctx.stage.id), trainer.args.to_json_string())
     resume = latest_checkpoint(ctx.run.checkpoints_dir(ctx.stage.id))
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if ctx.interrupted:  # agreed by every rank at a step boundary (EventsCallback.on_step_end)

@@ -41,6 +41,7 @@ from planner.contracts.schema import (
     rule,
     to_plain,
 )
+from planner.contracts.trl_block import check_trl_block
 
 SCHEMA_VERSION = 1
 
@@ -144,6 +145,9 @@ class Stage:
     budget: Budget | None = None
     optim: Optim = field(default_factory=Optim)
     options: StageOptions = None  # type: ignore[assignment]  # KINDS[kind].options, set on load
+    # TRL settings the plan has no field for, merged into the stage's TRL config
+    # (planner.contracts.trl_block); names the plan's own fields set are refused.
+    trl: dict[str, Any] = field(default_factory=dict)
 
     def options_as(self, cls: type[OptionsT]) -> OptionsT:
         """The stage's options as its kind's class (a TypeError for any other)."""
@@ -318,6 +322,7 @@ def check_plan(plan: Plan) -> list[FieldProblem]:
     seen: dict[str, int] = {}
     for i, s in enumerate(plan.stages):
         at = f"stages[{i}]"
+        check_trl_block(s.trl, s.kind, f"{at}.trl", p)
         if not _STAGE_ID.match(s.id or ""):
             p.add(
                 f"{at}.id",
@@ -395,6 +400,9 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     for optional in ("prediction", "toy_zoo"):
         if out[optional] is None:
             out.pop(optional)
+    for stage in out["stages"]:
+        if not stage.get("trl"):
+            stage.pop("trl", None)  # so plans without one read as they always did
     # schema_version first, for humans
     return {"schema_version": out.pop("schema_version"), **out}
 

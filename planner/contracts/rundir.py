@@ -6,6 +6,7 @@
                                                 under ``accelerate launch`` (trainer.launch)
     runs/<name>/.lock                           held by the live `s2d run` (flock), names its pid
     runs/<name>/stages/<id>/DONE.json           the stage finished: its model, metrics, spend, evals
+    runs/<name>/stages/<id>/trl_config.json     the TRL config the stage trained with, resolved
     runs/<name>/stages/<id>/model/              the trained model (save_pretrained)
     runs/<name>/stages/<id>/checkpoints/checkpoint-N/   resumable checkpoints (transformers' layout)
     runs/<name>/artifacts/<id>/teacher_rollouts.jsonl   the warmup's teacher samples
@@ -107,6 +108,7 @@ class RunDir:
     TEACHER_ROLLOUTS: ClassVar[str] = "teacher_rollouts.jsonl"
     WORKER_EVENTS: ClassVar[str] = "worker_events.jsonl"
     WORKER_RESULT: ClassVar[str] = "worker_result.json"
+    TRL_CONFIG: ClassVar[str] = "trl_config.json"
     DAMAGED: ClassVar[str] = "damaged"
     SUPERSEDED: ClassVar[str] = "superseded"
     # What a trainer may create before plan.yaml: a directory of only these is a run in the making.
@@ -150,6 +152,10 @@ class RunDir:
 
     def teacher_rollouts(self, stage_id: str) -> Path:
         return self.artifacts_dir(stage_id) / self.TEACHER_ROLLOUTS
+
+    def trl_config(self, stage_id: str) -> Path:
+        """The TRL config the stage trained with, as resolved (its ``trl:`` block merged)."""
+        return self.stage_dir(stage_id) / self.TRL_CONFIG
 
     def worker_events(self, stage_id: str) -> Path:
         return self.stage_dir(stage_id) / self.WORKER_EVENTS

@@ -183,10 +183,12 @@ def dry_run(plan: Plan, run_dir: Path, toy_zoo: Path | None = None) -> int:
     """
     from trainer.executor import Executor, RunOptions
     from trainer.models import check_compatible, resolve_data_path, resolve_model_path
+    from trainer.trl_settings import check_trl
 
     zoo = toy_zoo or plan.toy_zoo
 
     print("\n".join(describe_plan(plan)))
+    check_trl(plan)
     notes: list[str] = []
     found: dict[str, Path] = {}
     for role, ref in [("student", plan.student), ("teacher", plan.teacher)]:

@@ -136,8 +136,10 @@ def test_checkpoints_are_complete_save_pretrained_dirs(finished_run):
     assert not list(run_dir.rglob("*.tmp"))
 
 
-def test_rerun_resumes_and_skips_finished_stages(finished_run):
-    _, run_dir = finished_run
+def test_rerun_resumes_and_skips_finished_stages(finished_run, tmp_path):
+    # A copy: the session's tiny run stays a run of one attempt, for the tests that read it.
+    run_dir = tmp_path / "tiny"
+    shutil.copytree(finished_run[1], run_dir, ignore=shutil.ignore_patterns(".lock"))
     before = read_events(run_dir / "events.jsonl")
     assert Executor(load_plan(TINY_PLAN), run_dir, RunOptions(verifier_workers=1)).run() == "ok"
     new = read_events(run_dir / "events.jsonl")[len(before) :]

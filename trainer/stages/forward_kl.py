@@ -36,6 +36,7 @@ from trainer.hf import (
     training_args,
 )
 from trainer.losses import forward_kl_chunked
+from trainer.trl_settings import trl_config
 
 
 def teacher_rollouts(ctx: StageContext) -> list[dict[str, Any]]:
@@ -317,13 +318,17 @@ def run_forward_kl(ctx: StageContext) -> StageResult:
             return loss
 
     dataset = rollout_dataset(rows)
-    config = SFTConfig(
-        **training_args(ctx, b.steps),
-        per_device_train_batch_size=per_device_rows(ctx),
-        completion_only_loss=True,
-        max_length=None,
-        num_train_epochs=1,
-        shuffle_dataset=True,
+    config = trl_config(
+        ctx.stage,
+        SFTConfig,
+        {
+            **training_args(ctx, b.steps),
+            "per_device_train_batch_size": per_device_rows(ctx),
+            "completion_only_loss": True,
+            "max_length": None,
+            "num_train_epochs": 1,
+            "shuffle_dataset": True,
+        },
     )
     trainer = Trainer(
         model=student,

@@ -20,6 +20,7 @@ from trainer.hf import (
     train_stage,
     training_args,
 )
+from trainer.trl_settings import trl_config
 
 
 def completion_text(completion: Any) -> str:
@@ -102,7 +103,7 @@ def grpo_config(ctx: StageContext) -> Any:
     """The TRL GRPOConfig of a GRPO stage (built without loading a model)."""
     from trl import GRPOConfig
 
-    return GRPOConfig(**grpo_config_kwargs(ctx))
+    return trl_config(ctx.stage, GRPOConfig, grpo_config_kwargs(ctx))
 
 
 def run_grpo(ctx: StageContext) -> StageResult:

@@ -39,6 +39,7 @@ from trainer.stages.grpo import (
     grpo_config_kwargs,
     prompt_dataset,
 )
+from trainer.trl_settings import trl_config
 
 
 def completion_logprobs(
@@ -126,16 +127,20 @@ def _run_full(ctx: StageContext) -> StageResult:
     student = load_model(ctx.model_path, ctx.device)
     teacher = load_model(ctx.teacher_path, ctx.device, ctx.frozen_dtype, trainable=False)
 
-    config = DistillationConfig(
-        **training_args(ctx, b.steps),
-        per_device_train_batch_size=per_device_rows(ctx),
-        max_completion_length=b.max_new_tokens,
-        temperature=o.temperature,
-        top_p=1.0,
-        top_k=0,
-        beta=1.0,
-        use_vllm=ctx.engine == "vllm",
-        vllm_mode=ctx.plan.rollout.vllm_mode,
+    config = trl_config(
+        ctx.stage,
+        DistillationConfig,
+        {
+            **training_args(ctx, b.steps),
+            "per_device_train_batch_size": per_device_rows(ctx),
+            "max_completion_length": b.max_new_tokens,
+            "temperature": o.temperature,
+            "top_p": 1.0,
+            "top_k": 0,
+            "beta": 1.0,
+            "use_vllm": ctx.engine == "vllm",
+            "vllm_mode": ctx.plan.rollout.vllm_mode,
+        },
     )
     trainer = Trainer(
         model=student,
@@ -209,7 +214,7 @@ def _run_sampled(ctx: StageContext) -> StageResult:
     trainer = Trainer(
         model=student,
         reward_funcs=reward_funcs,
-        args=GRPOConfig(**kwargs),
+        args=trl_config(ctx.stage, GRPOConfig, kwargs),
         train_dataset=dataset,
         processing_class=tokenizer,
         callbacks=[EventsCallback(ctx)],
