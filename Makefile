@@ -3,7 +3,7 @@ VENV ?= .venv
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test test-multiprocess demo toy lint
+.PHONY: setup test test-multiprocess test-extended demo toy lint
 
 setup:
 	@VENV=$(VENV) scripts/bootstrap.sh
@@ -14,6 +14,11 @@ test: setup
 # Every stage kind under accelerate launch on two CPU processes (a few minutes on 2 cores).
 test-multiprocess: setup
 	$(VENV)/bin/python -m pytest -q -m multiprocess
+
+# The second tier: the two-process tests and the long end-to-end scenarios (the demo, SIGKILL
+# at four points), which keep the main suite short.
+test-extended: setup
+	$(VENV)/bin/python -m pytest -q -m "multiprocess or extended"
 
 demo: setup
 	$(VENV)/bin/s2d demo

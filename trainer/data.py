@@ -17,12 +17,15 @@ randomisation, and adding problems to a pool keeps earlier draws stable.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +158,31 @@ def load_problems(path: str | Path, require_answers: bool = True) -> list[MathPr
     return problems
 
 
+_ANSWER_NOISE = re.compile(r"\\left|\\right|\\[,;!: ]|\$|\\%|%|\^\\circ|\s+")
+_FRACTION = re.compile(r"^(-?)\\[dt]?frac\{(-?\d+)\}\{(\d+)\}$|^(-?)(\d+)/(\d+)$")
+
+
+def _canonical_answer(text: str) -> str | Fraction:
+    """A gold answer as a number where it is one (1/2, \\frac{1}{2}, 0.5, 1,000), else as text
+    without the notation that does not change it (``$``, ``\\left``, spacing, ``\\dfrac``)."""
+    t = _ANSWER_NOISE.sub("", text).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    t = re.sub(r"^\\text\{(.*)\}$", r"\1", t).casefold()
+    m = _FRACTION.match(t)
+    if m:
+        sign, num, den = (m.group(1), m.group(2), m.group(3)) if m.group(2) else m.group(4, 5, 6)
+        if int(den):
+            return Fraction(int(num), int(den)) * (-1 if sign else 1)
+    with contextlib.suppress(ValueError, ZeroDivisionError):
+        if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?|-?\d*\.?\d+", t):
+            return Fraction(t.replace(",", ""))
+    return t
+
+
+def same_answer(a: str, b: str) -> bool:
+    """Two gold answers written differently for the same value (``\\frac{1}{2}`` and ``0.5``)."""
+    return a == b or _canonical_answer(a) == _canonical_answer(b)
+
+
 def _refuse_conflicting_answers(
     problems: Sequence[MathProblem], labels: Sequence[str], prefix: str
 ) -> None:
@@ -167,7 +195,7 @@ def _refuse_conflicting_answers(
     for i, p in enumerate(problems):
         j = first.setdefault(normalize_text(p.problem), i)
         a, b = problems[j].answer, p.answer
-        if j != i and normalize_text(a or "") != normalize_text(b or ""):
+        if j != i and not same_answer(a or "", b or ""):
             kind, n1 = labels[j].split(" ", 1)
             n2 = labels[i].split(" ", 1)[1]
             raise UserError(

@@ -116,27 +116,25 @@ def _default_device() -> str:
 
 @contextmanager
 def _graceful_stop(
-    stop: threading.Event, reporter: Reporter, received: list[int]
+    stop: threading.Event, reporter: Reporter, received: list[int], quiet: threading.Event
 ) -> Iterator[None]:
     """First Ctrl-C or SIGTERM: stop at the next step boundary with a checkpoint. Second: now.
 
     SIGTERM (what schedulers, ``kill`` and container runtimes send) is handled
     as Ctrl-C is, so a terminated run still ends with a checkpoint and a
     ``run_end`` event; ``received`` records the signals, for the exit code.
-    The second signal raises KeyboardInterrupt once; any later one is only
-    recorded, so the run's last words (``run_end``) are always written.
+    While ``quiet`` is set (the run's outcome is being written) a signal is
+    only recorded, so the run's last words are never cut off.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    raised = threading.Event()
 
     def handler(signum: int, frame: Any) -> None:
         received.append(signum)
-        if raised.is_set():
+        if quiet.is_set():
             return
         if stop.is_set():
-            raised.set()
             raise KeyboardInterrupt
         stop.set()
         what = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
@@ -278,19 +276,26 @@ class Executor:
             self._note_replaced(events, frozen)
         total = Spend()
         ended = False
+        outcome = "interrupted"  # what the run_end says if the run stops before deciding
+        writing = threading.Event()
 
         def end(status: str, **fields: Any) -> None:
             nonlocal ended
             if not ended:
-                events.emit("run_end", status=status, spent=total, **fields)
-                ended = True
+                writing.set()
+                try:
+                    events.emit("run_end", status=status, spent=total, **fields)
+                    ended = True
+                finally:
+                    writing.clear()
 
-        # The signal handlers stay until run_end is written: a signal in between is recorded,
-        # and the interrupt a second one raises ends in the ``finally`` below, never unlogged.
-        with _graceful_stop(self.stop, reporter, self.signals):
+        # The signal handlers stay until run_end is written; while it is written a signal is
+        # only recorded, and an interrupt raised before it ends in the ``finally`` below.
+        with _graceful_stop(self.stop, reporter, self.signals, writing):
             try:
-                if resumed:
-                    self._recover(events)
+                # Every run, not only a resumed one: a run directory whose plan.yaml was
+                # removed by hand still holds what a crash may have damaged.
+                self._recover(events)
                 with self.verifier() as verifier:
                     if plan.eval_after_each_stage and eval_sets:
                         self._base_eval(events, verifier, student, eval_sets, device)
@@ -313,25 +318,28 @@ class Executor:
                 end("interrupted")
                 raise
             except BaseException as e:
-                with contextlib.suppress(OSError):  # a full disk may refuse these too
+                outcome = "error"
+                with contextlib.suppress(OSError):  # a full disk may refuse the long line
                     events.emit(
                         "error",
                         message=str(e) or type(e).__name__,
                         error_type=type(e).__name__,
                         traceback=traceback.format_exc(limit=20),
                     )
+                with contextlib.suppress(OSError):
                     end("error")
                 full = disk_full(e, self.run_dir)
                 if full:
                     raise UserError(full) from e
                 raise
             else:
+                outcome = "ok"
                 end("ok")
                 return "ok"
             finally:
                 if not ended:  # an interrupt raised while the outcome was being written
                     with contextlib.suppress(OSError):
-                        end("interrupted")
+                        end(outcome)
 
     def _note_replaced(self, events: EventWriter, frozen: Frozen) -> None:
         assert frozen.superseded is not None

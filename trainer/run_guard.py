@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
@@ -93,10 +94,12 @@ def recorded_work(run_dir: Path, plan: Plan) -> list[str]:
             for what, path in (
                 ("finished", run.done_marker(stage.id)),
                 ("a trained model", run.model_dir(stage.id)),
-                ("teacher rollouts", run.teacher_rollouts(stage.id)),
             )
             if path.exists()
         ]
+        # The stage's rollouts, or one rank's share of them (a run stopped before the merge).
+        if run.artifacts_dir(stage.id).is_dir() and any(run.artifacts_dir(stage.id).iterdir()):
+            held.append("teacher rollouts")
         if any(run.checkpoints_dir(stage.id).glob("checkpoint-*")):
             held.append("checkpoints")
         if held:
@@ -163,6 +166,7 @@ def freeze_plan(run_dir: Path, plan: Plan) -> Frozen:
     if not all(d.startswith("stages") for d in diffs) and run.done_marker(BASE_STAGE).exists():
         (folder / "base").mkdir()
         os.replace(run.done_marker(BASE_STAGE), folder / "base" / RunDir.DONE)
-    os.replace(run.plan, folder / RunDir.PLAN)
+    # Copied, then replaced whole: plan.yaml never goes missing, whatever is interrupted.
+    shutil.copy2(run.plan, folder / RunDir.PLAN)
     atomic_write_text(run.plan, dump_plan(plan))
     return Frozen(resumed=True, replaced=diffs, superseded=folder)

@@ -68,7 +68,9 @@ class StageRecord:
             raise ValueError("no stage name")
         checks = {
             "model_path": lambda v: v is None or isinstance(v, str),
-            "metrics": lambda v: isinstance(v, dict) and all(map(_is_number, v.values())),
+            "metrics": lambda v: (
+                isinstance(v, dict) and all(m is None or _is_number(m) for m in v.values())
+            ),
             "spent": lambda v: (
                 v is None or (isinstance(v, dict) and all(map(_is_number, v.values())))
             ),
@@ -87,6 +89,17 @@ class DamagedFile(ValueError):
     def __init__(self, path: Path, why: str):
         super().__init__(f"{path} is damaged: {why}")
         self.path, self.why = path, why
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (a diverged loss) as null: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _is_number(value: Any) -> bool:
@@ -169,12 +182,15 @@ class RunDir:
     def dated_folder(self, under: str) -> Path:
         """A new, empty ``<under>/<when>`` folder of the run (``<when>-2``, ... within a second)."""
         when = time.strftime("%Y%m%d-%H%M%S")
-        folder, n = self.root / under / when, 1
-        while folder.exists():
-            n += 1
-            folder = self.root / under / f"{when}-{n}"
-        folder.mkdir(parents=True)
-        return folder
+        (self.root / under).mkdir(parents=True, exist_ok=True)
+        for n in range(1, 10_000):
+            folder = self.root / under / (when if n == 1 else f"{when}-{n}")
+            try:
+                folder.mkdir()  # atomic: two ranks setting files aside never share one
+                return folder
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"{self.root / under} holds 10,000 folders named {when}")
 
     def set_aside(self, path: Path) -> Path:
         """Move a damaged file or directory of the run to ``damaged/<when>/<its relative path>``.
@@ -204,7 +220,8 @@ class RunDir:
 
     def write_done(self, record: StageRecord) -> Path:
         return atomic_write_text(
-            self.done_marker(record.stage), json.dumps(asdict(record), indent=2)
+            self.done_marker(record.stage),
+            json.dumps(_finite(asdict(record)), indent=2, allow_nan=False),
         )
 
     def lineage(

@@ -88,11 +88,17 @@ def check_device(device: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.device is not None:
+    # A dry run writes nothing and may be checking a plan meant for another machine.
+    if args.device is not None and not args.dry_run:
         check_device(args.device)
     plan = load_plan(args.plan)
     run_dir = args.run_dir or default_run_dir(plan)
-    check_output_path(run_dir, "dir", "--run-dir" if args.run_dir else "run directory")
+    check_output_path(
+        run_dir,
+        "dir",
+        "--run-dir" if args.run_dir else "run directory",
+        writable=not args.dry_run,
+    )
     toy_zoo = args.toy_zoo.resolve() if args.toy_zoo else None
     if args.launcher == "accelerate" and not (
         args.accelerate_config and args.accelerate_config.is_file()

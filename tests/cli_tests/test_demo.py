@@ -8,7 +8,7 @@ import yaml
 from s2d.cli import main
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 def test_demo_plans_runs_every_arm_and_prints_the_table(tiny_zoo, tmp_path, capsys):
     out = tmp_path / "demo"
     code = main(

@@ -80,15 +80,18 @@ def test_a_corrected_evaluation_redoes_the_base_eval(failed_run, tiny_zoo):
     assert list((failed_run.root / RunDir.SUPERSEDED).glob("*/base/DONE.json"))
 
 
-@pytest.mark.parametrize("work", ["finished", "checkpoint", "rollouts"])
+@pytest.mark.parametrize("work", ["finished", "checkpoint", "rollouts", "one-ranks-rollouts"])
 def test_once_the_run_holds_work_a_different_plan_is_refused(work, failed_run, tiny_zoo):
     if work == "finished":
         failed_run.write_done(failed_run.read_done("base").__class__(stage="teacher_rl"))
     elif work == "checkpoint":
         (failed_run.checkpoints_dir("teacher_rl") / "checkpoint-1").mkdir(parents=True)
-    else:
-        failed_run.teacher_rollouts("warmup").parent.mkdir(parents=True)
-        failed_run.teacher_rollouts("warmup").write_text("")
+    else:  # the merged file, or (a run stopped before the merge) one rank's share
+        path = failed_run.teacher_rollouts("warmup")
+        if work == "one-ranks-rollouts":
+            path = path.with_name("teacher_rollouts.rank0-of-2.jsonl")
+        path.parent.mkdir(parents=True)
+        path.write_text("")
     frozen = failed_run.plan.read_text()
     fixed = _edited(lambda d: d["stages"][0]["budget"].update(prompts_per_step=1))
 

@@ -176,7 +176,7 @@ def assert_checkpoints_complete(run: Path) -> None:
         torch.load(ckpt / "optimizer.pt", weights_only=True)
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 def test_sigkill_at_four_points_then_resume_loses_nothing(zoo_env, tmp_path):
     plan_path = save_plan(PLAN, tmp_path / "plan.yaml")
     run = tmp_path / "run"

@@ -236,6 +236,12 @@ ROLLOUT_DAMAGE: dict[str, Callable[[Path], None]] = {
         json.dumps({"prompt_id": "x", "completion": "1"}) + "\n" + "".join(_lines(p)[1:])
     ),
     "not-utf8": lambda p: p.write_bytes(b"\xff\xfe" + p.read_bytes()),
+    "rows-for-other-prompts": lambda p: p.write_text(
+        "".join(
+            json.dumps({**json.loads(line), "prompt_id": f"other-{i}"}) + "\n"
+            for i, line in enumerate(_lines(p))
+        )
+    ),
 }
 
 
@@ -280,3 +286,11 @@ def test_wrong_typed_lines_in_the_run_log_do_not_stop_a_resume(finished, tiny_zo
     end = next(e for e in new if e.kind == "stage_end" and e["stage"] == "student_rl")
     assert all(isinstance(v, (int, float)) for v in end["spent"].values())
     _assert_finished(run)
+
+
+def test_a_diverged_stage_writes_a_done_marker_its_reader_accepts(tmp_path):
+    from planner.contracts import StageRecord
+
+    run = RunDir(tmp_path)
+    run.write_done(StageRecord(stage="warmup", metrics={"final_loss": float("nan")}))
+    assert run.read_done("warmup").metrics == {"final_loss": None}  # not "damaged"

@@ -77,6 +77,8 @@ def test_a_run_that_fills_its_disk_stops_with_one_message_and_resumes(small_disk
     assert "Traceback" not in result.err + result.out
     text = run.joinpath("events.jsonl").read_text()
     assert text.endswith("\n") and len(read_events(run / "events.jsonl")) == text.count("\n")
+    ends = [e for e in read_events(run / "events.jsonl") if e.kind == "run_end"]
+    assert all(e["status"] == "error" for e in ends)  # when it fits: never "interrupted"
 
     grow("16m")
     result = cli("run", str(plan), "--run-dir", str(run), "--save-every", "1", "--quiet")

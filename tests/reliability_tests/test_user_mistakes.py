@@ -684,3 +684,15 @@ def test_cross_validation_refuses_an_accuracy_outside_0_to_1(name, raw, shown, t
         measured_rows(tmp_path / "c0", "toy")
     for part in (str(tmp_path / "c0" / "workflow"), "'opd'", "'toy'", f"accuracy {shown}"):
         assert part in str(caught.value)
+
+
+def test_a_dry_run_checks_a_plan_meant_for_another_machine(zoo_env, tmp_path, cli):
+    """No GPU here and a run directory that cannot be written: a dry run writes and runs nothing."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    plan = builders.write_plan(tmp_path / "plan.yaml", name="elsewhere")
+    result = cli("run", str(plan), "--dry-run", "--device", "cuda", "--run-dir", "/sys/s2d-run")
+    assert result.code == 0, result.err
+    assert "dry run: nothing was loaded or trained" in result.out

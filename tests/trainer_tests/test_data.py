@@ -364,3 +364,20 @@ def test_split_properties(pool_size, eval_size, use_prompt_pool, fractions, seed
     if prompt_pool is None and stage1 + stage3 + prompts == len(usable):
         assert {p.id for p in split.stage1 + split.stage3 + split.prompts} == labeled_ids
     assert split == split_pool(labeled, stage1, stage3, prompts, seed, [eval_set], prompt_pool)
+
+
+def test_one_problem_twice_with_its_answer_written_two_ways_is_not_a_conflict(tmp_path):
+    """Datasets with a row per solution repeat problems, their gold answers written differently."""
+    import json
+
+    from trainer.data import load_problems
+
+    rows = [
+        {"problem": "Half of one?", "answer": "\\frac{1}{2}"},
+        {"problem": "Half of one?", "answer": "0.5"},
+        {"problem": "Cost?", "answer": "$1,000"},
+        {"problem": "Cost?", "answer": "1000"},
+    ]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert len(load_problems(path)) == 4

@@ -66,8 +66,8 @@ def teacher_rollouts(ctx: StageContext) -> list[dict[str, Any]]:
     shard = path.with_name(f"{path.stem}.rank{rank}-of-{world}.jsonl")
     # Every rank judges the same files, so all take the same branch; the barrier keeps the
     # main rank from setting a file aside before every rank has read it.
-    rows, stage_damage = _reuse(path, len(prompts) * n)
-    mine_done, shard_damage = _reuse(shard, len(mine) * n) if rows is None else (None, None)
+    rows, stage_damage = _reuse(path, prompts, n)
+    mine_done, shard_damage = _reuse(shard, mine, n) if rows is None else (None, None)
     distributed.barrier()
     if rows is not None:
         return rows
@@ -175,8 +175,9 @@ def _is_ids(value: Any) -> bool:
     )
 
 
-def check_rollouts(path: Path, expected: int) -> list[dict[str, Any]]:
-    """The rollouts in ``path``, or DamagedFile when they are not ``expected`` whole rows.
+def check_rollouts(path: Path, prompt_ids: list[str], n: int) -> list[dict[str, Any]]:
+    """The rollouts in ``path``, or DamagedFile unless they are ``n`` whole rows per prompt
+    of ``prompt_ids``, in that order (so rows sampled for other prompts are never reused).
 
     Rollout files are written whole and renamed into place, so anything else (a
     line cut in half, rows missing, a row without its token ids) means the file
@@ -198,17 +199,23 @@ def check_rollouts(path: Path, expected: int) -> list[dict[str, Any]]:
         ):
             # Also what versions that stored rollouts as text (and trained on it re-rendered) left.
             raise DamagedFile(path, f"row {i} lacks its token ids")
-    if len(rows) != expected:
-        raise DamagedFile(path, f"{len(rows)} rows where the stage samples {expected}")
+    if len(rows) != len(prompt_ids) * n:
+        raise DamagedFile(path, f"{len(rows)} rows where the stage samples {len(prompt_ids) * n}")
+    if [r.get("prompt_id") for r in rows[::n]] != prompt_ids or any(
+        rows[i].get("prompt_id") != rows[i - i % n].get("prompt_id") for i in range(len(rows))
+    ):
+        raise DamagedFile(path, "its rows are not for this stage's prompts, in order")
     return rows
 
 
-def _reuse(path: Path, expected: int) -> tuple[list[dict[str, Any]] | None, DamagedFile | None]:
+def _reuse(
+    path: Path, prompts: list[Any], n: int
+) -> tuple[list[dict[str, Any]] | None, DamagedFile | None]:
     """(rows, None) from a whole file; (None, why) for a damaged one; (None, None) for none."""
     if not path.exists():
         return None, None
     try:
-        return check_rollouts(path, expected), None
+        return check_rollouts(path, [p.id for p in prompts], n), None
     except DamagedFile as e:
         return None, e
 
