@@ -183,9 +183,10 @@ def _check_vllm() -> None:
 def dry_run(plan: Plan, run_dir: Path, toy_zoo: Path | None = None) -> int:
     """Everything that can be checked without weights: the plan, model configs, data, the split.
 
-    Models or data files that are not on this machine are reported, not fatal
-    (a GPU cluster may hold them); anything present is checked in full, and a
-    teacher/student mismatch or a leaking split is refused.
+    Everything present is checked in full (a teacher/student mismatch or a
+    leaking split is refused at once). What the run needs and this machine
+    lacks (models, data files, vLLM) is listed, all of it, and then refused
+    with exit code 2: a run started here would fail on it.
     """
     from trainer.executor import Executor, RunOptions
     from trainer.models import check_compatible, resolve_data_path, resolve_model_path
@@ -196,6 +197,7 @@ def dry_run(plan: Plan, run_dir: Path, toy_zoo: Path | None = None) -> int:
     print("\n".join(describe_plan(plan)))
     check_trl(plan)
     notes: list[str] = []
+    missing: list[str] = []
     found: dict[str, Path] = {}
     for role, ref in [("student", plan.student), ("teacher", plan.teacher)]:
         if ref is None:
@@ -205,6 +207,7 @@ def dry_run(plan: Plan, run_dir: Path, toy_zoo: Path | None = None) -> int:
             notes.append(f"{role}: {found[role]}")
         except UserError as e:
             notes.append(f"{role}: not on this machine: {e}")
+            missing.append(f"the {role} model ({ref.path})")
     if len(found) == 2:
         check_compatible(found["teacher"], found["student"])
         notes.append("teacher and student share vocabulary, special tokens and chat template")
@@ -213,11 +216,12 @@ def dry_run(plan: Plan, run_dir: Path, toy_zoo: Path | None = None) -> int:
         plan.datasets.prompts or "",
         *[e.path for e in plan.datasets.eval],
     ]
-    missing = [
+    absent = [
         r for r in refs if r and not r.startswith("toy:") and not resolve_data_path(r, zoo).exists()
     ]
-    if missing:
-        notes.append(f"data: not on this machine: {', '.join(missing)}")
+    if absent:
+        notes.append(f"data: not on this machine: {', '.join(absent)}")
+        missing.append(f"data ({', '.join(absent)})")
     else:
         split, eval_sets = Executor(plan, run_dir, RunOptions(toy_zoo=toy_zoo)).load_data()
         sizes = ", ".join(f"{k} {len(v)}" for k, v in eval_sets.items()) or "none"
@@ -230,6 +234,13 @@ def dry_run(plan: Plan, run_dir: Path, toy_zoo: Path | None = None) -> int:
             notes.append("rollouts: vLLM available")
         except UserError as e:
             notes.append(f"rollouts: {e}")
+            missing.append("vLLM (the plan's rollout.engine)")
     print("\n".join(notes))
+    if missing:
+        raise UserError(
+            f"a run of this plan cannot start on this machine: it lacks {'; '.join(missing)}. "
+            "Put them in place (paths in the plan resolve from the working directory; hub ids "
+            "from the local Hugging Face cache), or check the plan where they are."
+        )
     print(f"dry run: nothing was loaded or trained; a real run writes {run_dir}")
     return 0

@@ -311,9 +311,12 @@ def test_dry_run_checks_without_weights(tiny_zoo, tmp_path, capsys):
     assert "stage-1 labels 16, stage-3 labels 16, prompts 32" in out
     assert not (tmp_path / "r").exists()
     real = Path(__file__).parents[2] / "examples" / "qwen3_math_plan.yaml"
-    assert main(["run", "--dry-run", str(real)]) == 0
-    out = capsys.readouterr().out
-    assert "student: not on this machine" in out and "data: not on this machine" in out
+    assert main(["run", "--dry-run", str(real)]) == 2  # listed, all of it, then refused
+    captured = capsys.readouterr()
+    assert "student: not on this machine" in captured.out
+    assert "data: not on this machine" in captured.out
+    assert "cannot start on this machine: it lacks the student model" in captured.err
+    assert "the teacher model" in captured.err and "data (" in captured.err
 
 
 def test_vllm_without_the_extra_is_a_clear_error(tmp_path, capsys):
