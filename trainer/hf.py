@@ -146,8 +146,9 @@ def checkpoints(root: Path) -> list[Path]:
     """The ``checkpoint-N`` directories under a stage's checkpoints directory, newest first."""
     if not root.is_dir():
         return []
-    found = [p for p in root.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[11:]), reverse=True)
+    steps = {p: p.name.removeprefix("checkpoint-") for p in root.glob("checkpoint-*") if p.is_dir()}
+    found = [p for p, step in steps.items() if step.isdigit()]
+    return sorted(found, key=lambda p: int(steps[p]), reverse=True)
 
 
 def latest_checkpoint(root: Path) -> Path | None:

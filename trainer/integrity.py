@@ -153,12 +153,9 @@ WEIGHTS = (
     ("pytorch_model.bin", None),
     (None, "pytorch_model.bin.index.json"),
 )
-WEIGHT_INDEXES = tuple(index for _, index in WEIGHTS if index)
 WEIGHT_FILES = tuple(name for name, _ in WEIGHTS if name)
-# The JSON files that loading a model, its generation settings and its tokenizer reads.
-MODEL_JSON_FILES = (
-    "config.json",
-    "generation_config.json",
+# The JSON files that loading a tokenizer reads, and a model with its generation settings.
+TOKENIZER_JSON_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
@@ -166,6 +163,7 @@ MODEL_JSON_FILES = (
     "vocab.json",
     "chat_template.json",
 )
+MODEL_JSON_FILES = ("config.json", "generation_config.json", *TOKENIZER_JSON_FILES)
 JSON_FULL_PARSE_LIMIT = 1_000_000  # bigger JSON files (tokenizer.json) are checked at their ends
 
 

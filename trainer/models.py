@@ -215,18 +215,8 @@ def _context(config: Any) -> int | None:
     return limit
 
 
-TOKENIZER_JSON_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.json",
-    "chat_template.json",
-)
-
-
 def _inspect(model_dir: Path, role: str) -> ModelCheck:
-    from trainer.integrity import model_problems
+    from trainer.integrity import TOKENIZER_JSON_FILES, model_problems
 
     check = ModelCheck(role=role, path=model_dir, problems=model_problems(model_dir))
     if any(p.startswith("config.json") for p in check.problems):

@@ -39,6 +39,8 @@ def checkpoint_damage(path: Path) -> str | None:
 
 def recover(run: RunDir, plan: Plan, warn: Warn) -> list[Path]:
     """Set aside every damaged record of ``run``; returns where each went."""
+    from trainer.hf import checkpoints  # torch and transformers: only when a run resumes
+
     moved: list[Path] = []
 
     def set_aside(stage_id: str, path: Path, why: str, then: str) -> None:
@@ -73,8 +75,6 @@ def recover(run: RunDir, plan: Plan, warn: Warn) -> list[Path]:
             set_aside(
                 stage_id, model, f"the trained model is not whole ({why})", "the stage resumes"
             )
-        from trainer.hf import checkpoints
-
         for ckpt in checkpoints(run.checkpoints_dir(stage_id)):
             why = checkpoint_damage(ckpt)
             if why is None:

@@ -2,13 +2,18 @@
 
 ``tree_state`` records each file under a root with its content hash (or only its presence, for
 trees other people edit while tests run), so a test can compare before and after.
+``mount_tmpfs`` gives a test a real small or read-only file system.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # Caches that interpreters and tools keep beside the code; not outputs of the product.
@@ -36,3 +41,21 @@ def tree_diff(before: dict[str, str], after: dict[str, str]) -> list[str]:
     removed = [f"removed {p}" for p in before if p not in after]
     changed = [f"changed {p}" for p in before if p in after and before[p] != after[p]]
     return created + removed + changed
+
+
+def mount_tmpfs(target: Path, options: str) -> Callable[[], None]:
+    """Mount a tmpfs with ``options`` (``size=256k``, ``ro,size=64k``) on the empty directory
+    ``target``; return the unmount. Skips the test, saying why, where this process cannot mount
+    (it needs root and a container that allows it)."""
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs ({options}) here: {done.stderr.strip()}")
+
+    def unmount() -> None:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+    return unmount

@@ -16,6 +16,7 @@ import pytest
 
 from planner.contracts.runlog import EventWriter, read_events
 from tests import builders
+from tests.reliability_tests.fs_snapshot import mount_tmpfs
 
 
 @pytest.fixture
@@ -23,13 +24,7 @@ def small_disk(tmp_path):
     """A tmpfs of 256 KiB; ``grow(size)`` remounts it larger (as freeing space would)."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({made.stderr.strip()}); needs root and mount")
+    unmount = mount_tmpfs(mount, "size=256k")
 
     def grow(size: str) -> None:
         subprocess.run(["mount", "-o", f"remount,size={size}", str(mount)], check=True)
@@ -37,7 +32,7 @@ def small_disk(tmp_path):
     try:
         yield mount, grow
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        unmount()
 
 
 def _fill(folder: Path, leave: int) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import yaml
 from planner.contracts import UserError
 from tests import builders
 from tests.reliability_tests import test_bad_input as bad_input
+from tests.reliability_tests.fs_snapshot import mount_tmpfs
 from tests.reliability_tests.test_bad_calibration import BAD_ACCURACIES
 from tests.reliability_tests.test_bad_input import (
     NAME_RULE,
@@ -153,19 +153,11 @@ def read_only_mount(tmp: Path) -> tuple[Path, Callable[[], None]]:
     """An empty tmpfs mounted read-only at tmp/ro (skips where this process cannot mount)."""
     target = tmp / "ro"
     target.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(target)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
+    try:
+        return target, mount_tmpfs(target, "ro,size=64k")
+    except BaseException:  # the skip: leave tmp as the case found it
         target.rmdir()
-        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.strip()}")
-
-    def unmount() -> None:
-        subprocess.run(["umount", str(target)], check=False)
-
-    return target, unmount
+        raise
 
 
 def on_read_only(tmp: Path, build: Callable[[Path], Case]) -> Case:
