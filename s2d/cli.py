@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "s2d.commands.explore",
     "s2d.commands.toy",
     "s2d.commands.plan",
+    "s2d.commands.data",
     "s2d.commands.simulate",
     "s2d.commands.calibrate",
 ]

@@ -1,10 +1,8 @@
 """Problems in, label splits out: what each stage of a plan may read.
 
-Loads math problems from JSON lines, parquet or a ``datasets`` directory in the
-shapes public sets use (MATH: ``problem`` + ``answer`` or a ``solution``
-whose last ``\\boxed{}`` is the answer; GSM8K: ``question`` + ``answer`` after
-``####``; DAPO-Math-17k: a chat-format ``prompt`` with
-``reward_model.ground_truth``), then splits the labeled pool the way the plan
+Loads math problems from JSON lines, parquet, a ``datasets`` directory or a hub
+dataset in the local cache, read by a built-in map of the public sets (MATH,
+AIME, GSM8K, DAPO-Math-17k) or the plan's own field map (trainer.formats), then splits the labeled pool the way the plan
 says: stage 1 (teacher RL) and stage 3 (student RL) get disjoint labeled
 draws, and the bridge (stages 2a/2b) gets :class:`Prompt` objects, which have no answer attribute at
 all, so a distillation stage cannot leak labels even by accident. Every eval
@@ -21,22 +19,21 @@ import contextlib
 import hashlib
 import itertools
 import json
-import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from planner.contracts import UserError
+from planner.contracts.data import HUB_ID, DataRef, as_ref
 from planner.contracts.errors import excerpt
 from planner.contracts.files import NESTED_TOO_DEEPLY
+from trainer.formats import parse_record
 
 _SPLIT_SEP = "::"
 _JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
-_PROBLEM_FIELDS = ("problem", "question")
-_ID_FIELDS = ("id", "unique_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,41 +62,7 @@ class Split:
     prompts: list[Prompt]
 
 
-# ---- answers ------------------------------------------------------------
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` in ``text`` whose braces close, or None.
-
-    One pass over the text (every brace matched with a stack), so an answer full
-    of unclosed ``\\boxed{`` costs linear time, not a scan to the end per box.
-    """
-    marker = "\\boxed{"
-    starts = []
-    at = text.find(marker)
-    while at >= 0:
-        starts.append(at)
-        at = text.find(marker, at + 1)
-    if not starts:
-        return None
-    closes: dict[int, int] = {}  # position of "{" -> position of its "}"
-    open_at: list[int] = []
-    for i, ch in enumerate(text):
-        if ch == "{":
-            open_at.append(i)
-        elif ch == "}" and open_at:
-            closes[open_at.pop()] = i
-    for start in reversed(starts):  # unbalanced: try the one before
-        brace = start + len(marker) - 1
-        if brace in closes:
-            return text[brace + 1 : closes[brace]].strip()
-    return None
-
-
-def gsm8k_answer(answer: str) -> str:
-    """GSM8K puts the final number after ``####``, with thousands separators."""
-    final = answer.rsplit("####", 1)[-1] if "####" in answer else answer
-    return final.replace(",", "").strip()
+# ---- problems ------------------------------------------------------------
 
 
 def normalize_text(text: str) -> str:
@@ -114,48 +77,86 @@ def text_hash(text: str) -> str:
 # ---- loading --------------------------------------------------------------
 
 
-def load_problems(path: str | Path, require_answers: bool = True) -> list[MathProblem]:
-    """Problems from a .jsonl/.json, a .parquet file or a ``save_to_disk`` directory.
+def load_problems(
+    ref: str | Path | DataRef, require_answers: bool = True, zoo: str | Path | None = None
+) -> list[MathProblem]:
+    """Problems from a data reference (planner.contracts.data): a .jsonl/.json or .parquet
+    file, a ``save_to_disk`` directory, a hub dataset id in the local cache, or ``toy:``.
 
-    A directory holding several splits takes ``"train"`` (or its only split);
-    choose another with ``path::split``.
+    A dataset holding several splits takes ``"train"`` (or its only split); choose
+    another with ``path::split`` or ``split:``.
     """
-    spec = str(path)
-    file_part, _, split = spec.partition(_SPLIT_SEP)
-    file_path = Path(file_part)
+    ref = as_ref(str(ref)) if isinstance(ref, (str, Path)) else ref
+    spec, rows = read_records(ref, zoo)
+    labels, problems = [], []
+    for label, record in rows:  # label: "line 3", "record 3" or "row 3"
+        where = f"{spec}, {label}"
+        parsed = parse_record(record, where, ref.format, ref.fields, require_answers)
+        pid = parsed.id if parsed.id is not None else text_hash(parsed.problem)
+        labels.append(label)
+        problems.append(MathProblem(pid, parsed.problem, parsed.answer, str(ref)))
+    if not problems:
+        raise UserError(f"{spec} holds no problems. Point the plan at a file with at least one.")
+    if require_answers:
+        _refuse_conflicting_answers(problems, labels, spec)
+    return problems
+
+
+def is_hub_id(path: str) -> bool:
+    """``org/name`` that is not a local path: a Hugging Face dataset id."""
+    return bool(HUB_ID.match(path)) and not Path(path).expanduser().exists()
+
+
+def locate(ref: str | DataRef, zoo: str | Path | None = None) -> Path | None:
+    """Where a data reference lives on this machine (a hub id: its cached copy), or None."""
+    ref = as_ref(ref)
+    if ref.path.startswith("toy:"):
+        from trainer.models import resolve_data_path
+
+        try:
+            path = resolve_data_path(ref.path, zoo)
+        except UserError:  # the toy zoo is not built (or not where the plan says)
+            return None
+        return path if path.exists() else None
+    path = Path(ref.path).expanduser()
+    if path.exists():
+        return path
+    return hub_snapshot(ref.path) if HUB_ID.match(ref.path) else None
+
+
+def read_records(
+    ref: DataRef, zoo: str | Path | None = None
+) -> tuple[str, Iterable[tuple[str, Any]]]:
+    """Where the records come from (as messages name it) and the records, labelled."""
+    if ref.path.startswith("toy:"):
+        from trainer.models import resolve_data_path
+
+        ref = replace(ref, path=str(resolve_data_path(ref.path, zoo)))
+    file_path = Path(ref.path).expanduser()
+    spec = str(ref)
+    if not file_path.exists() and is_hub_id(ref.path):
+        return spec, _read_hub(ref)
     if not file_path.exists():
         raise UserError(
             f"Problem file {file_path} does not exist. Check the path in the plan's "
             "datasets section (relative paths are resolved from the current directory)."
         )
-    if split and not file_path.is_dir():
+    if ref.split and not file_path.is_dir():
         raise UserError(
-            f"{spec}: '{_SPLIT_SEP}{split}' chooses a split, which only a datasets "
-            f"directory has; {file_path} is a file. Drop '{_SPLIT_SEP}{split}'."
+            f"{spec}: '{_SPLIT_SEP}{ref.split}' chooses a split, which only a datasets "
+            f"directory has; {file_path} is a file. Drop '{_SPLIT_SEP}{ref.split}'."
         )
-    prefix = str(file_path)
     if file_path.is_dir():
-        rows: Iterable[tuple[str, Any]] = _read_hf_dir(file_path, split, spec)
-        prefix = spec
-    elif file_path.suffix.lower() in _JSON_SUFFIXES:
-        rows = _read_json_lines(file_path)
-    elif file_path.suffix.lower() == ".parquet":
-        rows = _read_parquet(file_path)
-    else:
-        raise UserError(
-            f"{file_path}: unknown file type '{file_path.suffix}'. Problems can be read "
-            "from JSON lines (.jsonl, .json), parquet (.parquet) or a directory written "
-            "by datasets' save_to_disk; convert the file to one of these."
-        )
-    labels, problems = [], []
-    for label, record in rows:  # label: "line 3", "record 3" or "row 3"
-        labels.append(label)
-        problems.append(_to_problem(record, f"{prefix}, {label}", spec, require_answers))
-    if not problems:
-        raise UserError(f"{spec} holds no problems. Point the plan at a file with at least one.")
-    if require_answers:
-        _refuse_conflicting_answers(problems, labels, prefix)
-    return problems
+        return spec, _read_hf_dir(file_path, ref.split or "", spec)
+    if file_path.suffix.lower() in _JSON_SUFFIXES:
+        return str(file_path), _read_json_lines(file_path)
+    if file_path.suffix.lower() == ".parquet":
+        return str(file_path), _read_parquet(file_path)
+    raise UserError(
+        f"{file_path}: unknown file type '{file_path.suffix}'. Problems can be read "
+        "from JSON lines (.jsonl, .json), parquet (.parquet), a directory written "
+        "by datasets' save_to_disk or a hub dataset id; convert the file to one of these."
+    )
 
 
 _ANSWER_NOISE = re.compile(r"\\left|\\right|\\[,;!: ]|\$|\\%|%|\^\\circ|\s+")
@@ -286,6 +287,14 @@ def _read_hf_dir(path: Path, split: str, spec: str) -> Iterator[tuple[str, Any]]
         ) from None
     except Exception as e:  # datasets and pyarrow raise many types for a damaged directory
         raise UserError(_not_a_dataset(path, f"{type(e).__name__}: {excerpt(str(e))}")) from None
+    dataset = _pick_split(loaded, split, spec, str(path))
+    return _dataset_rows(dataset, lambda why: _not_a_dataset(path, why))
+
+
+def _pick_split(loaded: Any, split: str, spec: str, shown: str) -> Any:
+    """One split of a DatasetDict: the one asked for, else train, else the only one."""
+    import datasets
+
     if isinstance(loaded, datasets.DatasetDict):
         names = list(loaded.keys())
         if split:
@@ -296,17 +305,21 @@ def _read_hf_dir(path: Path, split: str, spec: str) -> Iterator[tuple[str, Any]]
             chosen = names[0]
         else:
             raise UserError(
-                f"{path} holds splits {', '.join(names)} and none is 'train'. Choose "
-                f"one with {path}{_SPLIT_SEP}<split>, e.g. {path}{_SPLIT_SEP}{names[0]}."
+                f"{shown} holds splits {', '.join(names)} and none is 'train'. Choose "
+                f"one with {shown}{_SPLIT_SEP}<split>, e.g. {shown}{_SPLIT_SEP}{names[0]}."
             )
         if chosen not in names:
-            raise UserError(f"{spec}: no split '{chosen}' in {path}; it has {', '.join(names)}.")
-        loaded = loaded[chosen]
-    elif split:
+            raise UserError(f"{spec}: no split '{chosen}' in {shown}; it has {', '.join(names)}.")
+        return loaded[chosen]
+    if split:
         raise UserError(
-            f"{spec}: {path} holds a single dataset, not splits. Drop '{_SPLIT_SEP}{split}'."
+            f"{spec}: {shown} holds a single dataset, not splits. Drop '{_SPLIT_SEP}{split}'."
         )
-    rows = iter(loaded)
+    return loaded
+
+
+def _dataset_rows(dataset: Any, damaged: Any) -> Iterator[tuple[str, Any]]:
+    rows = iter(dataset)
     for number in itertools.count(1):
         try:
             record = next(rows)
@@ -314,9 +327,48 @@ def _read_hf_dir(path: Path, split: str, spec: str) -> Iterator[tuple[str, Any]]
             return
         except Exception as e:  # a damaged .arrow file shows only when read
             raise UserError(
-                _not_a_dataset(path, f"row {number}: {type(e).__name__}: {excerpt(str(e))}")
+                damaged(f"row {number}: {type(e).__name__}: {excerpt(str(e))}")
             ) from None
         yield f"row {number}", record
+
+
+def hub_snapshot(repo_id: str) -> Path | None:
+    """The newest copy of hub dataset ``repo_id`` in the local Hugging Face cache, or None.
+
+    ``hf download --repo-type dataset ID`` puts one there, and so does loading it once
+    with ``datasets.load_dataset`` on a machine with network; nothing is downloaded here.
+    """
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, repo_type="dataset", local_files_only=True))
+    except Exception:
+        return None
+
+
+def _read_hub(ref: DataRef) -> Iterator[tuple[str, Any]]:
+    import datasets
+
+    snapshot = hub_snapshot(ref.path)
+    if snapshot is None:
+        raise UserError(
+            f"dataset {ref.path!r} is neither a local path nor in the local Hugging Face cache "
+            "(nothing is downloaded at run time). Fetch it first with "
+            f"`hf download --repo-type dataset {ref.path}`, or give the path of a local file "
+            "or save_to_disk directory."
+        )
+    try:
+        loaded = datasets.load_dataset(str(snapshot), name=ref.config)
+    except Exception as e:  # an unknown config, unreadable files: datasets raises many types
+        raise UserError(
+            f"{ref.path} (cached at {snapshot}) could not be read by datasets "
+            f"({type(e).__name__}: {excerpt(str(e))}). Check `config:` and the files there, "
+            "or fetch it again with `hf download --repo-type dataset --force-download`."
+        ) from None
+    dataset = _pick_split(loaded, ref.split or "", str(ref), ref.path)
+    return _dataset_rows(
+        dataset, lambda why: f"{ref.path} (cached at {snapshot}) is not readable ({why})."
+    )
 
 
 def _not_a_dataset(path: Path, why: str) -> str:
@@ -344,136 +396,6 @@ def _check_json_file(path: Path, name: str) -> None:
         raise UserError(
             _not_a_dataset(path, f"{name}: a JSON {type(data).__name__}, not an object")
         )
-
-
-def _to_problem(record: Any, where: str, source: str, require_answers: bool) -> MathProblem:
-    if not isinstance(record, dict):
-        raise UserError(
-            f"{where}: expected a JSON object with a 'problem' field, got {type(record).__name__}."
-        )
-    if isinstance(record.get("prompt"), list) and not any(k in record for k in _PROBLEM_FIELDS):
-        return _chat_record(record, where, source, require_answers)
-    key = next((k for k in _PROBLEM_FIELDS if k in record), None)
-    if key is None:
-        found = ", ".join(sorted(map(str, record))) or "none"
-        raise UserError(
-            f"{where}: no 'problem' or 'question' field (fields found: {found}). Rename "
-            "the field holding the problem text to 'problem'."
-        )
-    text = record[key]
-    if not isinstance(text, str) or not text.strip():
-        raise UserError(f"{where}: '{key}' must be non-empty text, got {text!r:.80}.")
-    _check_text(text, where, key)
-    answer = _answer(record, key, where, require_answers)
-    if answer is None and require_answers:
-        raise UserError(
-            f"{where}: no answer. Labeled problems need an 'answer' field, or a "
-            "'solution' whose last \\boxed{...} holds the answer. Add answers, or use "
-            "this file as an unlabeled prompt pool (datasets.prompts in the plan)."
-        )
-    id_key = next((k for k in _ID_FIELDS if record.get(k) not in (None, "")), None)
-    problem_id = str(record[id_key]) if id_key else text_hash(text)
-    if id_key:
-        _check_text(problem_id, where, id_key)
-    return MathProblem(id=problem_id, problem=text, answer=answer, source=source)
-
-
-def _check_text(text: str, where: str, key: str) -> None:
-    """Refuse a lone UTF-16 surrogate (a JSON "\\ud800" escape without its pair): it is not
-    text, and would fail only later, when a tokenizer or a log file encodes it."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise UserError(
-            f"{where}: '{key}' holds a lone surrogate (\\u{ord(text[e.start]):04x}) at "
-            f"character {e.start + 1}: half of a UTF-16 pair, not a character. Fix that "
-            "escape in the file (a character outside the BMP takes two, e.g. \\ud83d\\ude00)."
-        ) from None
-
-
-def _answer_text(value: Any, where: str, key: str, require_answers: bool) -> str | None:
-    """A gold answer as text: text, or a whole or finite number; None when absent.
-
-    Anything else (a list, a mapping, true/false, NaN) would become a gold answer nobody
-    wrote, e.g. "[1, 2]"; it is refused for labeled problems and ignored in a prompt pool.
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value
-    elif (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        or isinstance(value, float)
-        and math.isfinite(value)
-    ):
-        text = str(value)
-    elif not require_answers:
-        return None
-    else:
-        got = {list: "a list", dict: "a mapping", bool: "true or false"}.get(type(value))
-        shown = f"{got} ({excerpt(value)})" if got else excerpt(value)
-        raise UserError(
-            f"{where}: '{key}' must be text or a number, got {shown}. Write the one final "
-            'answer as text, e.g. "answer": "\\frac{1}{2}"; a problem with several answers '
-            'needs them in one string, e.g. "1, 2".'
-        )
-    if not require_answers:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return None
-    else:
-        _check_text(text, where, key)
-    return text if text.strip() else None
-
-
-def _chat_record(
-    record: dict[str, Any], where: str, source: str, require_answers: bool
-) -> MathProblem:
-    """DAPO-Math-17k's schema (verl's RL format): a chat-format ``prompt`` and
-    ``reward_model.ground_truth``. The problem is the last user message, as written."""
-    messages = record["prompt"]
-    users = [
-        m.get("content")
-        for m in (messages if isinstance(messages, list) else [])
-        if isinstance(m, dict) and m.get("role") == "user"
-    ]
-    text = users[-1] if users else None
-    if not isinstance(text, str) or not text.strip():
-        raise UserError(
-            f"{where}: 'prompt' must be a list of chat messages with a non-empty user message "
-            '(e.g. [{"role": "user", "content": "..."}]), got '
-            f"{str(messages)[:80]!r}."
-        )
-    _check_text(text, where, "prompt")
-    reward = record.get("reward_model")
-    truth = reward.get("ground_truth") if isinstance(reward, dict) else None
-    truth = _answer_text(truth, where, "reward_model.ground_truth", require_answers)
-    answer = truth.strip() if truth is not None else None
-    if answer is None and require_answers:
-        raise UserError(
-            f"{where}: no answer. A chat-format record needs reward_model.ground_truth "
-            "(the DAPO-Math-17k schema); add it, or use this file as an unlabeled prompt pool."
-        )
-    extra = record.get("extra_info")
-    index = extra.get("index") if isinstance(extra, dict) else None
-    problem_id = str(index) if index not in (None, "") else text_hash(text)
-    return MathProblem(id=problem_id, problem=text, answer=answer, source=source)
-
-
-def _answer(
-    record: dict[str, Any], problem_key: str, where: str, require_answers: bool
-) -> str | None:
-    text = _answer_text(record.get("answer"), where, "answer", require_answers)
-    if text is not None:
-        return gsm8k_answer(text) if problem_key == "question" else text.strip()
-    solution = record.get("solution")
-    if isinstance(solution, str):
-        if require_answers:
-            _check_text(solution, where, "solution")
-        return last_boxed(solution) or None
-    return None
 
 
 # ---- splitting ---------------------------------------------------------------

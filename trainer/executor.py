@@ -37,8 +37,8 @@ from planner.contracts import (
     kind_of,
     read_events,
 )
+from planner.contracts.data import as_ref
 from trainer.context import StageContext, StageResult, run_training
-from trainer.models import resolve_data_path
 from trainer.run_guard import Frozen, RunLock, check_same_plan, freeze_plan
 from trainer.stages import StageInterrupted
 from trainer.trl_settings import check_trl
@@ -179,12 +179,10 @@ class Executor:
         from trainer.data import find_overlap, load_problems, split_pool
 
         plan, lab, zoo = self.plan, self.plan.labels, self.toy_zoo
-        eval_sets = {
-            e.name: load_problems(resolve_data_path(e.path, zoo)) for e in plan.datasets.eval
-        }
-        labeled = load_problems(resolve_data_path(plan.datasets.labeled, zoo))
+        eval_sets = {e.name: load_problems(e.ref, zoo=zoo) for e in plan.datasets.eval}
+        labeled = load_problems(as_ref(plan.datasets.labeled), zoo=zoo)
         prompt_pool = (
-            load_problems(resolve_data_path(plan.datasets.prompts, zoo), require_answers=False)
+            load_problems(as_ref(plan.datasets.prompts), require_answers=False, zoo=zoo)
             if plan.datasets.prompts
             else None
         )
@@ -410,6 +408,7 @@ class Executor:
             device=device,
             seed=self.plan.seed,
             dtype=dtype,
+            template=self.plan.prompt,
         ):
             fields = {
                 **r.event_fields(),
@@ -536,7 +535,9 @@ class Executor:
         problems = ctx.data.labeled or ctx.data.prompts or []
         if not problems:
             return 0.0
-        return prompt_tokens(load_tokenizer(ctx.model_path), [p.problem for p in problems[:256]])
+        return prompt_tokens(
+            load_tokenizer(ctx.model_path), [p.problem for p in problems[:256]], ctx.plan.prompt
+        )
 
     def _run_stage_fn(self, ctx: StageContext) -> StageResult:
         """Train the stage in this process (the accelerate launcher overrides it)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.contracts import EvalOptions, Plan, UserError, kind_of
+from planner.contracts.data import PromptTemplate
 from planner.contracts.errors import EXCERPT_CHARS, excerpt
 
 MAX_LINES = 8  # prompt sets named in one refusal; the rest are counted
@@ -105,13 +106,15 @@ def readers(plan: Plan, eval_names: Sequence[str]) -> list[tuple[str, Reader]]:
     return out
 
 
-def prompt_lengths(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+def prompt_lengths(
+    tokenizer: Any, texts: Sequence[str], template: PromptTemplate | None = None
+) -> list[int]:
     """Tokens of each problem as a chat prompt (template and generation prompt included)."""
     from trainer.rollouts import chat_prompts
 
     lengths: list[int] = []
     for start in range(0, len(texts), BATCH):
-        prompts = chat_prompts(tokenizer, texts[start : start + BATCH])
+        prompts = chat_prompts(tokenizer, texts[start : start + BATCH], template)
         ids = tokenizer(
             prompts,
             add_special_tokens=False,
@@ -189,7 +192,8 @@ def prompt_problems(
     }
     d = plan.datasets
 
-    def where(ref: str, key: str, note: str = "") -> str:
+    def where(ref: Any, key: str, note: str = "") -> str:
+        ref = str(ref)
         path = paths.get(key)
         inside = [_short(path)] if path is not None and str(path) != ref else []
         inside += [note] if note else []
@@ -227,7 +231,7 @@ def prompt_problems(
         if len(read) > len(g.problems):
             g.problems = read
     texts = list(dict.fromkeys(p.problem for g in groups.values() for p in g.problems))
-    lengths = dict(zip(texts, prompt_lengths(tokenizer, texts), strict=True))
+    lengths = dict(zip(texts, prompt_lengths(tokenizer, texts, plan.prompt), strict=True))
     lines = []
     for (key, *_), g in groups.items():
         line = _describe(g, lengths, paths.get(key))
@@ -242,7 +246,8 @@ def preflight(plan: Plan, zoo: Any, split: Any, eval_sets: dict[str, list[Any]])
     Models that cannot be found are left to the caller (``s2d run`` refuses them before it
     gets here; ``s2d run --dry-run`` notes them).
     """
-    from trainer.models import check_models, resolve_data_path, resolve_model_path
+    from trainer.data import locate
+    from trainer.models import check_models, resolve_model_path
 
     refs = {"student": plan.student, "teacher": plan.teacher}
     found: dict[str, Path] = {}
@@ -260,10 +265,10 @@ def preflight(plan: Plan, zoo: Any, split: Any, eval_sets: dict[str, list[Any]])
         ("labels.stage1", plan.datasets.labeled),
         ("labels.stage3", plan.datasets.labeled),
         ("prompts", plan.datasets.prompts or plan.datasets.labeled),
-        *[(f"eval:{e.name}", e.path) for e in plan.datasets.eval],
+        *[(f"eval:{e.name}", e.ref) for e in plan.datasets.eval],
     ]:
         try:
-            paths[key] = resolve_data_path(data, zoo)
+            paths[key] = locate(data, zoo)
         except UserError:
             paths[key] = None
     contexts = {role: c.context for role, c in checks.items()}

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from planner.contracts.data import PromptTemplate
+
 
 @dataclass
 class Completion:
@@ -23,18 +25,25 @@ class Completion:
     prompt_ids: list[int] = field(default_factory=list)  # the prompt as the model saw it
 
 
-def chat_prompts(tokenizer: Any, problems: Sequence[str]) -> list[str]:
+def chat_prompts(
+    tokenizer: Any, problems: Sequence[str], template: PromptTemplate | None = None
+) -> list[str]:
+    """The problems as the model reads them: the plan's prompt template through the model's
+    chat template, with the generation prompt (TRL's stages render theirs the same way)."""
+    t = template or PromptTemplate()
     return [
         tokenizer.apply_chat_template(
-            [{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False
+            t.messages(p), add_generation_prompt=True, tokenize=False, **t.template_kwargs
         )
         for p in problems
     ]
 
 
-def prompt_tokens(tokenizer: Any, problems: Sequence[str]) -> float:
+def prompt_tokens(
+    tokenizer: Any, problems: Sequence[str], template: PromptTemplate | None = None
+) -> float:
     """Mean tokens of the problems as chat prompts (template and generation prompt included)."""
-    texts = chat_prompts(tokenizer, problems)
+    texts = chat_prompts(tokenizer, problems, template)
     if not texts:
         return 0.0
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
@@ -54,11 +63,12 @@ def sample(
     greedy: bool = False,
     batch_prompts: int = 64,
     on_batch: Callable[[int], None] | None = None,
+    template: PromptTemplate | None = None,
 ) -> list[list[Completion]]:
     """``n`` completions per problem (one when greedy), in problem order."""
     model.eval()
     device = next(model.parameters()).device
-    texts = chat_prompts(tokenizer, problems)
+    texts = chat_prompts(tokenizer, problems, template)
     out: list[list[Completion]] = []
     eos_ids = {i for i in [tokenizer.eos_token_id, tokenizer.pad_token_id] if i is not None}
     n_return = 1 if greedy else n

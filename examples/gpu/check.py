@@ -150,7 +150,7 @@ class ExactVerifier:
     """Correct when the last ``\\boxed{}`` equals the gold answer: for a machine without math-verify."""
 
     def verify_batch(self, golds: list[str], answers: list[str]) -> list[str]:
-        from trainer.data import last_boxed
+        from trainer.formats import last_boxed
 
         boxed = [last_boxed(a) for a in answers]
         return [

@@ -21,6 +21,15 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from planner.contracts.data import (
+    DataRef,
+    EvalSet,
+    PromptTemplate,
+    as_ref,
+    check_field_map,
+    check_prompt_template,
+    ref_plain,
+)
 from planner.contracts.errors import FieldProblem, ValidationError, excerpt
 from planner.contracts.files import atomic_write_text, load_yaml_text, read_text
 from planner.contracts.kinds import KINDS, kind_of
@@ -65,20 +74,22 @@ class ModelRef:
 
 
 @dataclass
-class EvalSet:
-    name: str
-    path: str
-
-
-@dataclass
 class Datasets:
-    """Where problems come from. ``toy:`` paths resolve inside the built toy zoo."""
+    """Where problems come from (planner.contracts.data: paths, hub ids, formats, field maps).
+    ``toy:`` paths resolve inside the built toy zoo."""
 
-    labeled: str  # the labeled pool: problems with verifiable answers
+    labeled: str | DataRef  # the labeled pool: problems with verifiable answers
     eval: list[EvalSet] = field(default_factory=list)
     # Unlabeled prompts for the bridge. None: the part of the labeled pool that
     # no stage is allocated, with its answers dropped.
-    prompts: str | None = None
+    prompts: str | DataRef | None = None
+
+    def refs(self) -> list[tuple[str, DataRef]]:
+        """Every reference with the plan field that names it (labeled, prompts, eval:NAME)."""
+        out = [("labeled", as_ref(self.labeled))]
+        if self.prompts is not None:
+            out.append(("prompts", as_ref(self.prompts)))
+        return out + [(f"eval:{e.name}", e.ref) for e in self.eval]
 
 
 @dataclass
@@ -220,6 +231,8 @@ class Plan:
     evaluation: EvalOptions = field(default_factory=EvalOptions)
     eval_after_each_stage: bool = True
     rollout: Rollout = field(default_factory=Rollout)
+    # How every stage and eval asks a problem (the instruction, a system message, thinking).
+    prompt: PromptTemplate = field(default_factory=PromptTemplate)
     # The one dtype frozen models load in (teachers, evaluation) and trained models are saved
     # in, so that a trained teacher and a hub teacher are compared at the same precision.
     # auto: bf16 on a GPU that has it, fp32 otherwise. Training keeps fp32 master weights.
@@ -318,6 +331,12 @@ def check_plan(plan: Plan) -> list[FieldProblem]:
     eval_names = [e.name for e in plan.datasets.eval]
     if len(set(eval_names)) != len(eval_names):
         p.add("datasets.eval", "eval set names repeat", "give each eval set its own name")
+    check_prompt_template(plan.prompt, "prompt", p)
+    d = plan.datasets
+    for at, ref in (("labeled", d.labeled), ("prompts", d.prompts), *enumerate(d.eval)):
+        if ref is not None and not isinstance(ref, str):
+            where = f"datasets.eval[{at}]" if isinstance(at, int) else f"datasets.{at}"
+            check_field_map(ref.fields, where, p)
 
     seen: dict[str, int] = {}
     for i, s in enumerate(plan.stages):
@@ -400,6 +419,16 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     for optional in ("prediction", "toy_zoo"):
         if out[optional] is None:
             out.pop(optional)
+    if plan.prompt.is_default:
+        out.pop("prompt")
+    else:
+        out["prompt"] = {k: v for k, v in out["prompt"].items() if v is not None}
+    d = plan.datasets
+    out["datasets"] = {
+        "labeled": ref_plain(d.labeled),
+        "eval": [ref_plain(e) for e in d.eval],
+        "prompts": ref_plain(d.prompts) if d.prompts is not None else None,
+    }
     for stage in out["stages"]:
         if not stage.get("trl"):
             stage.pop("trl", None)  # so plans without one read as they always did

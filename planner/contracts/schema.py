@@ -165,6 +165,10 @@ def _coerce(value: Any, tp: Any, path: str, problems: FieldProblems) -> Any:
         non_none = [a for a in args if a is not type(None)]
         if len(non_none) == 1:  # X | None: X's own problems, in its own words
             return _coerce(value, non_none[0], path, problems)
+        # A mapping for a union with one dataclass (str | DataRef): that class's own problems.
+        classes = [a for a in non_none if dataclasses.is_dataclass(a)]
+        if isinstance(value, dict) and len(classes) == 1:
+            return _coerce(value, classes[0], path, problems)
         for candidate in non_none:
             trial = FieldProblems()
             out = _coerce(value, candidate, path, trial)

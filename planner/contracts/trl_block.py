@@ -49,6 +49,7 @@ OWNED: dict[str, str] = {
     "epsilon_high": "options.epsilon_high",
     "loss_type": "options.loss_type",
     "scale_rewards": "options.scale_rewards",
+    "chat_template_kwargs": "prompt.enable_thinking",
     "use_vllm": "rollout.engine",
     "vllm_mode": "rollout.vllm_mode",
     "bf16": "precision",

@@ -16,8 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from planner.contracts.data import (
+    BOXED_INSTRUCTION,
+    HUB_ID,
+    DataRef,
+    EvalSet,
+    PromptTemplate,
+    check_prompt_template,
+)
 from planner.contracts.errors import UserError, ValidationError
-from planner.contracts.plan import EvalSet, load_yaml_text, read_text
+from planner.contracts.plan import load_yaml_text, read_text
 from planner.contracts.schema import (
     BATCH_MAX,
     COUNT_MAX,
@@ -89,8 +97,11 @@ class ObjectiveSpec:
 
 @dataclass
 class DatasetsSpec:
-    labeled: str
-    prompts: str | None = None
+    """The plan's datasets section, passed through (planner.contracts.data); relative local
+    paths are read from the scenario's folder."""
+
+    labeled: str | DataRef
+    prompts: str | DataRef | None = None
     eval: list[EvalSet] = field(default_factory=list)
 
 
@@ -127,6 +138,9 @@ class ScenarioDoc:
     hardware: HardwareSpec = field(default_factory=HardwareSpec)
     objective: ObjectiveSpec = field(default_factory=ObjectiveSpec)
     datasets: DatasetsSpec | None = None
+    # How the emitted plans ask each problem; default: Qwen's \\boxed{} instruction for real
+    # models, the bare problem for the toy world.
+    prompt: PromptTemplate | None = None
     settings: Settings = field(default_factory=Settings)
     profile: str | None = None  # response profile YAML (default: the world's shipped one)
     seed: int = field(default=0, metadata=SEED)
@@ -175,6 +189,7 @@ class Scenario:
     profile_path: str | None
     seed: int
     zoo: str | None = None
+    prompt: PromptTemplate = field(default_factory=PromptTemplate)
 
     @property
     def compute_unit(self) -> str:
@@ -305,6 +320,13 @@ def scenario_from_dict(
         raise UserError(
             f"{source}: datasets is missing; name the labeled pool and the eval sets, e.g. datasets: {{labeled: PATH, prompts: PATH, eval: [{{name: {benchmark}, path: PATH}}]}}."
         )
+    if base_dir is not None:
+        datasets = anchor_datasets(datasets, base_dir)
+    prompt = doc.prompt or (PromptTemplate() if toy else PromptTemplate(BOXED_INSTRUCTION))
+    template_problems = FieldProblems()
+    check_prompt_template(prompt, "prompt", template_problems)
+    if template_problems:
+        raise ValidationError(source, template_problems)
     return Scenario(
         name=doc.name,
         world=world,
@@ -323,4 +345,30 @@ def scenario_from_dict(
         profile_path=str(base_dir / doc.profile) if doc.profile and base_dir else doc.profile,
         seed=doc.seed,
         zoo=str(zoo) if zoo else None,
+        prompt=prompt,
     )
+
+
+def _anchored(path: str, base_dir: Path) -> str:
+    """A relative local path read from the scenario's folder; hub ids and toy: names as they are."""
+    p = Path(path).expanduser()
+    if path.startswith("toy:") or p.is_absolute():
+        return path
+    here = base_dir / p
+    if not here.exists() and HUB_ID.match(path):
+        return path  # org/name, not a local folder: a hub dataset id
+    return str(here.resolve())
+
+
+def anchor_datasets(d: DatasetsSpec, base_dir: Path) -> DatasetsSpec:
+    from dataclasses import replace
+
+    def fix(ref: Any) -> Any:
+        if ref is None:
+            return None
+        if isinstance(ref, str):
+            path, sep, split = ref.partition("::")
+            return _anchored(path, base_dir) + sep + split
+        return replace(ref, path=_anchored(ref.path, base_dir))
+
+    return DatasetsSpec(fix(d.labeled), fix(d.prompts), [fix(e) for e in d.eval])

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from planner.contracts.data import ref_plain
 from planner.contracts.plan import Plan, plan_from_dict
 from planner.contracts.schema import to_plain
 from planner.scenario.spec import Scenario
@@ -121,10 +122,11 @@ def plan_for(
         "student": {"name": sc.student.name, "path": sc.student.path},
         "teacher": {"name": teacher.name, "path": teacher.path} if teacher else None,
         "datasets": {
-            "labeled": sc.datasets.labeled,
-            "prompts": sc.datasets.prompts,
-            "eval": [to_plain(e) for e in sc.datasets.eval],
+            "labeled": ref_plain(sc.datasets.labeled),
+            "prompts": ref_plain(sc.datasets.prompts) if sc.datasets.prompts else None,
+            "eval": [ref_plain(e) for e in sc.datasets.eval],
         },
+        "prompt": to_plain(sc.prompt),
         "labels": {
             "pool": sc.labels,
             "stage1": labels1,

@@ -91,7 +91,7 @@ class CostTable:
             options.append(
                 (float(self.units["student_rl"][0]), "direct GRPO on the student, 1 step")
             )
-        if self.sc.teachers and (self.sc.prompts > 0 or self.sc.labels > 0):
+        if self.sc.teachers and self.sc.prompts > 0:
             for i, t in enumerate(self.sc.teachers):
                 options.append(
                     (float(self.units["opd"][i + 1]), f"raw {t.name} teacher, 1 OPD step")
@@ -134,7 +134,9 @@ def decode(
     if pool <= 0:
         steps["teacher_rl"][:] = 0
         steps["student_rl"][:] = 0
-    if sc.prompts <= 0 and pool <= 0:
+    if sc.prompts <= 0:
+        # Bridge prompts are never labels a stage trains on, and labels are always allocated
+        # in full (stage 1, or stages 1 and 3): without a prompt pool there is nothing to distil.
         steps["warmup"][:] = 0
         steps["opd"][:] = 0
     rl1, rl3 = steps["teacher_rl"] > 0, steps["student_rl"] > 0

@@ -78,9 +78,13 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from planner.contracts import save_plan
+    from planner.scenario import load_scenario
     from planner.search import make_plans, mask_url, plan_summary, print_plan
+    from trainer.data_report import check_scenario_fit
 
     start = time.perf_counter()
+    # Refused before the search when the data cannot hold the split (nothing is written).
+    data_note = check_scenario_fit(load_scenario(args.scenario))
     result = make_plans(
         args.scenario,
         out=args.out,
@@ -111,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             "best": plan_summary(result.best) if result.best else None,
             "pareto": [plan_summary(p) for p in result.front],
             "files": [str(w) for w in written],
-            "notes": result.notes,
+            "notes": [data_note, *result.notes],
         }
         if result.check is not None:
             doc["check"] = result.check
@@ -128,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             console,
             title=f"pareto {i:02d}: {plan.teacher.name if plan.teacher else 'direct GRPO'}",
         )
-    for note in result.notes:
+    for note in [data_note, *result.notes]:
         console.print(f"note: {note}")
     if result.check is not None:
         c = result.check

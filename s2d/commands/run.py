@@ -188,8 +188,9 @@ def dry_run(plan: Plan, run_dir: Path, toy_zoo: Path | None = None) -> int:
     lacks (models, data files, vLLM) is listed, all of it, and then refused
     with exit code 2: a run started here would fail on it.
     """
+    from trainer.data import locate
     from trainer.executor import Executor, RunOptions
-    from trainer.models import check_compatible, resolve_data_path, resolve_model_path
+    from trainer.models import check_compatible, resolve_model_path
     from trainer.trl_settings import check_trl
 
     zoo = toy_zoo or plan.toy_zoo
@@ -211,13 +212,10 @@ def dry_run(plan: Plan, run_dir: Path, toy_zoo: Path | None = None) -> int:
     if len(found) == 2:
         check_compatible(found["teacher"], found["student"])
         notes.append("teacher and student share vocabulary, special tokens and chat template")
-    refs = [
-        plan.datasets.labeled,
-        plan.datasets.prompts or "",
-        *[e.path for e in plan.datasets.eval],
-    ]
     absent = [
-        r for r in refs if r and not r.startswith("toy:") and not resolve_data_path(r, zoo).exists()
+        str(ref)
+        for _, ref in plan.datasets.refs()
+        if not ref.path.startswith("toy:") and locate(ref, zoo) is None
     ]
     if absent:
         notes.append(f"data: not on this machine: {', '.join(absent)}")

@@ -65,7 +65,10 @@ def test_data_files_in_each_public_schema_load(qwen_world):
     dapo = json.loads(qwen_world.data["dapo"].read_text().splitlines()[0])
     assert set(dapo) == {"data_source", "prompt", "ability", "reward_model", "extra_info"}
     assert loaded["dapo"][0].answer == dapo["reward_model"]["ground_truth"]
-    assert loaded["dapo"][0].problem == dapo["prompt"][0]["content"]
+    # DAPO's instruction (end with "Answer: $Answer") is taken off: the problem is the problem
+    content = dapo["prompt"][0]["content"]
+    assert content.startswith("Solve the following") and "Answer:" in content
+    assert loaded["dapo"][0].problem in content and "Answer" not in loaded["dapo"][0].problem
     gsm8k = json.loads(qwen_world.data["gsm8k"].read_text().splitlines()[0])
     assert "####" in gsm8k["answer"] and "####" not in loaded["gsm8k"][0].answer
     assert loaded["math500"][0].id.startswith("test/") and loaded["aime"][0].id.startswith("2024")

@@ -104,7 +104,7 @@ def test_signals_while_the_outcome_is_written_still_leave_one_run_end(tiny_zoo, 
     ids=["unclosed", "closed-then-unclosed", "open-braces-before", "stray-closers"],
 )
 def test_boxed_answers_parse_in_linear_time(answer):
-    from trainer.data import last_boxed
+    from trainer.formats import last_boxed
 
     start = time.process_time()
     last_boxed(answer)
@@ -112,7 +112,7 @@ def test_boxed_answers_parse_in_linear_time(answer):
 
 
 def test_the_linear_parse_finds_what_the_balanced_scan_found():
-    from trainer.data import last_boxed
+    from trainer.formats import last_boxed
 
     assert last_boxed("a \\boxed{1} b \\boxed{\\frac{1}{2}}") == "\\frac{1}{2}"
     assert last_boxed("\\boxed{3} and \\boxed{4") == "3"  # an unclosed last box: the one before

@@ -20,13 +20,12 @@ from trainer.data import (
     Prompt,
     Split,
     find_overlap,
-    gsm8k_answer,
-    last_boxed,
     load_problems,
     normalize_text,
     split_pool,
     text_hash,
 )
+from trainer.formats import gsm8k_answer, last_boxed
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:

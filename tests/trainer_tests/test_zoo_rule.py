@@ -75,3 +75,28 @@ def test_the_default_rule_in_order(tiny_zoo, tmp_path, monkeypatch):
     monkeypatch.setenv("S2D_TOY_ZOO", str(tmp_path))
     with pytest.raises(UserError, match="S2D_TOY_ZOO=.* is not a built toy zoo"):
         resolve_zoo()
+
+
+def test_a_scenario_without_prompts_emits_plans_that_validate(tiny_zoo, tmp_path):
+    """Labels are allocated in full to stages 1 and 3, and bridge prompts are never labels:
+    a scenario with no prompt pool used to emit bridged plans its own validator refused."""
+    scenario = tmp_path / "toy.yaml"
+    data = {
+        "kind": "scenario",
+        "name": "toy-no-prompts",
+        "world": "toy",
+        "zoo": str(tiny_zoo.root),
+        "student": "toy:xs",
+        "teachers": ["toy:s"],
+        "labels": 40,
+        "prompts": 0,
+        "hardware": {"device": "cpu", "count": 1, "probe": False},
+        "budget": {"cpu_seconds": 60},
+    }
+    scenario.write_text(yaml.safe_dump(data))
+    out = tmp_path / "plans"
+    for pareto in ([], ["--pareto"]):
+        assert main(["plan", str(scenario), "--out", str(out), "--trials", "16", *pareto]) == 0
+    for path in sorted(out.rglob("*.yaml")):
+        plan = load_plan(path)
+        assert all(s.data != "prompts" for s in plan.stages), path

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from planner.contracts import EvalOptions
+from planner.contracts.data import PromptTemplate
 
 
 @dataclass
@@ -51,6 +52,7 @@ def evaluate_model(
     seed: int = 0,
     model: Any = None,
     dtype: Any = None,
+    template: PromptTemplate | None = None,
 ) -> list[EvalResult]:
     from trainer.models import load_model, load_tokenizer
     from trainer.rollouts import sample
@@ -73,6 +75,7 @@ def evaluate_model(
             temperature=options.temperature,
             top_p=options.top_p,
             max_new_tokens=options.max_new_tokens,
+            template=template,
         )
         golds = [p.answer for p in problems for _ in range(options.k)]
         verdicts = verifier.verify_batch(golds, [c.text for g in groups for c in g])
@@ -81,7 +84,12 @@ def evaluate_model(
         greedy = None
         if options.greedy:
             greedy_groups = sample(
-                model, tokenizer, texts, greedy=True, max_new_tokens=options.max_new_tokens
+                model,
+                tokenizer,
+                texts,
+                greedy=True,
+                max_new_tokens=options.max_new_tokens,
+                template=template,
             )
             greedy_verdicts = verifier.verify_batch(
                 [p.answer for p in problems], [g[0].text for g in greedy_groups]

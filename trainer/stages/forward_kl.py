@@ -134,6 +134,7 @@ def _sample_rollouts(
         temperature=s.options_as(ForwardKLOptions).rollout_temperature,
         max_new_tokens=b.max_new_tokens,
         on_batch=progress,
+        template=ctx.plan.prompt,
     )
     rows = []
     for prompt, group in zip(mine, groups, strict=True):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from planner.contracts.data import PromptTemplate
 from trainer.context import StageContext, StageResult
 from trainer.hf import (
     AtomicCheckpointMixin,
@@ -51,12 +52,14 @@ class VerifierReward:
         return [1.0 if v == "correct" else 0.0 for v in verdicts]
 
 
-def prompt_dataset(problems: list[Any], with_answers: bool) -> Any:
+def prompt_dataset(problems: list[Any], with_answers: bool, template: PromptTemplate) -> Any:
+    """Conversational prompts for TRL (which applies the chat template, with the config's
+    ``chat_template_kwargs``), worded by the plan's prompt template."""
     from datasets import Dataset
 
     rows = []
     for p in problems:
-        row: dict[str, Any] = {"prompt": [{"role": "user", "content": p.problem}]}
+        row: dict[str, Any] = {"prompt": template.messages(p.problem)}
         if with_answers:
             row["answer"] = p.answer
         rows.append(row)
@@ -94,6 +97,7 @@ def grpo_config_kwargs(ctx: StageContext) -> dict[str, Any]:
         "mask_truncated_completions": False,
         "shuffle_dataset": True,
         "log_completions": False,
+        "chat_template_kwargs": ctx.plan.prompt.template_kwargs,
         "use_vllm": ctx.engine == "vllm",
         "vllm_mode": ctx.plan.rollout.vllm_mode,
     }
@@ -122,7 +126,7 @@ def run_grpo(ctx: StageContext) -> StageResult:
         model=model,
         reward_funcs=[VerifierReward(ctx.verifier)],
         args=grpo_config(ctx),
-        train_dataset=prompt_dataset(ctx.data.labeled, with_answers=True),
+        train_dataset=prompt_dataset(ctx.data.labeled, with_answers=True, template=ctx.plan.prompt),
         processing_class=tokenizer,
         callbacks=[EventsCallback(ctx)],
     )

@@ -138,6 +138,7 @@ def _run_full(ctx: StageContext) -> StageResult:
             "top_p": 1.0,
             "top_k": 0,
             "beta": 1.0,
+            "chat_template_kwargs": ctx.plan.prompt.template_kwargs,
             "use_vllm": ctx.engine == "vllm",
             "vllm_mode": ctx.plan.rollout.vllm_mode,
         },
@@ -146,7 +147,9 @@ def _run_full(ctx: StageContext) -> StageResult:
         model=student,
         teacher_model=teacher,
         args=config,
-        train_dataset=prompt_dataset(ctx.data.prompts, with_answers=False),
+        train_dataset=prompt_dataset(
+            ctx.data.prompts, with_answers=False, template=ctx.plan.prompt
+        ),
         processing_class=tokenizer,
         callbacks=[EventsCallback(ctx)],
     )
@@ -205,10 +208,14 @@ def _run_sampled(ctx: StageContext) -> StageResult:
 
     if with_reward:
         reward_funcs: list[Any] = [VerifierReward(ctx.verifier)]
-        dataset = prompt_dataset(ctx.data.labeled or [], with_answers=True)
+        dataset = prompt_dataset(
+            ctx.data.labeled or [], with_answers=True, template=ctx.plan.prompt
+        )
     else:
         reward_funcs = [zero_reward]
-        dataset = prompt_dataset(ctx.data.prompts or [], with_answers=False)
+        dataset = prompt_dataset(
+            ctx.data.prompts or [], with_answers=False, template=ctx.plan.prompt
+        )
     kwargs = grpo_config_kwargs(ctx)
     kwargs.update(temperature=o.temperature, scale_rewards="group" if with_reward else "none")
     trainer = Trainer(
