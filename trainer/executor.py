@@ -440,6 +440,8 @@ class Executor:
         reporter, run = self.options.reporter, self.paths
         done = run.read_done(stage.id)
         if done is not None:
+            if kind_of(stage).trains and done.model_path:
+                self._keep_model_card(index, run.root / done.model_path, done.evals)
             reporter.stage_skipped(stage.id)
             return Spend.from_dict(done.spent)  # the run's total holds every finished stage
         if not kind_of(stage).trains:
@@ -513,6 +515,11 @@ class Executor:
                 eval_sets,
                 device,
             )
+        from trainer.model_card import write_model_card
+
+        # The card the model was published with holds the prediction only: now the measured
+        # accuracy too, before the DONE marker (a crash in between redoes the eval and this).
+        write_model_card(trained, self.plan, index, evals)
         events.emit("stage_end", stage=stage.id, status="ok", spent=spent, metrics=metrics)
         run.write_done(
             StageRecord(
@@ -526,6 +533,15 @@ class Executor:
         )
         reporter.stage_finished(stage.id, spent)
         return spent
+
+    def _keep_model_card(self, index: int, model: Path, evals: list[dict[str, Any]]) -> None:
+        """A finished stage's model keeps its card; one missing (a run from before cards) or
+        unreadable is written from the DONE marker. A readable card is left as it is."""
+        from trainer.model_card import card_readable, write_model_card
+
+        card = model / RunDir.MODEL_CARD
+        if model.is_dir() and not card.is_dir() and not card_readable(card):
+            write_model_card(model, self.plan, index, evals)
 
     def _prompt_tokens(self, ctx: StageContext) -> float:
         """Mean prompt tokens (chat template included) of the stage's data, for its planned spend."""

@@ -266,7 +266,8 @@ def fsync_tree(root: Path) -> None:
 
 
 def save_final_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> Path:
-    """save_pretrained the trained model (with its tokenizer) to stages/<id>/model, atomically."""
+    """save_pretrained the trained model (with its tokenizer and model card) to
+    stages/<id>/model, atomically."""
     final = ctx.run.model_dir(ctx.stage.id)
     staging = final.with_name(final.name + ".staging")
     if trainer.args.should_save:
@@ -275,10 +276,14 @@ def save_final_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> Path:
     trainer.save_model(str(staging))  # every rank: FSDP gathers the weights for the main rank
     trainer.accelerator.wait_for_everyone()
     if trainer.args.should_save:
+        from trainer.model_card import write_model_card
         from trainer.models import cast_saved_weights
 
         tokenizer.save_pretrained(str(staging))
         cast_saved_weights(staging, ctx.frozen_dtype)
+        # Published with the model: the plan's prediction now, the measured accuracy once the
+        # stage's eval has run (trainer.executor rewrites it then).
+        write_model_card(staging, ctx.plan, ctx.index, evals=None)
         shutil.rmtree(final, ignore_errors=True)
         fsync_tree(staging)
         os.replace(staging, final)

@@ -8,6 +8,8 @@
     runs/<name>/stages/<id>/DONE.json           the stage finished: its model, metrics, spend, evals
     runs/<name>/stages/<id>/trl_config.json     the TRL config the stage trained with, resolved
     runs/<name>/stages/<id>/model/              the trained model (save_pretrained)
+    runs/<name>/stages/<id>/model/README.md     its model card (YAML front matter: base model,
+                                                data, tags, eval results; trainer.model_card)
     runs/<name>/stages/<id>/checkpoints/checkpoint-N/   resumable checkpoints (transformers' layout)
     runs/<name>/artifacts/<id>/teacher_rollouts.jsonl   the warmup's teacher samples
     runs/<name>/stages/base/DONE.json           the untrained student's eval (pseudo-stage ``base``)
@@ -117,6 +119,7 @@ class RunDir:
     ARTIFACTS: ClassVar[str] = "artifacts"
     DONE: ClassVar[str] = "DONE.json"
     MODEL: ClassVar[str] = "model"
+    MODEL_CARD: ClassVar[str] = "README.md"
     CHECKPOINTS: ClassVar[str] = "checkpoints"
     TEACHER_ROLLOUTS: ClassVar[str] = "teacher_rollouts.jsonl"
     WORKER_EVENTS: ClassVar[str] = "worker_events.jsonl"
@@ -153,6 +156,10 @@ class RunDir:
 
     def model_dir(self, stage_id: str) -> Path:
         return self.stage_dir(stage_id) / self.MODEL
+
+    def model_card(self, stage_id: str) -> Path:
+        """The model card (README.md) in the stage's model directory."""
+        return self.model_dir(stage_id) / self.MODEL_CARD
 
     def done_marker(self, stage_id: str) -> Path:
         return self.stage_dir(stage_id) / self.DONE
