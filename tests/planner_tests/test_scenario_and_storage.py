@@ -143,6 +143,25 @@ def test_unreachable_postgresql_server_is_a_user_error_without_the_password(
     assert "Check that the server is running" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("pareto", [False, True])
+def test_objectives_carry_their_names_once(paper_scenario, tmp_path, capsys, pareto):
+    import optuna
+
+    from planner.search.optimize import metric_names
+    from planner.search.storage import open_storage
+
+    out = tmp_path / "o"
+    args = ["plan", str(paper_scenario()), "--out", str(out), "--study", "named", "--trials", "30"]
+    args += ["--pareto"] if pareto else []
+    assert main(args) == 0 and main(args) == 0  # the second run reopens the study
+    study = optuna.load_study(
+        study_name="named", storage=open_storage(f"journal:{out / 'study.journal'}")
+    )
+    expected = ["accuracy (0-1)", "compute (GPU-h)"] if pareto else ["accuracy (0-1)"]
+    assert study.metric_names == expected == metric_names(pareto, "gpu_hours")
+    assert (out / "study.journal").read_text().count("metric_names") == 1  # written once
+
+
 def test_sqlite_storage_and_study_resume(paper_scenario, tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     first = make_plans(
