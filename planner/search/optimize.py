@@ -69,12 +69,30 @@ def _sampler(kind: str, seed: int, pareto: bool) -> Any:
     )
 
 
-def create_study(storage: Any, name: str, pareto: bool, sampler: Any) -> Any:
+COST_LABEL = {"gpu_hours": "GPU-h", "cpu_seconds": "CPU-s"}
+
+
+def metric_names(pareto: bool, compute_unit: str) -> list[str]:
+    """What optuna-dashboard calls the objectives: predicted accuracy (0..1), and compute in budget units."""
+    names = ["accuracy (0-1)"]
+    if pareto:
+        names.append(f"compute ({COST_LABEL.get(compute_unit, compute_unit)})")
+    return names
+
+
+def create_study(
+    storage: Any, name: str, pareto: bool, sampler: Any, compute_unit: str | None = None
+) -> Any:
+    """Create or reopen the study; with ``compute_unit``, its objectives also get their names.
+
+    Naming is idempotent: a study reopened by another worker (or run) that already
+    has the names is not written to again.
+    """
     import optuna
 
     directions: list[Any] = ["maximize", "minimize"] if pareto else ["maximize"]
     try:
-        return optuna.create_study(
+        study = optuna.create_study(
             storage=storage,
             study_name=name,
             directions=directions,
@@ -85,6 +103,15 @@ def create_study(storage: Any, name: str, pareto: bool, sampler: Any) -> Any:
         raise UserError(
             f"study {name!r} exists in this storage with other objectives ({e}); pass --study NEW_NAME or drop --pareto."
         ) from None
+    if compute_unit is not None:
+        names = metric_names(pareto, compute_unit)
+        if study.metric_names != names:
+            import warnings
+
+            with warnings.catch_warnings():  # "experimental" since Optuna 3.2
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(names)
+    return study
 
 
 Progress = Callable[[float], None]  # the best objective so far, after each trial or round
@@ -140,6 +167,7 @@ def _worker(
         cfg.study_name,
         cfg.pareto,
         _sampler(cfg.sampler, seed, cfg.pareto),
+        problem.sc.compute_unit,
     )
     if cfg.sampler == "tpe":
         study.optimize(_objective(problem, cfg.pareto), n_trials=trials)
@@ -202,7 +230,11 @@ def run_search(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = create_study(
-        storage, cfg.study_name, cfg.pareto, _sampler(cfg.sampler, cfg.seed, cfg.pareto)
+        storage,
+        cfg.study_name,
+        cfg.pareto,
+        _sampler(cfg.sampler, cfg.seed, cfg.pareto),
+        problem.sc.compute_unit,
     )
     if "compute_unit" not in study.user_attrs:  # what `s2d explore` labels the cost axis with
         study.set_user_attr("compute_unit", problem.sc.compute_unit)

@@ -6,6 +6,13 @@ optuna-dashboard opens it). ``--storage`` takes what Optuna takes: an RDB URL
 (``sqlite:///study.db``, ``postgresql://user:pass@host/db`` for workers on many
 machines) or ``journal:PATH`` for a journal file elsewhere.
 
+A plain ``postgresql://`` URL is opened with whichever PostgreSQL driver is
+installed: SQLAlchemy's default for the scheme (psycopg2, or psycopg 3 from
+SQLAlchemy 2.1 on) when present, else the other one (:func:`driver_url`; the
+URL is still shown as the user typed it). Without either, the error says to
+``pip install 'sparse2dense[postgres]'``. RDB storages record heartbeats of
+running trials (planner/search/stale_trials.py says why and how long).
+
 Journal files are locked with ``flock`` (:class:`JournalLock`) instead of
 Optuna's lock files: the kernel drops an flock when its holder dies, so a
 worker killed mid-write costs nothing, where a lock file left behind stalls
@@ -19,6 +26,7 @@ the journal unreadable.
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -124,12 +132,61 @@ def _cut_partial_entry(path: str) -> None:
         os.fsync(f.fileno())
 
 
+POSTGRES_EXTRA = "pip install 'sparse2dense[postgres]'"
+_PG_DRIVERS = ("psycopg", "psycopg2")  # the DBAPI modules SQLAlchemy's postgresql dialects import
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _default_pg_driver() -> str:
+    """The driver SQLAlchemy picks for a plain ``postgresql://`` (psycopg2 before 2.1, psycopg after)."""
+    try:
+        from sqlalchemy.dialects import postgresql
+
+        return str(postgresql.dialect.driver)
+    except Exception:
+        return "psycopg2"
+
+
+def driver_url(url: str) -> str:
+    """``url`` with a PostgreSQL driver that is installed; a UserError when none is.
+
+    A plain ``postgresql://`` keeps SQLAlchemy's default driver when that is
+    installed and gets the other one (``postgresql+psycopg://`` or
+    ``postgresql+psycopg2://``) when only that is. A URL naming psycopg or
+    psycopg2 must have it installed. Other URLs are returned as they are.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0].lower() != "postgresql":
+        return url
+    dialect, _, driver = scheme.partition("+")
+    if driver:
+        if driver.lower() in _PG_DRIVERS and not _installed(driver.lower()):
+            raise UserError(
+                f"cannot open Optuna storage {mask_url(url)}: its driver {driver} is not installed; {POSTGRES_EXTRA} installs psycopg 3 (then a plain postgresql:// URL works), or pip install {driver}."
+            )
+        return url
+    default = _default_pg_driver()
+    for module in (default, *(d for d in _PG_DRIVERS if d != default)):
+        if _installed(module):
+            return url if module == default else f"{dialect}+{module}://{rest}"
+    raise UserError(
+        f"cannot open Optuna storage {mask_url(url)}: no PostgreSQL driver is installed; {POSTGRES_EXTRA} (psycopg 3) and run again."
+    )
+
+
 # What a database says when another process created the same schema a moment earlier.
 _SCHEMA_RACE = ("already exists", "duplicate key", "UNIQUE constraint")
 
 
 def _open_rdb(url: str, attempts: int = 3) -> Any:
-    """RDBStorage, tolerating another process that creates a new database's tables at the same time.
+    """RDBStorage with trial heartbeats, tolerating another process that creates a new
+    database's tables at the same time.
 
     Optuna creates the schema when it opens a database that has none; two
     ``s2d plan`` processes started together on a new SQLite file (or a new
@@ -137,12 +194,20 @@ def _open_rdb(url: str, attempts: int = 3) -> Any:
     Opening again finds the schema in place.
     """
     import time
+    import warnings
 
     import optuna
 
+    from planner.search.stale_trials import heartbeat_settings
+
+    interval, grace = heartbeat_settings()
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(url)
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 4 and 5
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=interval, grace_period=grace
+                )
         except Exception as e:
             if attempt == attempts - 1 or not any(m in str(e) for m in _SCHEMA_RACE):
                 raise
@@ -217,6 +282,7 @@ def open_storage(url: str) -> Any:
     import optuna
 
     check_storage_path(url)
+    opened = driver_url(url)
     try:
         if url.startswith("journal:"):
             from optuna.storages.journal import JournalFileBackend
@@ -225,14 +291,21 @@ def open_storage(url: str) -> Any:
             path.parent.mkdir(parents=True, exist_ok=True)
             backend = JournalFileBackend(str(path), lock_obj=JournalLock(str(path)))  # type: ignore[arg-type]
             return optuna.storages.JournalStorage(backend)
-        return _open_rdb(url)
+        return _open_rdb(opened)
+    except UserError:
+        raise
     except (ImportError, ValueError, OSError) as e:
         raise UserError(
-            f"cannot open Optuna storage {mask_url(url)} ({type(e).__name__}: {mask_message(str(e), url)}). Use sqlite:///FILE.db, postgresql://USER:PASSWORD@HOST/DB (needs a driver such as psycopg2) or journal:FILE."
+            f"cannot open Optuna storage {mask_url(url)} ({type(e).__name__}: {mask_message(str(e), url)}). Use sqlite:///FILE.db, postgresql://USER:PASSWORD@HOST/DB (needs a driver: {POSTGRES_EXTRA}) or journal:FILE."
         ) from None
     except (
         Exception
     ) as e:  # sqlalchemy errors (bad driver, unreachable server) are not ours to import
+        # sqlalchemy.exc.OperationalError from a server: it refused us or is not there
+        if type(e).__name__ == "OperationalError" and not url.startswith("sqlite:"):
+            raise UserError(
+                f"cannot reach the database of Optuna storage {mask_url(url)}: {mask_message(str(e), url).splitlines()[0]}. Check that the server is running and that the host, port, user, password and database name in the URL are right."
+            ) from None
         raise UserError(
             f"cannot open Optuna storage {mask_url(url)}: {mask_message(str(e), url).splitlines()[0]}. Check the URL, the driver and that the server is reachable."
         ) from None

@@ -87,3 +87,26 @@ def toy_problem(toy_problem_path):
     from planner.simulator.simulator import Simulator
 
     return Simulator.create(load_scenario(toy_problem_path))
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for this session (tests/planner_tests/postgres_server.py)."""
+    from tests.planner_tests.postgres_server import Unavailable, driver_available, postgres_server
+
+    if not driver_available():
+        pytest.skip("no PostgreSQL driver: pip install 'sparse2dense[postgres]'")
+    try:
+        with postgres_server() as server:
+            yield server
+    except Unavailable as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture
+def postgres_url(postgres, request):
+    """A new database on the session's server, named after the test; its postgresql:// URL."""
+    import re
+
+    slug = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())
+    return postgres.create_database(f"db{postgres.databases}_{slug}"[:63])

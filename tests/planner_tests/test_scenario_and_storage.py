@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,6 +111,55 @@ def test_bad_storage_url_is_a_user_error_without_the_password(paper_scenario, tm
     )
     err = capsys.readouterr().err
     assert code == 2 and "hunter2" not in err and "***" in err
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgresql+psycopg", "postgresql+psycopg2"])
+def test_postgresql_without_a_driver_says_which_extra_to_install(
+    paper_scenario, tmp_path, capsys, monkeypatch, scheme
+):
+    for module in ("psycopg", "psycopg2"):  # as if neither were installed
+        monkeypatch.setitem(sys.modules, module, None)
+    url = f"{scheme}://bob:hunter2@db.example:5432/optuna"
+    code = main(["plan", str(paper_scenario()), "--out", str(tmp_path / "o"), "--storage", url])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'sparse2dense[postgres]'" in err
+    assert f"{scheme}://bob:***@db.example" in err and "hunter2" not in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_unreachable_postgresql_server_is_a_user_error_without_the_password(
+    paper_scenario, tmp_path, capsys
+):
+    if not any(importlib.util.find_spec(m) for m in ("psycopg", "psycopg2")):
+        pytest.skip("no PostgreSQL driver: pip install 'sparse2dense[postgres]'")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://bob:hunter2@127.0.0.1:{port}/optuna"
+    code = main(["plan", str(paper_scenario()), "--out", str(tmp_path / "o"), "--storage", url])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot reach the database of Optuna storage" in err
+    assert f"postgresql://bob:***@127.0.0.1:{port}/optuna" in err and "hunter2" not in err
+    assert "Check that the server is running" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("pareto", [False, True])
+def test_objectives_carry_their_names_once(paper_scenario, tmp_path, capsys, pareto):
+    import optuna
+
+    from planner.search.optimize import metric_names
+    from planner.search.storage import open_storage
+
+    out = tmp_path / "o"
+    args = ["plan", str(paper_scenario()), "--out", str(out), "--study", "named", "--trials", "30"]
+    args += ["--pareto"] if pareto else []
+    assert main(args) == 0 and main(args) == 0  # the second run reopens the study
+    study = optuna.load_study(
+        study_name="named", storage=open_storage(f"journal:{out / 'study.journal'}")
+    )
+    expected = ["accuracy (0-1)", "compute (GPU-h)"] if pareto else ["accuracy (0-1)"]
+    assert study.metric_names == expected == metric_names(pareto, "gpu_hours")
+    assert (out / "study.journal").read_text().count("metric_names") == 1  # written once
 
 
 def test_sqlite_storage_and_study_resume(paper_scenario, tmp_path):
