@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from planner.contracts import Plan, RunDir, Stage, kind_of
+from planner.contracts.data import as_ref
 from planner.contracts.files import atomic_write_text
 from planner.contracts.plan import LABEL_SOURCES
 
@@ -87,9 +88,9 @@ def base_model(plan: Plan, stage: Stage) -> str | None:
 def trained_on(plan: Plan, stage: Stage) -> list[str]:
     """The data the stage trained on, as the plan names it."""
     if stage.data in LABEL_SOURCES:
-        return [plan.datasets.labeled]
+        return [as_ref(plan.datasets.labeled).path]
     if stage.data == "prompts":
-        return [plan.datasets.prompts or plan.datasets.labeled]
+        return [as_ref(plan.datasets.prompts or plan.datasets.labeled).path]
     return []
 
 
