@@ -212,11 +212,13 @@ def dry_run(plan: Plan, run_dir: Path, toy_zoo: Path | None = None) -> int:
     if len(found) == 2:
         check_compatible(found["teacher"], found["student"])
         notes.append("teacher and student share vocabulary, special tokens and chat template")
-    absent = [
-        str(ref)
-        for _, ref in plan.datasets.refs()
-        if not ref.path.startswith("toy:") and locate(ref, zoo) is None
-    ]
+    absent = list(
+        dict.fromkeys(
+            str(ref)
+            for _, ref in plan.datasets.refs()
+            if not ref.path.startswith("toy:") and locate(ref, zoo) is None
+        )
+    )
     if absent:
         notes.append(f"data: not on this machine: {', '.join(absent)}")
         missing.append(f"data ({', '.join(absent)})")
