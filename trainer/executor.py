@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import signal
 import socket
@@ -42,6 +43,14 @@ from trainer.context import StageContext, StageResult, run_training
 from trainer.run_guard import Frozen, RunLock, check_same_plan, freeze_plan
 from trainer.stages import StageInterrupted
 from trainer.trl_settings import check_trl
+
+
+def write_eval_samples(path: Path, samples: list[dict[str, Any]]) -> None:
+    """A few completions of an eval with their verdicts, replaced whole (s2d watch reads them)."""
+    from planner.contracts.files import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
 
 
 class Reporter:
@@ -400,6 +409,19 @@ class Executor:
         t0 = time.perf_counter()
         out = []
         dtype = weights_dtype(self.plan.precision, device)
+        stage = next((s for s in self.plan.stages if s.id == stage_id), None)
+        step = stage.budget.steps if stage is not None and stage.budget is not None else 0
+
+        def progress(name: str, done: int, total: int) -> None:
+            # The eval's progress, as s2d watch shows it (planner.contracts.metrics.PROGRESS).
+            events.emit(
+                "metrics",
+                stage=stage_id,
+                step=step,
+                values={"eval_problems": done, "eval_total": total},
+            )
+
+        samples: list[dict[str, Any]] = []
         for r in evaluate_model(
             model_path,
             eval_sets,
@@ -409,7 +431,9 @@ class Executor:
             seed=self.plan.seed,
             dtype=dtype,
             template=self.plan.prompt,
+            on_progress=progress,
         ):
+            samples += [{"benchmark": r.benchmark, **s} for s in r.samples]
             fields = {
                 **r.event_fields(),
                 "model": role,
@@ -423,6 +447,7 @@ class Executor:
                 stage_id, role, r.benchmark, r.accuracy, r.greedy_accuracy
             )
             out.append(fields)
+        write_eval_samples(self.paths.eval_samples(stage_id), samples)
         return out
 
     def _stage(

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner.contracts import BASE_STAGE, Event, Plan, Spend, StagePrediction
+from planner.contracts.metrics import PROGRESS
 from tui.series import DownsampledSeries
 
 CURVE_CAPACITY = 400
@@ -82,6 +83,16 @@ def _fraction(value: Any, what: str) -> float:
     return x
 
 
+_PROGRESS_KEYS = frozenset(k for pair in PROGRESS for k in pair)
+
+
+def _phase(values: dict[str, Any], t: float) -> Phase | None:
+    for (done, total), label in PROGRESS.items():
+        if values.get(total):
+            return Phase(label, int(values.get(done) or 0), int(values[total]), t)
+    return None
+
+
 def _excerpt(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -94,6 +105,16 @@ class MeasuredEval:
     n: int
     k: int
     greedy: float | None = None
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Progress through a part of a stage that is not training steps (rollouts, an eval)."""
+
+    label: str
+    done: int
+    total: int
+    t: float  # when it was reported
 
 
 @dataclass
@@ -116,6 +137,8 @@ class StageView:
     attempt: int = 0  # the run attempt (RunState.attempts) of the stage's latest event; 0: none
     curves: dict[str, DownsampledSeries] = field(default_factory=dict)
     evals: dict[str, MeasuredEval] = field(default_factory=dict)
+    phase: Phase | None = None  # rollouts or an eval in progress; None: training (or done)
+    phase_started_t: float | None = None
 
     @property
     def spent(self) -> Spend:
@@ -308,6 +331,13 @@ class RunState:
                 _number(value, f"values.{name}")
         if view is None:
             view = self._stage(_text(stage, "stage"))
+        phase = _phase(values, e.t)
+        if phase is not None:
+            if view.phase is None or view.phase.label != phase.label:
+                view.phase_started_t = e.t
+            view.phase = phase
+        else:
+            view.phase = None
         view.step = step
         view.attempt = self.attempts
         if total_steps:
@@ -320,7 +350,7 @@ class RunState:
         self.status = RUNNING
         curves = view.curves
         for name, value in values.items():
-            if value is not None:
+            if value is not None and name not in _PROGRESS_KEYS:
                 series = curves.get(name)
                 if series is None:
                     series = curves[name] = DownsampledSeries(CURVE_CAPACITY)
@@ -359,6 +389,7 @@ class RunState:
         view = self._stage(stage)
         view.status = str(e["status"])
         view.ended_t = e.t
+        view.phase = None
         view.attempt = self.attempts
         if spent is not None:
             view.spent_raw = spent

@@ -9,6 +9,7 @@ stage can spend (generated, trained, teacher-scored), planned and spent alike.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from planner.contracts import Spend, kind_of, metrics
@@ -122,6 +123,21 @@ class AccuracyRow:
     high: float | None
     measured: float | None  # 0..1, on the main benchmark
     greedy: float | None
+    n: int | None = None  # problems the measurement sampled
+    k: int | None = None  # samples per problem
+
+    @property
+    def half_width(self) -> float | None:
+        """Half the 95% interval of the measurement: binomial over the n problems.
+
+        The k samples of one problem are not independent draws of the benchmark (a problem
+        is mostly solved or mostly not), so the problems are the sampling unit; this is wider
+        than an interval over n x k samples, and honest about a 64-problem eval.
+        """
+        if self.measured is None or not self.n:
+            return None
+        p = self.measured
+        return 1.96 * math.sqrt(max(p * (1 - p), 1e-12) / self.n)
 
     @property
     def difference(self) -> float | None:
@@ -155,6 +171,54 @@ def accuracy_rows(state: RunState, benchmark: str | None = None) -> list[Accurac
                 high=p.high if p else None,
                 measured=result.accuracy if result else None,
                 greedy=result.greedy if result else None,
+                n=result.n if result else None,
+                k=result.k if result else None,
             )
         )
     return rows
+
+
+def stage_eta(view: StageView, now: float | None) -> float | None:
+    """Seconds left in a running stage at its current pace (of its phase, or of its steps)."""
+    if view.status != "running" or now is None:
+        return None
+    phase = view.phase
+    if phase is not None:
+        start = view.phase_started_t
+        if start is None or phase.done <= 0 or now <= start:
+            return None
+        return (phase.total - phase.done) * (now - start) / phase.done
+    if view.started_t is None or not view.total_steps or view.step <= 0 or now <= view.started_t:
+        return None
+    return max(0, view.total_steps - view.step) * (now - view.started_t) / view.step
+
+
+def run_eta(state: RunState) -> float | None:
+    """Seconds left in the run: the current stage's ETA, then each stage still to come at the
+    wall time per unit of compute the run has shown so far, times its planned compute."""
+    if state.finished or state.last_t is None:
+        return None
+    unit = state.compute_unit
+    wall = spent = 0.0
+    left = 0.0
+    current = state.stages.get(state.current_stage or "")
+    for view in state.stages.values():
+        if view.started_t is not None:
+            end = view.ended_t if view.ended_t is not None else state.last_t
+            wall += max(0.0, end - view.started_t)
+            spent += compute_of(view.spent, unit)
+    if spent <= 0 or wall <= 0:
+        return None
+    for view in state.stages.values():
+        if view.status != "pending" or view.kind == "eval":
+            continue
+        planned = compute_of(view.planned, unit) if view.planned is not None else 0.0
+        if planned <= 0 and view.predicted is not None:
+            planned = view.predicted.compute
+        left += planned * wall / spent
+    if current is not None and current.status == "running":
+        eta = stage_eta(current, state.last_t)
+        if eta is None:
+            return None
+        left += eta
+    return left

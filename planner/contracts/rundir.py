@@ -12,6 +12,7 @@
                                                 data, tags, eval results; trainer.model_card)
     runs/<name>/stages/<id>/checkpoints/checkpoint-N/   resumable checkpoints (transformers' layout)
     runs/<name>/artifacts/<id>/teacher_rollouts.jsonl   the warmup's teacher samples
+    runs/<name>/artifacts/<id>/eval_samples.jsonl       a few eval completions with their verdicts
     runs/<name>/stages/base/DONE.json           the untrained student's eval (pseudo-stage ``base``)
     runs/<name>/damaged/<when>/...              what resume found damaged and set aside (never deleted),
                                                 at its path relative to the run directory
@@ -117,6 +118,7 @@ class RunDir:
     LOCK: ClassVar[str] = ".lock"
     STAGES: ClassVar[str] = "stages"
     ARTIFACTS: ClassVar[str] = "artifacts"
+    EVAL_SAMPLES: ClassVar[str] = "eval_samples.jsonl"
     DONE: ClassVar[str] = "DONE.json"
     MODEL: ClassVar[str] = "model"
     MODEL_CARD: ClassVar[str] = "README.md"
@@ -169,6 +171,10 @@ class RunDir:
 
     def artifacts_dir(self, stage_id: str) -> Path:
         return self.root / self.ARTIFACTS / stage_id
+
+    def eval_samples(self, stage_id: str) -> Path:
+        """A few of the stage's latest eval completions with their verdicts (s2d watch)."""
+        return self.artifacts_dir(stage_id) / self.EVAL_SAMPLES
 
     def teacher_rollouts(self, stage_id: str) -> Path:
         return self.artifacts_dir(stage_id) / self.TEACHER_ROLLOUTS

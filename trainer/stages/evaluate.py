@@ -8,7 +8,8 @@ sampled accuracy still rises, and the headline metric is the sampled one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,23 @@ import torch
 
 from planner.contracts import EvalOptions
 from planner.contracts.data import PromptTemplate
+
+SAMPLES_KEPT = 8
+
+
+@dataclass
+class _Progress:
+    """Problems of one eval set sampled so far, reported after each batch."""
+
+    name: str
+    total: int
+    report: Callable[[str, int, int], None] | None
+    done: int = 0
+
+    def add(self, batch: int) -> None:
+        self.done = min(self.done + batch, self.total)
+        if self.report is not None:
+            self.report(self.name, self.done, self.total)
 
 
 @dataclass
@@ -27,6 +45,8 @@ class EvalResult:
     k: int
     tokens_generated: int
     verdicts: dict[str, int]
+    # The first sample of the first SAMPLES_KEPT problems, with its verdict (s2d watch shows them).
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
     def event_fields(self) -> dict[str, Any]:
         return {
@@ -53,7 +73,9 @@ def evaluate_model(
     model: Any = None,
     dtype: Any = None,
     template: PromptTemplate | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> list[EvalResult]:
+    """Each eval set's result; ``on_progress(set, problems done, problems)`` after each batch."""
     from trainer.models import load_model, load_tokenizer
     from trainer.rollouts import sample
 
@@ -66,6 +88,8 @@ def evaluate_model(
         if options.max_problems:
             problems = problems[: options.max_problems]
         texts = [p.problem for p in problems]
+        progress = _Progress(name, len(texts), on_progress)
+
         torch.manual_seed(seed)
         groups = sample(
             model,
@@ -76,6 +100,7 @@ def evaluate_model(
             top_p=options.top_p,
             max_new_tokens=options.max_new_tokens,
             template=template,
+            on_batch=progress.add,
         )
         golds = [p.answer for p in problems for _ in range(options.k)]
         verdicts = verifier.verify_batch(golds, [c.text for g in groups for c in g])
@@ -108,6 +133,18 @@ def evaluate_model(
                 k=options.k,
                 tokens_generated=tokens,
                 verdicts=counts,
+                samples=[
+                    {
+                        "id": p.id,
+                        "problem": p.problem,
+                        "gold": p.answer,
+                        "completion": g[0].text,
+                        "tokens": g[0].n_tokens,
+                        "stopped": g[0].stopped,
+                        "verdict": str(verdicts[i * options.k]),
+                    }
+                    for i, (p, g) in enumerate(zip(problems[:SAMPLES_KEPT], groups, strict=False))
+                ],
             )
         )
     return results

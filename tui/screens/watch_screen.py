@@ -23,6 +23,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
+from planner.contracts import RunDir
 from tui.follower import RunFollower
 from tui.messages import RunChanged
 from tui.run_dir import DirKind
@@ -35,6 +36,7 @@ from tui.widgets.budget_bars import BudgetBars
 from tui.widgets.log_pane import LogPane
 from tui.widgets.metric_chart import MetricChart
 from tui.widgets.run_header import RunHeader
+from tui.widgets.samples_pane import SamplesPane
 from tui.widgets.stage_timeline import StageTimeline
 
 W = TypeVar("W", bound=Widget)
@@ -46,12 +48,19 @@ def titled(widget: W, title: str) -> W:
 
 
 class WatchScreen(Screen[None]):
+    # Layout by terminal size (tui/s2d.tcss): below 120 columns the two columns share the
+    # width and the widgets drop their least-needed columns; below 36 rows the accuracy
+    # chart gives its place to the rest; from 180x50 a second chart shows the next metric.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide"), (180, "-huge")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall"), (50, "-taller")]
     BINDINGS = [
         Binding("left,h", "stage(-1)", "Prev stage", priority=True),
         Binding("right,l", "stage(1)", "Next stage", priority=True),
         Binding("f", "follow_stage", "Current stage"),
         Binding("c", "chart(1)", "Next chart"),
         Binding("C", "chart(-1)", "Prev chart", show=False),
+        Binding("m", "smooth", "Smooth"),
+        Binding("g", "samples", "Samples"),
         Binding("p,space", "pause", "Pause"),
         Binding("s", "save_screenshot", "Save SVG"),
     ]
@@ -70,6 +79,8 @@ class WatchScreen(Screen[None]):
         # The chart asked for; a stage that does not chart it shows its first chart.
         self.chart: str | None = None
         self.drawn_version = -1
+        self.smooth = False  # the charts draw an exponential moving average over the points
+        self.show_samples = False  # the bottom pane shows eval samples instead of the log
         self.reader_error: str | None = None  # the reader stopped on this error
 
     def compose(self) -> ComposeResult:
@@ -79,11 +90,13 @@ class WatchScreen(Screen[None]):
             with Vertical(id="left"):
                 yield titled(StageTimeline(id="timeline"), "stages")
                 yield titled(BudgetBars(id="budget"), "budget: spent / planned")
-                yield titled(AccuracyTable(id="accuracy-table"), "accuracy after each stage")
+                yield AccuracyChart(id="accuracy-chart")
             with Vertical(id="right"):
                 yield MetricChart(id="metric-chart")
-                yield AccuracyChart(id="accuracy-chart")
+                yield MetricChart(id="metric-chart-2")
+                yield titled(AccuracyTable(id="accuracy-table"), "accuracy after each stage")
         yield titled(LogPane(id="log"), "log")
+        yield SamplesPane(id="samples")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -179,8 +192,16 @@ class WatchScreen(Screen[None]):
             self.query_one(StageTimeline).show(state, selected)
             self.query_one(BudgetBars).show(state)
             self.query_one(AccuracyTable).show(state)
-            self.query_one(MetricChart).show(
-                state.stages.get(selected or ""), self._shown_chart(selected)
+            view = state.stages.get(selected or "")
+            shown = self._shown_chart(selected)
+            self.query_one("#metric-chart", MetricChart).show(view, shown, smooth=self.smooth)
+            charts = stage_charts(state, selected)
+            others = [c for c in charts if c != shown]
+            self.query_one("#metric-chart-2", MetricChart).show(
+                view, others[0] if others else None, smooth=self.smooth
+            )
+            self.query_one(SamplesPane).show(
+                RunDir(self.run_dir).eval_samples(selected) if selected else None, selected
             )
             self.query_one(AccuracyChart).show(accuracy_rows(state), state.main_benchmark)
             self.query_one(LogPane).show(state)
@@ -209,6 +230,17 @@ class WatchScreen(Screen[None]):
                 shown = self._shown_chart(selected)
                 index = charts.index(shown) if shown in charts else 0
                 self.chart = charts[(index + delta) % len(charts)]
+        self.redraw()
+
+    def action_smooth(self) -> None:
+        self.smooth = not self.smooth
+        self.notify("Smoothed (EMA 0.6)" if self.smooth else "Raw points")
+        self.redraw()
+
+    def action_samples(self) -> None:
+        self.show_samples = not self.show_samples
+        self.query_one(LogPane).display = not self.show_samples
+        self.query_one(SamplesPane).display = self.show_samples
         self.redraw()
 
     def action_pause(self) -> None:

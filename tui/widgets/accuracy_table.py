@@ -26,11 +26,17 @@ class AccuracyTable(Static):
             caption=Text(f"on {bench}", style="dim") if bench else None,
             caption_style="dim",
         )
-        table.add_column("after stage", no_wrap=True, style="bold")
-        table.add_column("predicted", justify="right", no_wrap=True)
-        table.add_column("measured", justify="right", no_wrap=True)
+        # Narrow (under 70 columns): predicted without its band, measured with its interval.
+        compact = 0 < self.size.width < 70
+        table.add_column("after stage" if not compact else "stage", no_wrap=True, style="bold")
+        table.add_column("predicted" if not compact else "pred", justify="right", no_wrap=True)
+        table.add_column("measured" if not compact else "meas ±95%", justify="right", no_wrap=True)
+        if not compact:
+            table.add_column("95%", justify="right", no_wrap=True, style="dim")
+            table.add_column("n×k", justify="right", no_wrap=True, style="dim")
         table.add_column("Δ", justify="right", no_wrap=True)
-        table.add_column("greedy", justify="right", no_wrap=True, style="dim")
+        if not compact:
+            table.add_column("greedy", justify="right", no_wrap=True, style="dim")
         for r in rows:
             band = (
                 f" ({r.low * 100:.0f}–{r.high * 100:.0f})"
@@ -39,10 +45,22 @@ class AccuracyTable(Static):
             )
             inside = r.inside_band
             diff_style = "" if inside is None else ("green" if inside else "bold red")
+            interval = "—" if r.half_width is None else f"±{r.half_width * 100:.1f}"
+            if compact:
+                measured = fmt.pct(r.measured) + ("" if r.half_width is None else f" {interval}")
+                table.add_row(
+                    Text(r.stage),
+                    fmt.pct(r.predicted, 0),
+                    measured,
+                    Text(fmt.points(r.difference).replace(" pt", ""), diff_style),
+                )
+                continue
             table.add_row(
                 Text(r.stage),
                 f"{fmt.pct(r.predicted)}{band}",
                 fmt.pct(r.measured),
+                interval,
+                f"{r.n}×{r.k}" if r.n else "—",
                 Text(fmt.points(r.difference), diff_style),
                 fmt.pct(r.greedy),
             )

@@ -34,10 +34,16 @@ class BudgetBars(Static):
         if not rows:
             self.update(Text("no training stages yet", style="dim"))
             return
+        compact = 0 < self.size.width < 60  # narrow: compute and labels, no tokens
         table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
         table.add_column("stage", no_wrap=True, style="bold")
-        table.add_column(UNIT_HEADING.get(unit, unit), no_wrap=True)
-        table.add_column("tokens", no_wrap=True)
+        heading = UNIT_HEADING.get(unit, unit)
+        table.add_column(
+            heading.replace("seconds", "s").replace("hours", "h") if compact else heading,
+            no_wrap=True,
+        )
+        if not compact:
+            table.add_column("tokens", no_wrap=True)
         table.add_column("labels", no_wrap=True)
         short = "GPU-h" if unit == "gpu_hours" else "s"
         for r in rows:
@@ -51,15 +57,21 @@ class BudgetBars(Static):
                     else f"{r.compute_planned:.0f}"
                 )
             )
+            tokens = _cell(
+                r.tokens_spent,
+                r.tokens_planned,
+                4,
+                f"{fmt.count(r.tokens_spent)}/{fmt.count(r.tokens_planned)}",
+            )
             table.add_row(
                 Text(r.stage),
-                _cell(r.compute_spent, r.compute_planned, 6, f"{spent_c}/{planned_c}{short}"),
                 _cell(
-                    r.tokens_spent,
-                    r.tokens_planned,
-                    4,
-                    f"{fmt.count(r.tokens_spent)}/{fmt.count(r.tokens_planned)}",
+                    r.compute_spent,
+                    r.compute_planned,
+                    3 if compact else 6,
+                    f"{spent_c}/{planned_c}{'' if compact else short}",
                 ),
+                *([] if compact else [tokens]),
                 _cell(
                     r.labels_spent,
                     r.labels_planned,

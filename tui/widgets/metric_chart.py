@@ -13,9 +13,20 @@ from textual_plotext import PlotextPlot
 from planner.contracts import metrics
 from tui.run_state import StageView
 
+SMOOTHING = 0.6  # TensorBoard's default weight
+
+
+def ema(ys: list[float], weight: float = SMOOTHING) -> list[float]:
+    """Exponential moving average, debiased at the start as TensorBoard does."""
+    out, last = [], 0.0
+    for i, y in enumerate(ys, 1):
+        last = last * weight + (1 - weight) * y
+        out.append(last / (1 - weight**i))
+    return out
+
 
 class MetricChart(PlotextPlot):
-    def show(self, view: StageView | None, metric: str | None) -> None:
+    def show(self, view: StageView | None, metric: str | None, *, smooth: bool = False) -> None:
         plt = self.plt
         plt.clear_figure()
         label = metrics.label(metric) if metric else "metrics"
@@ -38,7 +49,11 @@ class MetricChart(PlotextPlot):
             self.border_title = Content(
                 f"{label} · {view.id} · last {series.last[1]:.4g} at step {series.last[0]:.0f}"
             )
-            plt.plot(xs, ys, marker="braille", color="cyan")
+            if smooth and len(ys) > 2:
+                plt.plot(xs, ys, marker="braille", color="gray")
+                plt.plot(xs, ema(ys), marker="braille", color="cyan")
+            else:
+                plt.plot(xs, ys, marker="braille", color="cyan")
             if view.total_steps:
                 plt.xlim(0, view.total_steps)
             if series.stride > 1:

@@ -7,6 +7,7 @@ from textual.widgets import Static
 
 from tui import format as fmt
 from tui.run_state import ERROR, INTERRUPTED, OK, RUNNING, STARTED, WAITING, RunState
+from tui.views import run_eta, stage_eta
 
 STATUS_STYLE = {
     WAITING: ("◌ waiting", "dim"),
@@ -31,6 +32,12 @@ class RunHeader(Static):
             text.append(f"  stage {current.id} {current.step}{total}")
         if state.started_t is not None and state.last_t is not None:
             text.append(f"  {fmt.duration(state.last_t - state.started_t)}")
+        if current is not None and not state.finished:
+            stage_left, run_left = stage_eta(current, state.last_t), run_eta(state)
+            if stage_left is not None:
+                text.append(f"  ETA stage {fmt.duration(stage_left)}", "cyan")
+            if run_left is not None:
+                text.append(f" · run ≈{fmt.duration(run_left)}", "cyan")
         text.append(f"  {state.events_applied:,} events", "dim")
         if state.bad_lines:
             text.append(f"  {state.bad_lines} bad line(s) skipped", "yellow")
