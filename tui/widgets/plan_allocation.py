@@ -1,7 +1,7 @@
 """The selected trial's allocation: teacher, labels per stage, budget and predicted accuracy per stage.
 
-Narrower than :data:`COMPACT_BELOW` cells (the stacked layout of a small
-terminal) it drops the blank lines, each stage's kind and data, the batch
+Narrower than :data:`COMPACT_BELOW` cells, or stacked between the chart and
+the table on a narrow terminal, it drops the blank lines, each stage's kind and data, the batch
 shape and the accuracy band, so that the allocation fits in a dozen lines.
 """
 
@@ -35,7 +35,7 @@ class PlanAllocation(Static):
     @property
     def compact(self) -> bool:
         width = self.content_size.width
-        return 0 < width < COMPACT_BELOW
+        return 0 < width < COMPACT_BELOW or self.screen.has_class("-stacked")
 
     def _draw(self) -> None:
         row, cost_unit, compact = self.row, self.cost_unit, self.compact
