@@ -6,6 +6,10 @@ It reads a trial's accuracy from user_attrs ``accuracy`` or ``final_accuracy``
 the second objective value), validity from ``valid``, and the plan from a
 ``plan`` mapping (what :func:`planner.contracts.plan.plan_from_dict` takes). A trial
 without a plan still shows its params; it just cannot be written as YAML.
+The label split (labels to stage 1 and stage 3, prompts) and the stage
+budgets (steps and predicted compute of each stage) come from that plan too;
+a trial without one shows none. The objectives' names (``study.metric_names``,
+set by ``s2d plan``) label the chart and the table when present.
 Only complete trials count. Storage URLs are shown with any password masked.
 """
 
@@ -22,6 +26,7 @@ COST_KEYS = ("cost", "compute")
 PLAN_KEY = "plan"
 COST_UNIT_KEY = "compute_unit"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+STAGES = ("teacher_rl", "warmup", "opd", "student_rl")  # planner.scenario.spec.STAGES
 
 
 @dataclass
@@ -42,6 +47,38 @@ class TrialRow:
             )
         return plan_from_dict(self.plan_data, f"{source}, trial {self.number}")
 
+    @property
+    def teacher(self) -> str | None:
+        teacher = self.params.get("teacher")
+        if teacher is None and self.plan_data:
+            teacher = (self.plan_data.get("teacher") or {}).get("name") or "none"
+        return None if teacher is None else str(teacher)
+
+    def labels(self, key: str) -> int | None:
+        """``stage1``, ``stage3`` or ``prompts`` of the plan's label split; None without a plan."""
+        if self.plan_data is None:
+            return None
+        value = (self.plan_data.get("labels") or {}).get(key)
+        return int(value) if isinstance(value, (int, float)) else 0
+
+    def stage_steps(self, stage: str) -> int | None:
+        """Optimizer steps of ``stage`` (0 when the plan skips it); None without a plan."""
+        if self.plan_data is None:
+            return None
+        for s in self.plan_data.get("stages") or []:
+            if s.get("id") == stage:
+                steps = (s.get("budget") or {}).get("steps")
+                return int(steps) if isinstance(steps, (int, float)) else 0
+        return 0
+
+    def stage_compute(self, stage: str) -> float | None:
+        """Predicted compute of ``stage`` (0 when the plan skips it); None without a plan."""
+        if self.plan_data is None:
+            return None
+        stages = ((self.plan_data.get("prediction") or {}).get("stages")) or {}
+        value = (stages.get(stage) or {}).get("compute")
+        return float(value) if isinstance(value, (int, float)) else 0.0
+
 
 @dataclass
 class StudyView:
@@ -50,6 +87,43 @@ class StudyView:
     directions: list[str]
     trials: list[TrialRow]
     cost_unit: str = "gpu_hours"
+    metric_names: list[str] | None = None  # the objectives' names, when the study has them
+
+    @property
+    def pareto(self) -> bool:
+        """Two objectives (accuracy up, cost down); one means accuracy at full spend."""
+        return len(self.directions) > 1
+
+    def metric_name(self, index: int) -> str | None:
+        names = self.metric_names or []
+        return names[index] if index < len(names) and names[index] else None
+
+    @property
+    def accuracy_label(self) -> tuple[str, str]:
+        """(name, unit) of the accuracy axis: shown in %, whatever scale the objective is in."""
+        name, _ = split_metric_name(self.metric_name(0), "accuracy")
+        return name, "%"
+
+    @property
+    def cost_label(self) -> tuple[str, str]:
+        """(name, unit) of the cost axis, e.g. ("compute", "GPU-h"); "cost" before names existed."""
+        return split_metric_name(
+            self.metric_name(1), "cost", COST_LABEL.get(self.cost_unit, self.cost_unit)
+        )
+
+
+COST_LABEL = {"gpu_hours": "GPU-h", "cpu_seconds": "CPU-s"}
+
+
+def split_metric_name(name: str | None, default: str, default_unit: str = "") -> tuple[str, str]:
+    """``"compute (GPU-h)"`` -> ``("compute", "GPU-h")``; None -> the defaults."""
+    if not name:
+        return default, default_unit
+    name = name.strip()
+    if name.endswith(")") and " (" in name:
+        base, unit = name[:-1].rsplit(" (", 1)
+        return base.strip() or default, unit.strip()
+    return name, default_unit
 
 
 def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -104,6 +178,18 @@ def mark_pareto_front(rows: list[TrialRow]) -> list[TrialRow]:
     return front
 
 
+def mark_best(rows: list[TrialRow]) -> TrialRow | None:
+    """A single-objective study's front: the valid row of highest accuracy (lowest number on ties)."""
+    for r in rows:
+        r.on_front = False
+    scored = [r for r in rows if r.valid and r.accuracy is not None]
+    if not scored:
+        return None
+    best = max(scored, key=lambda r: (r.accuracy, -r.number))
+    best.on_front = True
+    return best
+
+
 def storage_url_for(text: str) -> str:
     """What the user typed (a file or a URL) as a URL that planner.search.storage.open_storage takes."""
     if "://" in text or text.startswith("journal:"):
@@ -153,9 +239,14 @@ def load_study(storage: str, study_name: str | None = None) -> StudyView:
         trial_row(t.number, t.values, t.params, t.user_attrs)
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     ]
-    mark_pareto_front(rows)
+    directions = [d.name.lower() for d in study.directions]
+    if len(directions) > 1:
+        mark_pareto_front(rows)
+    else:
+        mark_best(rows)
     unit = study.user_attrs.get(COST_UNIT_KEY) or _unit_from_plans(rows)
-    return StudyView(study_name, label, [d.name.lower() for d in study.directions], rows, unit)
+    metrics = study.metric_names
+    return StudyView(study_name, label, directions, rows, unit, list(metrics) if metrics else None)
 
 
 def _unit_from_plans(rows: list[TrialRow]) -> str:

@@ -14,9 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "explore",
         help="browse a planner study: Pareto front, trials, allocations",
         description=(
-            "Show an Optuna study written by `s2d plan`: accuracy against cost with the Pareto front, a "
-            "sortable table of trials, and the selected trial's allocation (teacher, labels, budget and "
-            "predicted accuracy per stage). Press w to write the selected plan as YAML."
+            "Show an Optuna study written by `s2d plan`: accuracy against cost with the Pareto front (a "
+            "single-objective study: accuracy by trial, with the best so far), a sortable table of trials "
+            "(teacher, label split, steps and compute per stage), and the selected trial's allocation "
+            "(teacher, labels, budget and predicted accuracy per stage). Press w to write the selected plan as YAML."
         ),
         epilog=examples(
             "s2d explore plans/paper   # the study `s2d plan examples/paper_scenario.yaml --out plans/paper` wrote",

@@ -1,4 +1,5 @@
-"""A small planner-like Optuna study written deterministically (no sampler involved)."""
+"""Studies for ``s2d explore``: a small planner-like one written by hand (no sampler involved),
+and :func:`planner_study`, one the planner itself writes."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from planner.contracts.schema import to_plain
 from tests.tui_tests.fixtures.toy_run import PLAN_DICT, PREDICTION
+from tui.study import StudyView, load_study
 
 # (accuracy, cost in CPU-seconds, teacher): trials 1, 3, 5 and 6 form the front.
 TRIALS = [
@@ -59,3 +61,17 @@ def make_study(path: Path, name: str = "toy-study", with_plans: bool = True) -> 
             )
         )
     return path
+
+
+ROOT = Path(__file__).resolve().parents[2]
+PAPER = ROOT / "examples" / "paper_scenario.yaml"
+
+
+def planner_study(out: Path, pareto: bool) -> StudyView:
+    """A study as `s2d plan` writes it (the paper scenario, a short seeded search), loaded for explore."""
+    from planner.search.pipeline import make_plans
+
+    make_plans(PAPER, out=out, trials=40 if pareto else 30, seed=0, pareto=pareto)
+    study = load_study(str(out))
+    study.storage_label = "journal:plans/study.journal"  # the tmp path differs per run
+    return study

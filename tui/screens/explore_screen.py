@@ -1,8 +1,14 @@
-"""Browse a planner study: the accuracy-vs-cost Pareto front, the trials, the chosen allocation.
+"""Browse a planner study: the chart of its trials, the trials, the chosen allocation.
 
 Moving through the table selects a trial; its point is marked on the chart and
 its allocation shown beside it. ``w`` writes the selected trial's plan as
 YAML, validated on the way out like any plan.
+
+The layout follows the terminal's width (``HORIZONTAL_BREAKPOINTS``; the rules
+are in s2d.tcss): from 120 columns the chart and a full allocation share the
+top and the table spans the bottom; from 70 the same with a compact
+allocation, so an 80x24 terminal still has a chart half the screen wide and a
+table of the leading columns (the rest scroll); below 70 the three stack.
 """
 
 from __future__ import annotations
@@ -12,11 +18,12 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Grid
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from planner.contracts import UserError, save_plan
+from tui import format as fmt
 from tui.study import StudyView, TrialRow
 from tui.widgets.pareto_chart import ParetoChart
 from tui.widgets.plan_allocation import PlanAllocation
@@ -25,11 +32,12 @@ from tui.widgets.trials_table import TrialsTable
 
 class ExploreScreen(Screen[None]):
     BINDINGS = [
-        Binding("w", "write_plan", "Write plan YAML"),
-        Binding("o", "next_sort", "Sort column"),
+        Binding("w", "write_plan", "Write YAML"),
+        Binding("o", "next_sort", "Sort"),
         Binding("r", "reverse_sort", "Reverse"),
         Binding("s", "save_screenshot", "Save SVG"),
     ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-stacked"), (70, "-narrow"), (120, "-wide")]
 
     def __init__(self, study: StudyView, out_dir: Path):
         super().__init__()
@@ -41,32 +49,37 @@ class ExploreScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="header")
-        with Horizontal(id="explore-top"):
+        with Grid(id="explore-body"):
             yield ParetoChart(id="pareto")
             yield PlanAllocation(id="allocation")
-        table = TrialsTable(id="trials")
-        table.border_title = "trials (o: sort column, r: reverse, click a header)"
-        yield table
+            table = TrialsTable(id="trials")
+            table.border_title = "trials (o: sort column, r: reverse, click a header)"
+            yield table
         yield Footer()
 
     def on_mount(self) -> None:
         s = self.study
-        front = sum(r.on_front for r in s.trials)
-        header = Text()
+        header = Text(no_wrap=True, overflow="ellipsis")
         header.append(" s2d explore ", "bold reverse")
-        header.append(f"  study {s.name}", "bold")
-        header.append(f"  {len(s.trials)} complete trials, {front} on the Pareto front", "")
-        header.append(f"  {s.storage_label}", "dim")
+        header.append(f" {s.name}", "bold")
+        header.append(f" · {len(s.trials)} trials")
+        if s.pareto:
+            header.append(f", {sum(r.on_front for r in s.trials)} on the Pareto front")
+        else:
+            best = next((r for r in s.trials if r.on_front), None)
+            if best is not None:
+                header.append(f", best {fmt.pct(best.accuracy)} (trial {best.number})")
+        header.append(f" · {s.storage_label}", "dim")
         self.query_one("#header", Static).update(header)
         table = self.query_one(TrialsTable)
-        table.show(s.trials, s.cost_unit)
+        table.show(s)
         table.focus()
         self.select(table.selected_trial)
 
     def select(self, number: int | None) -> None:
         self.selected = number
         row = self.rows.get(number) if number is not None else None
-        self.query_one(ParetoChart).show(self.study.trials, number, self.study.cost_unit)
+        self.query_one(ParetoChart).show(self.study, number)
         self.query_one(PlanAllocation).show(row, self.study.cost_unit)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
