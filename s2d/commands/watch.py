@@ -1,13 +1,21 @@
-"""``s2d watch RUN_DIR``: follow a run live in the terminal (or save it as an SVG and exit)."""
+"""``s2d watch RUN_DIR...``: follow a run live in the terminal (or save it as an SVG and exit).
+
+Two or more run directories, or a folder holding run directories (such as the
+one ``s2d demo`` writes), show the runs side by side.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from planner.contracts import UserError
 from s2d.argtypes import examples, positive
+
+if TYPE_CHECKING:
+    from tui.watch_app import WatchApp
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,16 +25,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Show a run directory (runs/<name>) as a dashboard: the stages with their progress, budget spent "
             "against planned, live curves, predicted beside measured accuracy, and the log. It follows "
-            "events.jsonl as it grows, and waits for a run directory that does not exist yet."
+            "events.jsonl as it grows, and waits for a run directory that does not exist yet. "
+            "Several run directories, or a folder of them (such as the one `s2d demo` writes), "
+            "show side by side: accuracy after each stage against the prediction, spend and labels "
+            "per run, and one metric's curves overlaid; enter opens a run's own dashboard."
         ),
         epilog=examples(
             "s2d watch runs/toy-rl-teacher-bridge   # the run `s2d run examples/toy_plan.yaml` writes",
             "s2d watch runs/toy-rl-teacher-bridge/events.jsonl --no-follow",
             "s2d watch tests/tui_tests/fixtures/toy_run --screenshot run.svg --size 160x48   # a recorded run",
+            "s2d watch runs/demo   # the demo's runs side by side",
+            "s2d watch tests/tui_tests/fixtures/toy_run tests/tui_tests/fixtures/toy_run_error "
+            "--screenshot compare.svg --size 160x45",
         ),
     )
     p.add_argument(
-        "run_dir", type=Path, metavar="RUN_DIR", help="the run directory (or its events.jsonl)"
+        "run_dirs",
+        type=Path,
+        nargs="+",
+        metavar="RUN_DIR",
+        help="the run directory (or its events.jsonl); several, or a folder of runs, side by side",
     )
     p.add_argument(
         "--no-follow",
@@ -85,11 +103,20 @@ def check_screenshot_path(path: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tui.compare import resolve_sources
     from tui.run_dir import EVENTS_FILE, DirKind, inspect_run_dir, resolve_run_path
 
-    run_dir = resolve_run_path(args.run_dir)
     check_screenshot_path(args.screenshot)
     follow = args.follow and args.screenshot is None
+    sources = resolve_sources(args.run_dirs, follow=follow)
+    if sources.is_comparison:
+        from tui.watch_app import make_compare_app
+
+        app = make_compare_app(
+            sources, follow=follow, poll_interval_s=args.interval, screenshot=args.screenshot
+        )
+        return _run_app(app, args, ", ".join(str(p) for p in args.run_dirs))
+    run_dir = resolve_run_path(args.run_dirs[0])
     status = inspect_run_dir(run_dir)
     if status.kind in (DirKind.FILE, DirKind.NOT_RUN) or (not follow and not status.is_run):
         raise UserError(status.describe(following=False))
@@ -104,11 +131,15 @@ def run(args: argparse.Namespace) -> int:
     app = make_app(
         run_dir, follow=follow, poll_interval_s=args.interval, screenshot=args.screenshot
     )
+    return _run_app(app, args, str(run_dir))
+
+
+def _run_app(app: WatchApp, args: argparse.Namespace, shown: str) -> int:
     if args.screenshot is not None:
         app.run(headless=True, size=parse_size(args.size))
         if app.timed_out:
             print(
-                f"s2d watch: error: {run_dir} could not be read to the end within "
+                f"s2d watch: error: {shown} could not be read to the end within "
                 f"{app.screenshot_timeout_s:.0f} s; {args.screenshot} shows what was read.",
                 file=sys.stderr,
             )

@@ -12,13 +12,17 @@ def test_missing_run_dir_without_follow_is_a_clear_error(tmp_path, capsys):
     assert "does not exist" in err and "Traceback" not in err
 
 
-def test_a_directory_that_is_not_a_run_names_the_runs_inside(tmp_path, capsys):
+def test_a_directory_that_is_not_a_run_shows_the_runs_inside(tmp_path, capsys):
     (tmp_path / "runs" / "a").mkdir(parents=True)
     (tmp_path / "runs" / "a" / "events.jsonl").write_text("")
     (tmp_path / "runs" / "README").write_text("x")
+    shot = tmp_path / "runs.svg"
+    assert main(["watch", str(tmp_path / "runs"), "--screenshot", str(shot)]) == 0
+    assert "1&#160;runs" in shot.read_text()  # one run, side by side with none
+    (tmp_path / "runs" / "a" / "events.jsonl").unlink()
     assert main(["watch", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
-    assert "is not a run directory" in err and str(tmp_path / "runs" / "a") in err
+    assert "is not a run directory and holds none" in err
 
 
 def test_screenshot_writes_the_screen_as_svg(tmp_path, capsys):
