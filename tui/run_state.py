@@ -372,6 +372,8 @@ class RunState:
         view = self._stage(stage)
         view.evals[bench] = measured
         view.attempt = self.attempts
+        if view.id == BASE_STAGE:  # the base eval has no stage_end: its eval ends it
+            view.status, view.phase, view.ended_t = "ok", None, e.t
         if bench not in self.benchmarks:
             self.benchmarks.append(bench)
         self._log(

@@ -401,6 +401,18 @@ def _check_training_stage(plan: Plan, s: Stage, at: str, p: FieldProblems) -> No
             f"reads {s.data}, but labels.{src} allocates no labels",
             f"allocate labels.{src} > 0 or read other data",
         )
+    elif (
+        src is not None
+        and s.budget is not None
+        and getattr(plan.labels, src) < s.budget.prompts_per_step
+    ):
+        # TRL's sampler draws prompts_per_step distinct problems a step: with fewer, no step.
+        p.add(
+            f"{at}.budget.prompts_per_step",
+            f"a step draws {s.budget.prompts_per_step} distinct problems, but labels.{src} "
+            f"allocates {getattr(plan.labels, src)}: the stage could not take a single step",
+            f"allocate labels.{src} >= {s.budget.prompts_per_step} or lower prompts_per_step",
+        )
     if s.data == "prompts" and plan.labels.prompts <= 0 and plan.datasets.prompts is None:
         p.add(
             f"{at}.data",

@@ -144,8 +144,15 @@ def decode(
     split1 = np.clip(np.round(frac * pool), 1, max(pool - 1, 1)).astype(int)
     labels1 = np.where(rl1 & rl3, split1, np.where(rl1, pool, 0))
     labels3 = np.where(rl3, pool - labels1, 0)
-    # a split that leaves stage 3 no labels drops stage 3 (and its compute)
-    steps["student_rl"] = np.where(labels3 > 0, steps["student_rl"], 0)
+    # A GRPO step draws prompts_per_step distinct problems: a stage given fewer labels than
+    # that could not take a single step (TRL's sampler yields no batch), so it is dropped,
+    # with its compute; a larger pool only ever adds stages back.
+    steps["teacher_rl"] = np.where(
+        labels1 >= sc.shapes["teacher_rl"].prompts_per_step, steps["teacher_rl"], 0
+    )
+    steps["student_rl"] = np.where(
+        labels3 >= sc.shapes["student_rl"].prompts_per_step, steps["student_rl"], 0
+    )
     return Population(teacher, steps, labels1.astype(int), labels3.astype(int))
 
 

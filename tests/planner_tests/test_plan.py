@@ -22,6 +22,7 @@ from planner.contracts.plan import (
     plan_to_dict,
     save_plan,
 )
+from tests import builders
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "toy_plan.yaml"
 
@@ -189,9 +190,10 @@ _ids = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
 @st.composite
 def plans(draw):
     base = yaml.safe_load(EXAMPLE.read_text())
-    pool = draw(st.integers(1, 20_000))
-    stage1 = draw(st.integers(1, pool))
-    stage3 = draw(st.integers(0, pool - stage1))
+    # each GRPO stage gets at least one step's prompts (16 in the example)
+    pool = draw(st.integers(32, 20_000))
+    stage1 = draw(st.integers(16, pool - 16))
+    stage3 = draw(st.integers(16, pool - stage1))
     ids = draw(st.lists(_ids, min_size=4, max_size=4, unique=True))
     data = copy.deepcopy(base)
     data["labels"] = {
@@ -247,3 +249,11 @@ def test_files_written_whole_get_the_permissions_of_the_users_umask(tmp_path, um
     finally:
         os.umask(previous)
     assert path.stat().st_mode & 0o777 == mode
+
+
+def test_a_grpo_stage_with_fewer_labels_than_one_step_is_refused():
+    data = builders.plan_dict(labels={"pool": 40, "stage1": 1, "stage3": 16, "prompts": 32})
+    with pytest.raises(
+        ValidationError, match=r"a step draws \d+ distinct problems, but labels.stage1 allocates 1"
+    ):
+        plan_from_dict(data, "plan")

@@ -100,3 +100,36 @@ def test_a_scenario_without_prompts_emits_plans_that_validate(tiny_zoo, tmp_path
     for path in sorted(out.rglob("*.yaml")):
         plan = load_plan(path)
         assert all(s.data != "prompts" for s in plan.stages), path
+
+
+def test_no_grpo_stage_is_planned_with_fewer_labels_than_one_step_draws(tiny_zoo, tmp_path):
+    """A GRPO step draws prompts_per_step distinct problems. The planner used to give the
+    teacher's RL 1 label of 32 with 4 prompts a step: TRL's sampler yields no batch, and the
+    stage "trained" zero steps and reported ok."""
+    scenario = tmp_path / "toy.yaml"
+    data = {
+        "kind": "scenario",
+        "name": "toy-few-labels",
+        "world": "toy",
+        "zoo": str(tiny_zoo.root),
+        "student": "toy:xs",
+        "teachers": ["toy:s"],
+        "labels": 32,
+        "prompts": 32,
+        "hardware": {"device": "cpu", "count": 1, "probe": False},
+        "budget": {"cpu_seconds": 6},
+        "settings": {
+            stage: {"prompts_per_step": 4, "samples_per_prompt": 4, "max_new_tokens": 24}
+            for stage in ("teacher_rl", "warmup", "opd", "student_rl")
+        },
+    }
+    scenario.write_text(yaml.safe_dump(data))
+    out = tmp_path / "plans"
+    for pareto in ([], ["--pareto"]):
+        assert main(["plan", str(scenario), "--out", str(out), "--trials", "16", *pareto]) == 0
+    plans = [load_plan(p) for p in sorted(out.rglob("*.yaml"))]
+    assert plans
+    for plan in plans:
+        for s in plan.stages:
+            if s.label_source is not None:
+                assert getattr(plan.labels, s.label_source) >= s.budget.prompts_per_step, plan.name

@@ -169,7 +169,7 @@ async def test_names_and_messages_with_brackets_are_shown_as_written(tmp_path):
         events.emit("run_end", status="error", spent=spend)
     app = make_app(run, follow=False)
     async with app.run_test(size=SIZE) as pilot:
-        text = await wait_for_text(pilot, "✖ failed")
+        text = await wait_for_text(pilot, "✖ failed", "on [/bench]")
         assert "stages[1].budget: [/bad] [bold]x" in text  # the banner
         assert text.count("[rl]") >= 3  # the timeline, the budget and the accuracy tables
         assert "on [/bench]" in text

@@ -48,11 +48,14 @@ class AccuracyTable(Static):
             interval = "—" if r.half_width is None else f"±{r.half_width * 100:.1f}"
             if compact:
                 measured = fmt.pct(r.measured) + ("" if r.half_width is None else f" {interval}")
+                tiny = self.size.width < 50  # the band and the unit go too
                 table.add_row(
                     Text(r.stage),
-                    fmt.pct(r.predicted, 0),
+                    fmt.pct(r.predicted, 0) if tiny else f"{fmt.pct(r.predicted)}{band}",
                     measured,
-                    Text(fmt.points(r.difference).replace(" pt", ""), diff_style),
+                    Text(
+                        fmt.points(r.difference).replace(" pt", "" if tiny else " pt"), diff_style
+                    ),
                 )
                 continue
             table.add_row(

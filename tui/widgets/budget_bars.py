@@ -27,6 +27,10 @@ def _cell(spent: float, planned: float | None, width: int, show: str) -> Text:
     return text
 
 
+def _seconds(x: float) -> str:
+    return f"{x:.0f}" if x >= 10 else f"{x:.2g}"  # a tiny run's 0.3 s is not 0
+
+
 class BudgetBars(Static):
     def show(self, state: RunState) -> None:
         unit = state.compute_unit
@@ -47,14 +51,14 @@ class BudgetBars(Static):
         table.add_column("labels", no_wrap=True)
         short = "GPU-h" if unit == "gpu_hours" else "s"
         for r in rows:
-            spent_c = f"{r.compute_spent:.3g}" if unit == "gpu_hours" else f"{r.compute_spent:.0f}"
+            spent_c = f"{r.compute_spent:.3g}" if unit == "gpu_hours" else _seconds(r.compute_spent)
             planned_c = (
                 "—"
                 if r.compute_planned is None
                 else (
                     f"{r.compute_planned:.3g}"
                     if unit == "gpu_hours"
-                    else f"{r.compute_planned:.0f}"
+                    else _seconds(r.compute_planned)
                 )
             )
             tokens = _cell(

@@ -1,0 +1,91 @@
+"""Progress, time left, measurement intervals and smoothing, on events the real executor wrote.
+
+``fixtures/real_run`` was planned by ``s2d plan`` and run by the executor
+(tests/tui_tests/fixtures/real_run.py); its log holds the eval progress the trainer
+reports and the teacher-rollout progress of the warmup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from planner.contracts import BASE_STAGE, load_plan, read_events
+from tui.run_state import RunState
+from tui.views import accuracy_rows, run_eta, stage_eta
+from tui.widgets.metric_chart import ema
+from tui.widgets.samples_pane import read_samples
+
+REAL_RUN = Path(__file__).parent / "fixtures" / "real_run"
+
+
+def _events():
+    return read_events(REAL_RUN / "events.jsonl")
+
+
+def _state_until(predicate) -> RunState:
+    state = RunState(load_plan(REAL_RUN / "plan.yaml"))
+    for event in _events():
+        state.apply(event)
+        if predicate(event):
+            break
+    return state
+
+
+def test_an_eval_in_progress_shows_as_the_stage_phase_and_ends_with_the_eval():
+    first = next(e for e in _events() if e.kind == "metrics" and "eval_total" in e["values"])
+    state = _state_until(lambda e: e.seq == first.seq)
+    view = state.stages[first["stage"]]
+    assert view.phase is not None and view.phase.label == "eval"
+    assert (view.phase.done, view.phase.total) == (
+        first["values"]["eval_problems"],
+        first["values"]["eval_total"],
+    )
+    assert "eval_problems" not in view.curves  # progress is not a chart
+    done = _state_until(lambda e: False)
+    assert done.stages[BASE_STAGE].status == "ok"  # the base eval ends the base stage
+    assert all(v.phase is None for v in done.stages.values())
+
+
+def test_the_warmups_teacher_rollouts_show_their_progress():
+    rollout = [e for e in _events() if e.kind == "metrics" and "rollout_total" in e["values"]]
+    assert rollout, "the recorded warmup reports its teacher-rollout progress"
+    state = _state_until(lambda e: e.seq == rollout[0].seq)
+    phase = state.stages[rollout[0]["stage"]].phase
+    assert phase is not None and phase.label == "teacher rollouts"
+
+
+def test_eta_of_a_stage_follows_its_pace_and_the_run_adds_what_is_planned():
+    metrics = [e for e in _events() if e.kind == "metrics" and "loss" in e["values"]]
+    middle = metrics[len(metrics) // 2]
+    state = _state_until(lambda e: e.seq == middle.seq)
+    view = state.stages[middle["stage"]]
+    eta = stage_eta(view, state.last_t)
+    assert eta is not None and view.started_t is not None
+    pace = (state.last_t - view.started_t) / view.step
+    assert eta == pytest.approx((view.total_steps - view.step) * pace)
+    assert run_eta(state) is not None and run_eta(state) >= eta
+    assert run_eta(_state_until(lambda e: False)) is None  # a finished run has none
+
+
+def test_measured_accuracy_carries_its_interval_over_the_problems():
+    rows = accuracy_rows(_state_until(lambda e: False))
+    measured = [r for r in rows if r.measured is not None]
+    assert measured and all(r.n and r.k for r in measured)
+    from tui.views import AccuracyRow
+
+    r = AccuracyRow("s", "student", None, None, None, 0.5, None, n=64, k=4)
+    assert r.half_width == pytest.approx(1.96 * (0.25 / 64) ** 0.5)
+
+
+def test_ema_smooths_and_starts_unbiased():
+    assert ema([1.0, 1.0, 1.0]) == pytest.approx([1.0, 1.0, 1.0])
+    smoothed = ema([0.0, 10.0, 0.0, 10.0])
+    assert smoothed[0] == 0.0 and max(smoothed[1:]) < 10.0
+
+
+def test_the_eval_samples_the_trainer_kept_read_back():
+    rows = read_samples(REAL_RUN / "artifacts" / BASE_STAGE / "eval_samples.jsonl")
+    assert rows and {"problem", "gold", "completion", "verdict"} <= set(rows[0])
+    assert read_samples(REAL_RUN / "artifacts" / "nope" / "eval_samples.jsonl") == []
