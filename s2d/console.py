@@ -20,6 +20,16 @@ def make_console(**kwargs: Any) -> Any:
     return Console(markup=False, emoji=False, **kwargs)
 
 
+def working(what: str) -> Any:
+    """A spinner on stderr saying what is being done, while the block runs (a terminal only:
+    piped or redirected, nothing is drawn, so logs and ``--json`` output stay clean)."""
+    from contextlib import nullcontext
+
+    if not sys.stderr.isatty():
+        return nullcontext()
+    return make_console(stderr=True).status(what, spinner="dots")
+
+
 def stdout_console() -> Any:
     """The console of a command's report: the terminal's width, or 120 columns when piped."""
     return make_console() if sys.stdout.isatty() else make_console(width=120)

@@ -409,16 +409,11 @@ class Executor:
         t0 = time.perf_counter()
         out = []
         dtype = weights_dtype(self.plan.precision, device)
-        stage = next((s for s in self.plan.stages if s.id == stage_id), None)
-        step = stage.budget.steps if stage is not None and stage.budget is not None else 0
 
         def progress(name: str, done: int, total: int) -> None:
-            # The eval's progress, as s2d watch shows it (planner.contracts.metrics.PROGRESS).
+            # The eval's progress, as s2d watch shows it: its own event, never a training step.
             events.emit(
-                "metrics",
-                stage=stage_id,
-                step=step,
-                values={"eval_problems": done, "eval_total": total},
+                "progress", stage=stage_id, phase="eval", done=done, total=total, benchmark=name
             )
 
         samples: list[dict[str, Any]] = []

@@ -356,6 +356,18 @@ class RunState:
                     series = curves[name] = DownsampledSeries(CURVE_CAPACITY)
                 series.add(step, float(value))
 
+    def _on_progress(self, e: Event) -> None:
+        view = self._stage(_text(e["stage"], "stage"))
+        phase = Phase(
+            _text(e["phase"], "phase"), _whole(e["done"], "done"), _whole(e["total"], "total"), e.t
+        )
+        if view.phase is None or view.phase.label != phase.label:
+            view.phase_started_t = e.t
+        view.phase = phase
+        if view.status == "pending":
+            view.status = "running"
+        self.current_stage = view.id
+
     def _on_eval(self, e: Event) -> None:
         stage = _text(e["stage"], "stage")
         bench = _text(e["benchmark"], "benchmark")

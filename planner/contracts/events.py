@@ -46,6 +46,16 @@ class Metrics(TypedDict, total=False):
     spent: SpendDict  # cumulative for the stage, earlier attempts included
 
 
+class Progress(TypedDict, total=False):
+    """Progress through a part of a stage that is not training steps (an eval)."""
+
+    stage: Required[str]
+    phase: Required[str]  # "eval"
+    done: Required[int]
+    total: Required[int]
+    benchmark: str
+
+
 class Eval(TypedDict, total=False):
     stage: Required[str]  # the stage it ran after, or "base" for the untrained student
     benchmark: Required[str]
@@ -97,6 +107,7 @@ PAYLOADS: dict[str, Any] = {
     "run_start": RunStart,
     "stage_start": StageStart,
     "metrics": Metrics,
+    "progress": Progress,
     "eval": Eval,
     "checkpoint": Checkpoint,
     "stage_end": StageEnd,

@@ -69,13 +69,11 @@ NOT_CHARTED: dict[str, str] = {
     "clip_ratio/high_max": "the region mean is charted",
     "rollout_prompts": "the warmup's teacher-rollout progress, shown as the stage's progress",
     "rollout_total": "the warmup's teacher-rollout progress, shown as the stage's progress",
-    "eval_problems": "an eval's progress, shown as the stage's progress",
-    "eval_total": "an eval's progress, shown as the stage's progress",
 }
-# Progress of a phase that is not training steps: (done, total) value names -> the phase.
+# Progress of a phase that is not training steps, logged as metrics values: (done, total)
+# value names -> the phase. (An eval's progress has its own event kind, ``progress``.)
 PROGRESS: dict[tuple[str, str], str] = {
     ("rollout_prompts", "rollout_total"): "teacher rollouts",
-    ("eval_problems", "eval_total"): "eval",
 }
 # Families named per reward function (``rewards/<function>/mean`` and ``/std``).
 NOT_CHARTED_PREFIXES: dict[str, str] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from s2d.argtypes import SEED, TRIALS, WORKERS, examples
 
@@ -74,18 +75,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     import time
 
     from planner.contracts import save_plan
     from planner.scenario import load_scenario
-    from planner.search import make_plans, mask_url, plan_summary, print_plan
+    from s2d.console import working
     from trainer.data_report import check_scenario_fit
 
     start = time.perf_counter()
     # Refused before the search when the data cannot hold the split (nothing is written).
     data_note = check_scenario_fit(load_scenario(args.scenario))
-    result = make_plans(
+    what = "pareto front" if args.pareto else "best plan"
+    with working(f"searching {args.trials} trials for the {what} of {args.scenario}"):
+        result = _search(args)
+    written = []
+    out = result.out_dir
+    if result.best is not None:
+        written.append(save_plan(result.best, out / "best.yaml"))
+    for i, plan in enumerate(result.front):
+        written.append(save_plan(plan, out / "pareto" / f"plan-{i:02d}.yaml"))
+    return _report(args, result, written, data_note, time.perf_counter() - start)
+
+
+def _search(args: argparse.Namespace) -> Any:
+    from planner.search import make_plans
+
+    return make_plans(
         args.scenario,
         out=args.out,
         trials=args.trials,
@@ -98,13 +113,15 @@ def run(args: argparse.Namespace) -> int:
         check=args.check,
         profile=args.profile,
     )
-    written = []
-    out = result.out_dir
-    if result.best is not None:
-        written.append(save_plan(result.best, out / "best.yaml"))
-    for i, plan in enumerate(result.front):
-        written.append(save_plan(plan, out / "pareto" / f"plan-{i:02d}.yaml"))
-    seconds = time.perf_counter() - start
+
+
+def _report(
+    args: argparse.Namespace, result: Any, written: list[Any], data_note: str, seconds: float
+) -> int:
+    import json
+
+    from planner.search import mask_url, plan_summary, print_plan
+
     if args.json:
         doc = {
             "scenario": str(args.scenario),

@@ -32,11 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
         epilog=examples(
             "s2d watch runs/toy-rl-teacher-bridge   # the run `s2d run examples/toy_plan.yaml` writes",
-            "s2d watch runs/toy-rl-teacher-bridge/events.jsonl --no-follow",
-            "s2d watch tests/tui_tests/fixtures/toy_run --screenshot run.svg --size 160x48   # a recorded run",
             "s2d watch runs/demo   # the demo's runs side by side",
-            "s2d watch tests/tui_tests/fixtures/toy_run tests/tui_tests/fixtures/toy_run_error "
-            "--screenshot compare.svg --size 160x45",
+            "s2d watch tests/tui_tests/fixtures/real_run --screenshot run.svg --size 80x24   # a recorded run",
         ),
     )
     p.add_argument(

@@ -39,3 +39,22 @@ def test_a_stage_id_that_looks_like_markup_names_its_bar(monkeypatch, capsys):
         reporter.stage_started("[red]", "opd", 1)
         reporter.step("[red]", 1, 1)
     assert "[red] opd" in _shown(capsys)
+
+
+def test_s2d_plan_shows_a_spinner_on_a_terminal_and_nothing_when_piped(monkeypatch):
+    """`s2d plan` used to show nothing for seconds; piped, its output must stay clean."""
+    import contextlib
+    import io
+
+    from s2d import console
+
+    monkeypatch.setattr(console.sys, "stderr", io.StringIO())
+    assert isinstance(console.working("searching"), contextlib.nullcontext)
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(console.sys, "stderr", Tty())
+    status = console.working("searching 400 trials")
+    assert type(status).__name__ == "Status" and "searching 400 trials" in str(status.status)

@@ -86,6 +86,7 @@ def test_bad_stage_name_is_a_usage_error(check):
     assert e.value.code == 2
 
 
+@pytest.mark.extended
 def test_tiny_run_on_cpu_reports_every_stage(check, tmp_path):
     import torch
 

@@ -34,15 +34,13 @@ def _state_until(predicate) -> RunState:
 
 
 def test_an_eval_in_progress_shows_as_the_stage_phase_and_ends_with_the_eval():
-    first = next(e for e in _events() if e.kind == "metrics" and "eval_total" in e["values"])
+    first = next(e for e in _events() if e.kind == "progress")
     state = _state_until(lambda e: e.seq == first.seq)
     view = state.stages[first["stage"]]
     assert view.phase is not None and view.phase.label == "eval"
-    assert (view.phase.done, view.phase.total) == (
-        first["values"]["eval_problems"],
-        first["values"]["eval_total"],
-    )
-    assert "eval_problems" not in view.curves  # progress is not a chart
+    assert (view.phase.done, view.phase.total) == (first["done"], first["total"])
+    # an eval's progress is its own event: never a training step, never a curve
+    assert not any(e.kind == "metrics" and "eval" in str(e["values"]) for e in _events())
     done = _state_until(lambda e: False)
     assert done.stages[BASE_STAGE].status == "ok"  # the base eval ends the base stage
     assert all(v.phase is None for v in done.stages.values())
