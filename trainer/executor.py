@@ -409,6 +409,7 @@ class Executor:
             seed=self.plan.seed,
             dtype=dtype,
             template=self.plan.prompt,
+            rollout=self.plan.rollout,
         ):
             fields = {
                 **r.event_fields(),

@@ -16,6 +16,7 @@ import torch
 
 from planner.contracts import EvalOptions
 from planner.contracts.data import PromptTemplate
+from planner.contracts.plan import Rollout
 
 
 @dataclass
@@ -53,9 +54,12 @@ def evaluate_model(
     model: Any = None,
     dtype: Any = None,
     template: PromptTemplate | None = None,
+    rollout: Rollout | None = None,
 ) -> list[EvalResult]:
     from trainer.models import load_model, load_tokenizer
-    from trainer.rollouts import sample
+    from trainer.rollouts import BatchBudget, sample
+
+    budget = BatchBudget.of(rollout or Rollout())
 
     tokenizer = load_tokenizer(model_path)
     model = model if model is not None else load_model(model_path, device, dtype, trainable=False)
@@ -76,6 +80,7 @@ def evaluate_model(
             top_p=options.top_p,
             max_new_tokens=options.max_new_tokens,
             template=template,
+            budget=budget,
         )
         golds = [p.answer for p in problems for _ in range(options.k)]
         verdicts = verifier.verify_batch(golds, [c.text for g in groups for c in g])
@@ -90,6 +95,7 @@ def evaluate_model(
                 greedy=True,
                 max_new_tokens=options.max_new_tokens,
                 template=template,
+                budget=budget,
             )
             greedy_verdicts = verifier.verify_batch(
                 [p.answer for p in problems], [g[0].text for g in greedy_groups]

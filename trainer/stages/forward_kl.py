@@ -105,7 +105,7 @@ def _sample_rollouts(
 ) -> list[dict[str, Any]]:
     """This rank's share of the teacher rollouts, metered on this rank."""
     from trainer.models import load_model, load_tokenizer
-    from trainer.rollouts import sample
+    from trainer.rollouts import BatchBudget, sample
 
     s, b = ctx.stage, ctx.stage.budget
     assert b is not None and ctx.teacher_path is not None
@@ -135,6 +135,7 @@ def _sample_rollouts(
         max_new_tokens=b.max_new_tokens,
         on_batch=progress,
         template=ctx.plan.prompt,
+        budget=BatchBudget.of(ctx.plan.rollout),
     )
     rows = []
     for prompt, group in zip(mine, groups, strict=True):
