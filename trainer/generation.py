@@ -11,9 +11,10 @@ way (``use_vllm``, ``vllm_mode``, ``vllm_gpu_memory_utilization``,
 
 Sampling: transformers switches top-k off with ``top_k=0``, vLLM with ``top_k=-1``. Seeds:
 the transformers engine seeds torch's global generator once per ``generate``, as before;
-vLLM seeds each problem's request (``seed`` and the problem's index), so its completions do
-not depend on how vLLM batches them. The two engines' sampled completions differ (different
-random streams); greedy ones agree up to float differences.
+vLLM seeds each problem's request (``seed`` and the problem's index), so its random draws do
+not depend on how vLLM schedules the requests. The two engines' sampled completions differ
+(different random streams); greedy ones agree up to float differences (on the realistic
+world's fp32 models, token for token: tests/realworld_tests/test_vllm_engine.py).
 """
 
 from __future__ import annotations
