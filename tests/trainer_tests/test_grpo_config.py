@@ -103,8 +103,14 @@ def test_the_vllm_engine_is_handed_to_trl(tmp_path):
     plan = rl_plan()
     plan.rollout.engine = "vllm"
     plan.rollout.vllm_mode = "server"
+    plan.rollout.gpu_memory_utilization, plan.rollout.tensor_parallel_size = 0.55, 2
     kwargs = grpo_config_kwargs(context(plan, 0, tmp_path))
     assert kwargs["use_vllm"] is True and kwargs["vllm_mode"] == "server"
+    assert kwargs["vllm_gpu_memory_utilization"] == 0.55
+    assert kwargs["vllm_tensor_parallel_size"] == 2 and "vllm_max_model_length" not in kwargs
+    plan.rollout.max_model_len = 4096
+    config = grpo_config(context(plan, 0, tmp_path))
+    assert (config.vllm_max_model_length, config.vllm_tensor_parallel_size) == (4096, 2)
 
 
 def test_one_optimizer_step_is_the_plans_batch_over_processes_and_accumulation(

@@ -104,14 +104,18 @@ def _sample_rollouts(
     ctx: StageContext, mine: list[Any], total: int, rank: int, world: int
 ) -> list[dict[str, Any]]:
     """This rank's share of the teacher rollouts, metered on this rank."""
-    from trainer.models import load_model, load_tokenizer
-    from trainer.rollouts import sample
+    from trainer.generation import open_generator
 
     s, b = ctx.stage, ctx.stage.budget
     assert b is not None and ctx.teacher_path is not None
-    tokenizer = load_tokenizer(ctx.teacher_path)
-    teacher = load_model(ctx.teacher_path, ctx.device, ctx.frozen_dtype, trainable=False)
-    torch.manual_seed(ctx.seed + rank)
+    generator = open_generator(
+        ctx.plan.rollout,
+        ctx.teacher_path,
+        device=ctx.device,
+        dtype=ctx.frozen_dtype,
+        template=ctx.plan.prompt,
+        seed=ctx.seed + rank,
+    )
     done = 0
 
     def progress(n: int) -> None:
@@ -126,16 +130,17 @@ def _sample_rollouts(
             spent=ctx.meter.spent(),
         )
 
-    groups = sample(
-        teacher,
-        tokenizer,
-        [p.problem for p in mine],
-        n=b.samples_per_prompt,
-        temperature=s.options_as(ForwardKLOptions).rollout_temperature,
-        max_new_tokens=b.max_new_tokens,
-        on_batch=progress,
-        template=ctx.plan.prompt,
-    )
+    try:
+        groups = generator.generate(
+            [p.problem for p in mine],
+            n=b.samples_per_prompt,
+            temperature=s.options_as(ForwardKLOptions).rollout_temperature,
+            max_new_tokens=b.max_new_tokens,
+            seed=ctx.seed + rank,
+            on_batch=progress,
+        )
+    finally:
+        generator.close()
     rows = []
     for prompt, group in zip(mine, groups, strict=True):
         for c in group:
@@ -150,7 +155,6 @@ def _sample_rollouts(
                     "rank": rank,
                 }
             )
-    del teacher
     return rows
 
 

@@ -98,9 +98,23 @@ def grpo_config_kwargs(ctx: StageContext) -> dict[str, Any]:
         "shuffle_dataset": True,
         "log_completions": False,
         "chat_template_kwargs": ctx.plan.prompt.template_kwargs,
-        "use_vllm": ctx.engine == "vllm",
-        "vllm_mode": ctx.plan.rollout.vllm_mode,
+        **vllm_kwargs(ctx),
     }
+
+
+def vllm_kwargs(ctx: StageContext) -> dict[str, Any]:
+    """TRL's vLLM keywords from the plan's ``rollout`` block (what the offline engine of the
+    teacher rollouts and evals also takes: trainer.generation.VLLMEngine)."""
+    r = ctx.plan.rollout
+    kwargs: dict[str, Any] = {
+        "use_vllm": ctx.engine == "vllm",
+        "vllm_mode": r.vllm_mode,
+        "vllm_gpu_memory_utilization": r.gpu_memory_utilization,
+        "vllm_tensor_parallel_size": r.tensor_parallel_size,
+    }
+    if r.max_model_len:
+        kwargs["vllm_max_model_length"] = r.max_model_len
+    return kwargs
 
 
 def grpo_config(ctx: StageContext) -> Any:

@@ -38,6 +38,7 @@ from trainer.stages.grpo import (
     VerifierReward,
     grpo_config_kwargs,
     prompt_dataset,
+    vllm_kwargs,
 )
 from trainer.trl_settings import trl_config
 
@@ -139,8 +140,7 @@ def _run_full(ctx: StageContext) -> StageResult:
             "top_k": 0,
             "beta": 1.0,
             "chat_template_kwargs": ctx.plan.prompt.template_kwargs,
-            "use_vllm": ctx.engine == "vllm",
-            "vllm_mode": ctx.plan.rollout.vllm_mode,
+            **vllm_kwargs(ctx),
         },
     )
     trainer = Trainer(

@@ -1,0 +1,248 @@
+"""The vLLM engine on vLLM's CPU build (``make test-vllm``; skipped where vllm is missing).
+
+On the realistic world's tiny Qwen3s (the real 151,936-entry vocabulary, head_dim 32, which
+vLLM's CPU attention supports): greedy completions through vLLM are the transformers engine's
+token for token; sampled ones honour n, temperature and max_tokens; teacher rollouts through
+vLLM are the same rows; TRL's colocated vLLM generates from the weights it syncs before each
+generation; and a plan with ``rollout.engine: vllm`` runs every stage kind.
+
+The engine runs inside the pytest process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, the worker
+in-process: starting one costs about 20 s here, a spawned engine about 70 s) with a 1 GiB KV
+cache (``VLLM_CPU_KVCACHE_SPACE``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+try:
+    import vllm  # noqa: F401
+    from vllm import LLM  # noqa: F401
+except Exception as e:  # not installed, or a build that cannot load here
+    pytest.skip(
+        f"vllm is not importable ({type(e).__name__}: {e}); `make test-vllm` builds .venv-vllm "
+        "with vLLM's CPU build and runs these tests",
+        allow_module_level=True,
+    )
+
+from planner.contracts import RunDir, read_events  # noqa: E402
+from planner.contracts.plan import Rollout  # noqa: E402
+from tests.realworld_tests.world_plan import TOKENS, world_plan, world_plan_dict  # noqa: E402
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
+PROBLEMS = [
+    "What is 1 + 1?",
+    "Compute 7 * 8.",
+    "Solve for x: x + 2 = 5.",
+    "How many primes are below 20?",
+]
+ROLLOUT = Rollout(engine="vllm", gpu_memory_utilization=0.08, max_model_len=512)
+
+
+@pytest.fixture(scope="class")
+def engines(qwen_world):
+    """The student through both engines, fp32 (one vLLM engine for the module)."""
+    import torch
+
+    from trainer.generation import TransformersEngine, VLLMEngine
+    from trainer.models import load_model, load_tokenizer
+    from trainer.rollouts import BatchBudget
+
+    tokenizer = load_tokenizer(qwen_world.student)
+    model = load_model(qwen_world.student, "cpu", torch.float32, trainable=False)
+    hf = TransformersEngine(model, tokenizer, None, BatchBudget())
+    vl = VLLMEngine(qwen_world.student, tokenizer, None, ROLLOUT, dtype=torch.float32)
+    yield hf, vl, tokenizer
+    vl.close()
+
+
+class TestOneEngineEach:
+    """One vLLM engine for these (a second engine in this process waits for its close)."""
+
+    def test_greedy_completions_are_the_transformers_engines(self, engines):
+        hf, vl, _ = engines
+        ours = hf.generate(PROBLEMS, greedy=True, max_new_tokens=24)
+        theirs = vl.generate(PROBLEMS, greedy=True, max_new_tokens=24)
+        # fp32 on both sides: every token agrees here (a long enough completion could diverge
+        # where two logits tie to float precision; these are 24 tokens of a random model)
+        assert [g[0].token_ids for g in theirs] == [g[0].token_ids for g in ours]
+        assert [g[0].prompt_ids for g in theirs] == [g[0].prompt_ids for g in ours]
+        assert [(g[0].text, g[0].n_tokens, g[0].stopped) for g in theirs] == [
+            (g[0].text, g[0].n_tokens, g[0].stopped) for g in ours
+        ]
+
+    def test_both_engines_stop_at_the_same_token_and_keep_it(self, engines):
+        """A completion ends at the first end token, which is kept: made to happen by calling
+        the newline token (which this random model emits greedily) the pad token."""
+        hf, vl, tokenizer = engines
+        newline = tokenizer.convert_tokens_to_ids("Ċ")
+        saved = tokenizer.pad_token
+        tokenizer.pad_token = "Ċ"
+        try:
+            ours = hf.generate(PROBLEMS, greedy=True, max_new_tokens=16)
+            theirs = vl.generate(PROBLEMS, greedy=True, max_new_tokens=16)
+        finally:
+            tokenizer.pad_token = saved
+        stopped = [g[0] for g in theirs if g[0].stopped]
+        assert stopped and all(c.token_ids[-1] == newline for c in stopped)
+        assert [(g[0].token_ids, g[0].stopped) for g in theirs] == [
+            (g[0].token_ids, g[0].stopped) for g in ours
+        ]
+
+    def test_sampling_honours_n_temperature_and_max_tokens(self, engines):
+        _, vl, _ = engines
+        groups = vl.generate(PROBLEMS, n=3, temperature=1.0, max_new_tokens=10, seed=3)
+        assert [len(g) for g in groups] == [3] * len(PROBLEMS)
+        assert all(c.n_tokens == 10 and not c.stopped for g in groups for c in g)  # cut at 10
+        assert any(len({tuple(c.token_ids) for c in g}) > 1 for g in groups)  # samples differ
+        again = vl.generate(PROBLEMS, n=3, temperature=1.0, max_new_tokens=10, seed=3)
+        assert [[c.token_ids for c in g] for g in again] == [
+            [c.token_ids for c in g] for g in groups
+        ]
+        other = vl.generate(PROBLEMS, n=3, temperature=1.0, max_new_tokens=10, seed=4)
+        assert [[c.token_ids for c in g] for g in other] != [
+            [c.token_ids for c in g] for g in groups
+        ]
+
+        # the temperature reaches the sampler: a cold one keeps to the few top tokens
+        def distinct(temperature):
+            groups = vl.generate(PROBLEMS, n=3, temperature=temperature, max_new_tokens=10)
+            return len({t for g in groups for c in g for t in c.token_ids})
+
+        assert distinct(0.05) * 3 < distinct(2.0)  # measured: 12 against 60
+
+
+def test_teacher_rollouts_through_vllm_are_the_same_rows(qwen_world, tmp_path):
+    from trainer.executor import Executor, RunOptions
+    from trainer.models import load_tokenizer
+    from trainer.stages.forward_kl import check_rollouts
+
+    rows = {}
+    for engine in ("transformers", "vllm"):
+        plan = world_plan(qwen_world, rollout={"engine": engine, "gpu_memory_utilization": 0.08})
+        plan.stages = [s for s in plan.stages if s.kind == "forward_kl"]
+        plan.eval_after_each_stage = False
+        plan.evaluation.max_problems = 1
+        run = tmp_path / engine
+        assert Executor(plan, run, RunOptions(verifier_workers=1)).run() == "ok"
+        path = RunDir(run).teacher_rollouts("warmup")
+        rows[engine] = [json.loads(line) for line in path.read_text().splitlines()]
+    prompts = plan.stages[0].budget
+    assert prompts is not None
+    ours, theirs = rows["transformers"], rows["vllm"]
+    assert len(theirs) == len(ours) == prompts.steps * prompts.prompts_per_step * 2
+    assert all(set(r) == set(ours[0]) for r in theirs)
+    assert [(r["prompt_id"], r["prompt_ids"], r["rank"]) for r in theirs] == [
+        (r["prompt_id"], r["prompt_ids"], r["rank"]) for r in ours
+    ]
+    assert all(len(r["completion_ids"]) == TOKENS and not r["stopped"] for r in theirs)
+    tokenizer = load_tokenizer(qwen_world.teacher)
+    assert all(
+        r["completion"] == tokenizer.decode(r["completion_ids"], skip_special_tokens=True)
+        for r in theirs
+    )
+    ids = [r["prompt_id"] for r in theirs[::2]]
+    check_rollouts(RunDir(tmp_path / "vllm").teacher_rollouts("warmup"), ids, 2)
+
+
+def test_trls_colocated_vllm_generates_from_the_weights_it_synced(
+    qwen_world, tmp_path, monkeypatch
+):
+    """At each of TRL's weight syncs, vLLM's greedy completion of a probe prompt is the
+    trained model's own at that moment; training in between changes it."""
+    import torch
+    from trl.generation.vllm_generation import VLLMGeneration
+    from vllm import SamplingParams
+
+    from trainer.executor import Executor, RunOptions
+    from trainer.models import load_tokenizer
+    from trainer.rollouts import chat_prompt_ids
+    from trainer.stages.grpo import VerifierReward
+
+    tokenizer = load_tokenizer(qwen_world.teacher)
+    (probe,) = chat_prompt_ids(tokenizer, ["What is 2 + 2?"])
+    seen: list[tuple[list[int], list[int]]] = []
+    original = VLLMGeneration.sync_weights
+
+    def spy(self):
+        original(self)
+        out = self.llm.generate(
+            [{"prompt_token_ids": probe}],
+            SamplingParams(temperature=0.0, max_tokens=12),
+            use_tqdm=False,
+        )
+        model = self.accelerator.unwrap_model(self.model)
+        with torch.no_grad():
+            ids = model.generate(
+                torch.tensor([probe]),
+                max_new_tokens=12,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        seen.append((list(out[0].outputs[0].token_ids), ids[0, len(probe) :].tolist()))
+
+    monkeypatch.setattr(VLLMGeneration, "sync_weights", spy)
+    # A random model earns no reward, and GRPO learns nothing from equal rewards: alternate
+    # them within each group so that every step moves the weights.
+    monkeypatch.setattr(
+        VerifierReward,
+        "__call__",
+        lambda self, prompts, completions, **_: [float(i % 2) for i in range(len(completions))],
+    )
+    plan = world_plan(
+        qwen_world,
+        rollout={"engine": "vllm", "gpu_memory_utilization": 0.08, "max_model_len": 512},
+    )
+    plan.stages = [s for s in plan.stages if s.id == "teacher_rl"]
+    plan.stages[0].budget.steps = 3  # type: ignore[union-attr]
+    plan.stages[0].optim.learning_rate = 0.05
+    plan.eval_after_each_stage = False
+    plan.evaluation.max_problems = 1
+    assert Executor(plan, tmp_path / "run", RunOptions(verifier_workers=1)).run() == "ok"
+    assert len(seen) == 3  # one sync before each step's generation
+    assert all(ours == theirs for ours, theirs in seen), seen
+    assert seen[0][0] != seen[-1][0]  # vLLM's completions moved with the weights
+
+
+def test_a_vllm_plan_runs_every_stage_kind(qwen_world, tmp_path, monkeypatch):
+    from trl.generation.vllm_generation import VLLMGeneration
+
+    from planner.contracts.plan import plan_from_dict
+    from trainer.executor import Executor, RunOptions
+    from trainer.generation import VLLMEngine
+
+    opened: list[str] = []
+    for cls, name in ((VLLMEngine, "ours"), (VLLMGeneration, "trl")):
+        original = cls.__init__
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            opened.append(_name)
+            _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", spy)
+
+    raw = world_plan_dict(
+        qwen_world,
+        rollout={"engine": "vllm", "gpu_memory_utilization": 0.08, "max_model_len": 512},
+        eval_after_each_stage=False,
+    )
+    options = {"k": 2, "max_new_tokens": TOKENS, "max_problems": 4}
+    raw["stages"].append({"id": "final_eval", "kind": "eval", "options": options})
+    plan = plan_from_dict(raw, "vllm world plan")
+    run = tmp_path / "run"
+    assert Executor(plan, run, RunOptions(verifier_workers=1)).run() == "ok"
+    events = read_events(run / "events.jsonl")
+    ends = {e["stage"] for e in events if e.kind == "stage_end"}
+    assert {s.id for s in plan.stages if s.kind != "eval"} <= ends  # an eval stage logs evals
+    evals = [e for e in events if e.kind == "eval"]
+    assert {e["stage"] for e in evals} == {"final_eval"}  # no evals between stages
+    assert all(e["tokens_generated"] > 0 for e in evals)
+    # the teacher rollouts and the eval on our engine; both grpo stages and both opd on TRL's
+    assert sorted(opened) == ["ours"] * 2 + ["trl"] * 4

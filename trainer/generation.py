@@ -1,0 +1,250 @@
+"""One generation interface for teacher rollouts and every eval, on either engine.
+
+``rollout.engine`` picks it: ``transformers`` generates with ``generate`` in budgeted calls
+(:func:`trainer.rollouts.sample`); ``vllm`` with vLLM's offline engine (``vllm.LLM``). Both
+are given the same prompt token ids (:func:`trainer.rollouts.chat_prompt_ids`, the plan's
+prompt template through the model's chat template), stop at the same tokens and return the
+same :class:`~trainer.rollouts.Completion` rows, so a run's files and metrics do not depend on
+the engine's format. The RL stages generate inside TRL, which ``rollout`` configures the same
+way (``use_vllm``, ``vllm_mode``, ``vllm_gpu_memory_utilization``,
+``vllm_tensor_parallel_size``).
+
+Sampling: transformers switches top-k off with ``top_k=0``, vLLM with ``top_k=-1``. Seeds:
+the transformers engine seeds torch's global generator once per ``generate``, as before;
+vLLM seeds each problem's request (``seed`` and the problem's index), so its random draws do
+not depend on how vLLM schedules the requests. The two engines' sampled completions differ
+(different random streams); greedy ones agree up to float differences (on the realistic
+world's fp32 models, token for token: tests/realworld_tests/test_vllm_engine.py).
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from planner.contracts.data import PromptTemplate
+from planner.contracts.plan import Rollout
+from trainer.rollouts import (
+    BatchBudget,
+    Completion,
+    chat_prompt_ids,
+    completion,
+    sample,
+    stop_ids,
+)
+
+
+class Generator(Protocol):
+    def generate(
+        self,
+        problems: Sequence[str],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 256,
+        greedy: bool = False,
+        seed: int = 0,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[list[Completion]]:
+        """``n`` completions per problem (one when greedy), in problem order; ``on_batch`` is
+        told how many problems each step finished."""
+        ...
+
+    def close(self) -> None:
+        """Free the engine's memory (a vLLM engine holds its KV cache until closed)."""
+        ...
+
+
+class TransformersEngine:
+    """transformers ``generate`` on a loaded model, in calls within the plan's budget."""
+
+    def __init__(
+        self, model: Any, tokenizer: Any, template: PromptTemplate | None, budget: BatchBudget
+    ):
+        self.model, self.tokenizer, self.template, self.budget = model, tokenizer, template, budget
+
+    def generate(
+        self,
+        problems: Sequence[str],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 256,
+        greedy: bool = False,
+        seed: int = 0,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[list[Completion]]:
+        import torch
+
+        torch.manual_seed(seed)
+        return sample(
+            self.model,
+            self.tokenizer,
+            problems,
+            n=n,
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=max_new_tokens,
+            greedy=greedy,
+            budget=self.budget,
+            on_batch=on_batch,
+            template=self.template,
+        )
+
+    def close(self) -> None:
+        self.model = None
+
+
+def vllm_dtype(dtype: Any) -> str:
+    """vLLM's name for a torch dtype (None: the checkpoint's own)."""
+    if dtype is None:
+        return "auto"
+    return str(dtype).removeprefix("torch.")
+
+
+def request_seed(seed: int, index: int) -> int:
+    return (seed * 1_000_003 + index) % (2**31)
+
+
+class VLLMEngine:
+    """vLLM's offline engine on a checkpoint directory, configured by the plan's ``rollout``.
+
+    Under several processes (``accelerate launch``) each rank builds its own engine over
+    its own share of the prompts with TRL's colocate recipe (the ``external_launcher``
+    backend, which joins the process group accelerate set up).
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        tokenizer: Any,
+        template: PromptTemplate | None,
+        rollout: Rollout,
+        *,
+        dtype: Any = None,
+        seed: int = 0,
+    ):
+        from vllm import LLM
+        from vllm.platforms import current_platform
+
+        from trainer import distributed
+
+        self.tokenizer, self.template = tokenizer, template
+        self.distributed = distributed.world_size() > 1
+        kwargs: dict[str, Any] = {
+            "model": str(model_path),
+            "tokenizer": str(model_path),
+            "dtype": vllm_dtype(dtype),
+            "gpu_memory_utilization": rollout.gpu_memory_utilization,
+            "tensor_parallel_size": rollout.tensor_parallel_size,
+            "seed": seed,
+        }
+        if rollout.max_model_len:
+            kwargs["max_model_len"] = rollout.max_model_len
+        if self.distributed:
+            kwargs["distributed_executor_backend"] = "external_launcher"
+        elif rollout.tensor_parallel_size == 1:
+            kwargs["distributed_executor_backend"] = "uni"  # the engine's worker in this process
+        if current_platform.is_cpu():
+            # vLLM's CPU build: torch.compile of the model costs more than it saves at test sizes
+            kwargs["enforce_eager"] = True
+        self.llm: Any = LLM(**kwargs)
+
+    def generate(
+        self,
+        problems: Sequence[str],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 256,
+        greedy: bool = False,
+        seed: int = 0,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[list[Completion]]:
+        from vllm import SamplingParams
+
+        prompts = chat_prompt_ids(self.tokenizer, problems, self.template)
+        eos = stop_ids(self.tokenizer)
+        params = [
+            SamplingParams(
+                n=1 if greedy else n,
+                temperature=0.0 if greedy else temperature,
+                top_p=1.0 if greedy else top_p,
+                top_k=-1,  # vLLM's "no top-k" (transformers' is 0)
+                max_tokens=max_new_tokens,
+                seed=request_seed(seed, i),
+                stop_token_ids=sorted(eos),
+                detokenize=False,  # decoded below, as the transformers engine decodes
+            )
+            for i in range(len(prompts))
+        ]
+        outs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+        groups = [
+            [completion(self.tokenizer, list(o.token_ids), prompt, eos) for o in out.outputs]
+            for prompt, out in zip(prompts, outs, strict=True)
+        ]
+        if on_batch is not None:
+            on_batch(len(prompts))
+        return groups
+
+    def close(self) -> None:
+        llm, self.llm = self.llm, None
+        if llm is None:
+            return
+        engine = getattr(llm, "llm_engine", None)
+        shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+        del llm, engine
+        gc.collect()
+        if not self.distributed:
+            # A single process: vLLM's own process group and model-parallel state go too, so
+            # that a later engine (the next eval, TRL's colocated one) starts clean.
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+            cleanup_dist_env_and_memory()
+        else:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+
+def vllm_missing() -> str | None:
+    """Why vLLM cannot run here, or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return "vllm is not installed"
+    return None
+
+
+def open_generator(
+    rollout: Rollout,
+    model_path: Path,
+    *,
+    device: str = "cpu",
+    dtype: Any = None,
+    template: PromptTemplate | None = None,
+    model: Any = None,
+    seed: int = 0,
+) -> Generator:
+    """The plan's engine on ``model_path`` (``model``: already loaded, for transformers)."""
+    from trainer.models import load_model, load_tokenizer
+
+    tokenizer = load_tokenizer(model_path)
+    if rollout.engine == "vllm":
+        missing = vllm_missing()
+        if missing:
+            raise RuntimeError(
+                f"the plan asks for vLLM rollouts (rollout.engine: vllm) but {missing}"
+            )
+        return VLLMEngine(model_path, tokenizer, template, rollout, dtype=dtype, seed=seed)
+    if model is None:
+        model = load_model(model_path, device, dtype, trainable=False)
+    return TransformersEngine(model, tokenizer, template, BatchBudget.of(rollout))
