@@ -97,3 +97,28 @@ def test_done_markers_give_the_lineage_the_next_stage_starts_from(tiny_run):
         assert record.spent and record.spent["tokens_generated"] > 0
     assert run.read_done("base") is not None
     assert set(KINDS) >= {s.kind for s in plan.stages}
+
+
+def test_each_eval_keeps_samples_the_watch_screen_shows_and_reports_its_progress(tiny_run):
+    from tui.widgets.samples_pane import read_samples
+
+    _, run_dir = tiny_run
+    run = RunDir(run_dir)
+    log = read_events(run.events)
+    evals = [e for e in log if e.kind == "eval"]
+    for e in evals:
+        rows = [
+            r
+            for r in read_samples(run.eval_samples(e["stage"]))
+            if r["benchmark"] == e["benchmark"]
+        ]
+        assert 0 < len(rows) <= min(8, e["n"]), e["stage"]
+        assert {r["verdict"] for r in rows} <= set(e["verdicts"])
+        # the eval's progress came first, ending at every problem, as its own event kind
+        done = [
+            p
+            for p in log
+            if p.kind == "progress" and (p["stage"], p["benchmark"]) == (e["stage"], e["benchmark"])
+        ]
+        assert done and done[-1]["done"] == done[-1]["total"] == e["n"]
+    assert _state(run_dir).stages["base"].status == "ok"
