@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.contracts import UserError
-from planner.contracts.data import HUB_ID, DataRef, as_ref
+from planner.contracts.data import DataRef, as_ref, looks_like_hub_id
 from planner.contracts.errors import excerpt
 from planner.contracts.files import NESTED_TOO_DEEPLY
 from trainer.formats import parse_record
@@ -86,7 +86,7 @@ def load_problems(
     A dataset holding several splits takes ``"train"`` (or its only split); choose
     another with ``path::split`` or ``split:``.
     """
-    ref = as_ref(str(ref)) if isinstance(ref, (str, Path)) else ref
+    ref = as_ref(str(ref) if isinstance(ref, Path) else ref)
     spec, rows = read_records(ref, zoo)
     labels, problems = [], []
     for label, record in rows:  # label: "line 3", "record 3" or "row 3"
@@ -104,7 +104,7 @@ def load_problems(
 
 def is_hub_id(path: str) -> bool:
     """``org/name`` that is not a local path: a Hugging Face dataset id."""
-    return bool(HUB_ID.match(path)) and not Path(path).expanduser().exists()
+    return looks_like_hub_id(path) and not Path(path).expanduser().exists()
 
 
 def locate(ref: str | DataRef, zoo: str | Path | None = None) -> Path | None:
@@ -121,7 +121,7 @@ def locate(ref: str | DataRef, zoo: str | Path | None = None) -> Path | None:
     path = Path(ref.path).expanduser()
     if path.exists():
         return path
-    return hub_snapshot(ref.path) if HUB_ID.match(ref.path) else None
+    return hub_snapshot(ref.path) if looks_like_hub_id(ref.path) else None
 
 
 def read_records(

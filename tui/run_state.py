@@ -358,11 +358,13 @@ class RunState:
 
     def _on_progress(self, e: Event) -> None:
         view = self._stage(_text(e["stage"], "stage"))
-        phase = Phase(
-            _text(e["phase"], "phase"), _whole(e["done"], "done"), _whole(e["total"], "total"), e.t
-        )
-        if view.phase is None or view.phase.label != phase.label:
-            view.phase_started_t = e.t
+        label = _text(e["phase"], "phase")
+        if e.get("benchmark"):
+            label = f"{label} {_text(e['benchmark'], 'benchmark')}"
+        phase = Phase(label, _whole(e["done"], "done"), _whole(e["total"], "total"), e.t)
+        old = view.phase
+        if old is None or old.label != phase.label or phase.done < old.done:
+            view.phase_started_t = e.t  # a new set (or its second pass): its own pace
         view.phase = phase
         if view.status == "pending":
             view.status = "running"
@@ -384,7 +386,9 @@ class RunState:
         view = self._stage(stage)
         view.evals[bench] = measured
         view.attempt = self.attempts
-        if view.id == BASE_STAGE:  # the base eval has no stage_end: its eval ends it
+        if view.kind == "eval" and view.status == "running":
+            # an eval stage (and the base eval) has no stage_end: its evals end it (the
+            # executor emits them once every set is done)
             view.status, view.phase, view.ended_t = "ok", None, e.t
         if bench not in self.benchmarks:
             self.benchmarks.append(bench)

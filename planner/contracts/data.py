@@ -78,7 +78,7 @@ class EvalSet:
 
     @property
     def ref(self) -> DataRef:
-        return DataRef(self.path, self.split, self.config, self.format, self.fields)
+        return as_ref(DataRef(self.path, self.split, self.config, self.format, self.fields))
 
 
 @dataclass
@@ -102,11 +102,22 @@ class PromptTemplate:
 
 
 def as_ref(ref: str | DataRef) -> DataRef:
-    """A data reference in its mapping form (``path::split`` split off a string)."""
-    if isinstance(ref, DataRef):
-        return ref
-    path, sep, split = ref.partition("::")
-    return DataRef(path, split or None) if sep else DataRef(ref)
+    """A data reference in its mapping form, ``path::split`` split off its path (a string's,
+    or a mapping's without a ``split`` of its own)."""
+    if isinstance(ref, str):
+        ref = DataRef(ref)
+    if ref.split is None and "::" in ref.path:
+        path, _, split = ref.path.partition("::")
+        return DataRef(path, split or None, ref.config, ref.format, ref.fields)
+    return ref
+
+
+# A hub id is org/name; a path whose name ends in a data file's suffix is a file, never an id.
+_FILE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".parquet", ".csv", ".arrow")
+
+
+def looks_like_hub_id(path: str) -> bool:
+    return bool(HUB_ID.match(path)) and not path.lower().endswith(_FILE_SUFFIXES)
 
 
 def ref_plain(ref: str | DataRef | EvalSet) -> Any:

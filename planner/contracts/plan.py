@@ -474,6 +474,19 @@ def _check_training_stage(plan: Plan, s: Stage, at: str, p: FieldProblems) -> No
             f"allocates {getattr(plan.labels, src)}: the stage could not take a single step",
             f"allocate labels.{src} >= {s.budget.prompts_per_step} or lower prompts_per_step",
         )
+    if (
+        s.kind == "opd"
+        and s.data == "prompts"
+        and s.budget is not None
+        and 0 < plan.labels.prompts < s.budget.prompts_per_step
+    ):
+        # OPD samples with TRL's RepeatSampler too: a step draws prompts_per_step prompts.
+        p.add(
+            f"{at}.budget.prompts_per_step",
+            f"a step draws {s.budget.prompts_per_step} distinct prompts, but labels.prompts "
+            f"draws {plan.labels.prompts}: the stage could not take a single step",
+            f"set labels.prompts >= {s.budget.prompts_per_step} or lower prompts_per_step",
+        )
     if s.data == "prompts" and plan.labels.prompts <= 0 and plan.datasets.prompts is None:
         p.add(
             f"{at}.data",

@@ -18,11 +18,11 @@ from typing import Any, Literal
 
 from planner.contracts.data import (
     BOXED_INSTRUCTION,
-    HUB_ID,
     DataRef,
     EvalSet,
     PromptTemplate,
     check_prompt_template,
+    looks_like_hub_id,
 )
 from planner.contracts.errors import UserError, ValidationError
 from planner.contracts.plan import load_yaml_text, read_text
@@ -355,7 +355,7 @@ def _anchored(path: str, base_dir: Path) -> str:
     if path.startswith("toy:") or p.is_absolute():
         return path
     here = base_dir / p
-    if not here.exists() and HUB_ID.match(path):
+    if not here.exists() and looks_like_hub_id(path):
         return path  # org/name, not a local folder: a hub dataset id
     return str(here.resolve())
 

@@ -82,11 +82,11 @@ def _short(text: str, width: int = 100) -> str:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from planner.contracts.data import DataRef
+    from planner.contracts.data import DataRef, as_ref
     from s2d.console import stdout_console
     from trainer.data_report import inspect_ref
 
-    ref = DataRef(args.ref, args.split, args.config, args.format, _field_map(args.field))
+    ref = as_ref(DataRef(args.ref, args.split, args.config, args.format, _field_map(args.field)))
     console = stdout_console()
     if args.verify:
         from trainer.verifier import Verifier

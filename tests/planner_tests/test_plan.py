@@ -216,7 +216,7 @@ def plans(draw):
         "pool": pool,
         "stage1": stage1,
         "stage3": stage3,
-        "prompts": draw(st.integers(1, 10**6)),
+        "prompts": draw(st.integers(64, 10**6)),  # at least one OPD step (64 prompts)
         "seed": draw(st.integers(0, 2**31)),
     }
     for stage, sid in zip(data["stages"], ids, strict=True):
@@ -272,4 +272,10 @@ def test_a_grpo_stage_with_fewer_labels_than_one_step_is_refused():
     with pytest.raises(
         ValidationError, match=r"a step draws \d+ distinct problems, but labels.stage1 allocates 1"
     ):
+        plan_from_dict(data, "plan")
+
+
+def test_an_opd_stage_with_fewer_prompts_than_one_step_is_refused():
+    data = builders.plan_dict(labels={"pool": 40, "stage1": 16, "stage3": 16, "prompts": 1})
+    with pytest.raises(ValidationError, match=r"distinct prompts, but labels.prompts draws 1"):
         plan_from_dict(data, "plan")

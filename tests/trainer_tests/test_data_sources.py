@@ -213,3 +213,27 @@ def test_scenario_fit_counts_labels_and_prompts_after_duplicates_and_eval_proble
     assert "labels 10 > 9" in fit.problems[0] and "50 rows, 10 unique" in fit.problems[0]
     (over,) = scenario_fit(6, 5, labeled, labeled, evals).problems
     assert "6 + 5 = 11" in over and "leaves 4" in over
+
+
+def test_path_split_works_in_mappings_and_eval_sets_too(tmp_path):
+    import datasets
+
+    from planner.contracts.data import EvalSet, as_ref
+
+    ds = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list(MATH500[:2]),
+            "test": datasets.Dataset.from_list(MATH500[2:5]),
+        }
+    )
+    ds.save_to_disk(str(tmp_path / "ds"))
+    where = str(tmp_path / "ds")
+    assert len(load_problems(EvalSet("m", f"{where}::test").ref)) == 3
+    assert len(load_problems(DataRef(f"{where}::test", format="math"))) == 3
+    assert as_ref(DataRef("a/b::dev")) == DataRef("a/b", "dev")
+
+
+def test_a_missing_file_in_a_folder_is_named_as_a_missing_file_not_a_hub_id(tmp_path, hub_cache):
+    with pytest.raises(UserError, match="does not exist") as e:
+        load_problems("data/train.jsonl")
+    assert "hf download" not in str(e.value)

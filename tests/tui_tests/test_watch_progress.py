@@ -37,7 +37,7 @@ def test_an_eval_in_progress_shows_as_the_stage_phase_and_ends_with_the_eval():
     first = next(e for e in _events() if e.kind == "progress")
     state = _state_until(lambda e: e.seq == first.seq)
     view = state.stages[first["stage"]]
-    assert view.phase is not None and view.phase.label == "eval"
+    assert view.phase is not None and view.phase.label == f"eval {first['benchmark']}"
     assert (view.phase.done, view.phase.total) == (first["done"], first["total"])
     # an eval's progress is its own event: never a training step, never a curve
     assert not any(e.kind == "metrics" and "eval" in str(e["values"]) for e in _events())
@@ -87,3 +87,25 @@ def test_the_eval_samples_the_trainer_kept_read_back():
     rows = read_samples(REAL_RUN / "artifacts" / BASE_STAGE / "eval_samples.jsonl")
     assert rows and {"problem", "gold", "completion", "verdict"} <= set(rows[0])
     assert read_samples(REAL_RUN / "artifacts" / "nope" / "eval_samples.jsonl") == []
+
+
+def test_an_eval_stage_ends_with_its_evals_and_each_eval_set_has_its_own_pace():
+    from planner.contracts import Event
+
+    state = RunState()
+
+    def event(seq: int, t: float, kind: str, **data) -> None:
+        state.apply(Event(kind=kind, seq=seq, t=t, data=data))
+
+    state._stage("final_eval").kind = "eval"  # as the plan names it
+    event(0, 0.0, "run_start", plan="p", run_dir="r", resumed=False)
+    event(1, 10.0, "progress", stage="final_eval", phase="eval", done=100, total=200, benchmark="a")
+    event(2, 20.0, "progress", stage="final_eval", phase="eval", done=200, total=200, benchmark="a")
+    event(3, 60.0, "progress", stage="final_eval", phase="eval", done=10, total=100, benchmark="b")
+    view = state.stages["final_eval"]
+    assert view.status == "running" and view.phase_started_t == 60.0  # b started afresh
+    event(4, 61.0, "progress", stage="final_eval", phase="eval", done=20, total=100, benchmark="b")
+    assert stage_eta(view, 61.0) == pytest.approx(80 * (1.0 / 20))
+    event(5, 70.0, "eval", stage="final_eval", benchmark="a", accuracy=0.5, n=200, k=1)
+    event(6, 71.0, "run_end", status="ok")
+    assert view.status == "ok" and view.phase is None  # not "interrupted" by the run's end
