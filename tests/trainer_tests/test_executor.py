@@ -196,7 +196,7 @@ def test_missing_model_directory_is_a_clear_error(tmp_path):
         resolve_model_path("Qwen/Qwen3-NotThere")
 
 
-@pytest.mark.slow
+@pytest.mark.extended  # about 40 s: the second tier, beside the SIGKILL-at-four-points test
 def test_sigkill_mid_stage_then_resume_finishes_without_rerunning_stages(tiny_zoo, tmp_path):
     plan = load_plan(TINY_PLAN)
     plan.stages[1].budget.steps = 12  # the warmup: long enough to be killed in the middle
@@ -237,6 +237,7 @@ def test_sigkill_mid_stage_then_resume_finishes_without_rerunning_stages(tiny_zo
     assert "teacher_rl" not in [e["stage"] for e in events if e.kind == "stage_start"][1:]
 
 
+@pytest.mark.extended  # about 40 s: the second tier
 def test_sigint_stops_at_a_step_boundary_with_a_checkpoint_then_resumes(tiny_zoo, tmp_path):
     proc, plan_path, run_dir, env = start_long_warmup(tiny_zoo, tmp_path)
     events_path = run_dir / "events.jsonl"
