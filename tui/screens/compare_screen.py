@@ -39,6 +39,7 @@ from tui.compare import (
 from tui.follower import RunFollower
 from tui.messages import RunChanged
 from tui.run_state import ERROR, INTERRUPTED, OK, RunState
+from tui.screens.pausing import Pausing
 from tui.screens.watch_screen import WatchScreen
 from tui.widgets.banner import Banner
 from tui.widgets.compare_chart import CompareChart
@@ -56,7 +57,7 @@ class WatchedRun:
     follower: RunFollower
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(Pausing, Screen[None]):
     BINDINGS = [
         Binding("enter", "open_run", "Open run", show=True),
         Binding("c", "chart(1)", "Next chart"),
@@ -291,16 +292,6 @@ class CompareScreen(Screen[None]):
 
     def action_accuracy(self) -> None:
         self.choice = None if self.choice == ChartChoice(ACCURACY) else ChartChoice(ACCURACY)
-        self.redraw()
-
-    def action_pause(self) -> None:
-        if self.paused.is_set():
-            self.paused.clear()
-            self.notify("Following again")
-        else:
-            self.paused.set()
-            self.notify("Paused: the screen stays as it is until you press p again")
-        self._wake.set()
         self.redraw()
 
     def action_save_screenshot(self) -> None:

@@ -28,6 +28,7 @@ from tui.follower import RunFollower
 from tui.messages import RunChanged
 from tui.run_dir import DirKind
 from tui.run_state import RunState
+from tui.screens.pausing import Pausing
 from tui.views import accuracy_rows, run_banner, stage_charts
 from tui.widgets.accuracy_chart import AccuracyChart
 from tui.widgets.accuracy_table import AccuracyTable
@@ -47,7 +48,7 @@ def titled(widget: W, title: str) -> W:
     return widget
 
 
-class WatchScreen(Screen[None]):
+class WatchScreen(Pausing, Screen[None]):
     # Layout by terminal size (tui/s2d.tcss): below 120 columns the two columns share the
     # width and the widgets drop their least-needed columns; below 36 rows the accuracy
     # chart gives its place to the rest; from 180x50 a second chart shows the next metric.
@@ -241,16 +242,6 @@ class WatchScreen(Screen[None]):
         self.show_samples = not self.show_samples
         self.query_one(LogPane).display = not self.show_samples
         self.query_one(SamplesPane).display = self.show_samples
-        self.redraw()
-
-    def action_pause(self) -> None:
-        if self.paused.is_set():
-            self.paused.clear()
-            self.notify("Following again")
-        else:
-            self.paused.set()
-            self.notify("Paused: the screen stays as it is until you press p again")
-        self._wake.set()
         self.redraw()
 
     def action_save_screenshot(self) -> None:
