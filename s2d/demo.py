@@ -8,7 +8,8 @@
 3. Run the plan's workflow and the arms it is judged against (direct GRPO with
    the same labels, the bridge from a raw teacher, the replay control), two
    runs side by side.
-4. Show the workflow live in ``s2d watch`` on a terminal (a line summary otherwise).
+4. Show the runs live, side by side, in ``s2d watch`` on a terminal (the same view as
+   ``s2d watch OUT``; a line summary otherwise).
 5. Print the paper's table, predicted beside measured, with labels and compute.
 """
 
@@ -182,9 +183,7 @@ def run_demo(cfg: DemoConfig, console: Any) -> int:
     worker = threading.Thread(target=work, daemon=True)
     worker.start()
     if cfg.tui:
-        from tui.watch_app import make_app
-
-        make_app(comp.run_dir("workflow"), follow=True).run()
+        watch_app(comp).run()
         if worker.is_alive():
             console.print(
                 "watch closed; the runs go on, waiting for them to finish (Ctrl-C stops them at a checkpoint)"
@@ -211,6 +210,14 @@ def run_demo(cfg: DemoConfig, console: Any) -> int:
         ),
     )
     return 0
+
+
+def watch_app(comp: Any) -> Any:
+    """The side-by-side dashboard of the demo's runs, each waited for until it starts."""
+    from tui.compare import Sources
+    from tui.watch_app import make_compare_app
+
+    return make_compare_app(Sources(runs=[comp.run_dir(name) for name in comp.runs]), follow=True)
 
 
 def _zoo(cfg: DemoConfig, console: Any) -> Any:

@@ -31,6 +31,7 @@ CURVE_CAPACITY = 400
 LOG_CAPACITY = 1000
 PROBLEM_CAPACITY = 20
 SPEND_FIELDS = frozenset(Spend.__dataclass_fields__)
+BURN_UNITS = ("gpu_hours", "cpu_seconds")
 # Run status shown in the header, in the order a run goes through them.
 WAITING, STARTED, RUNNING, OK, ERROR, INTERRUPTED = (
     "waiting",
@@ -190,6 +191,10 @@ class RunState:
         self.log_total = 0  # lines ever logged; the UI appends those it has not shown
         self.benchmarks: list[str] = []
         self.attempts = 0  # run_start events: the first run and each resume
+        # Compute spent by the whole run over time, for the burn-down chart: (seconds since the
+        # run's first event, total spent) in each unit, downsampled like the curves.
+        self.burn = {unit: DownsampledSeries(CURVE_CAPACITY) for unit in BURN_UNITS}
+        self._stage_compute: dict[str, tuple[float, float]] = {}
         if plan is not None:
             self.set_plan(plan)
 
@@ -280,6 +285,18 @@ class RunState:
             self.started_t = event.t
         self.version += 1
 
+    def _burn(self, stage: str, spent: dict[str, Any], t: float) -> None:
+        """Add the run's total spend at ``t`` to the burn-down series (a stage's spend is its
+        total so far, so the run's total is the sum of each stage's latest)."""
+        gpu, cpu = float(spent.get("gpu_hours") or 0), float(spent.get("cpu_seconds") or 0)
+        if self._stage_compute.get(stage) == (gpu, cpu):
+            return  # nothing new spent: the series keeps its points for changes
+        self._stage_compute[stage] = (gpu, cpu)
+        start = self.started_t if self.started_t is not None else t
+        x = max(0.0, t - start)
+        self.burn["gpu_hours"].add(x, sum(g for g, _ in self._stage_compute.values()))
+        self.burn["cpu_seconds"].add(x, sum(c for _, c in self._stage_compute.values()))
+
     def _on_run_start(self, e: Event) -> None:
         self.run_name = self.run_name or str(e["plan"])
         self.status = STARTED
@@ -344,6 +361,7 @@ class RunState:
             view.total_steps = total_steps
         if spent is not None:
             view.spent_raw = spent
+            self._burn(view.id, spent, e.t)
         if view.status == "pending":
             view.status = "running"
         self.current_stage = view.id
@@ -411,6 +429,7 @@ class RunState:
         view.attempt = self.attempts
         if spent is not None:
             view.spent_raw = spent
+            self._burn(view.id, spent, e.t)
         if view.status == "ok" and view.total_steps:
             view.step = max(view.step, view.total_steps)
         self._log(e, "info", f"stage {view.id} ended: {view.status}")

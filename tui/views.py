@@ -222,3 +222,55 @@ def run_eta(state: RunState) -> float | None:
             return None
         left += eta
     return left
+
+
+BURN_DOWN = "budget"  # the run's burn-down chart, last in every stage's chart cycle
+
+
+def watch_charts(state: RunState, stage_id: str | None) -> tuple[str, ...]:
+    """The charts ``c`` cycles through for a stage: its metrics, then the run's burn-down."""
+    return () if stage_id is None else (*stage_charts(state, stage_id), BURN_DOWN)
+
+
+@dataclass
+class BurnDown:
+    """The run's compute over wall time: what is left of the planned budget, or what was spent
+    when the plan states no budget."""
+
+    unit: str
+    seconds: list[float]  # since the run's first event
+    spent: list[float]
+    planned: float | None  # the plan's compute for every stage that trains; None: not stated
+    elapsed: float  # seconds from the first event to the latest
+
+    @property
+    def remaining(self) -> list[float] | None:
+        return None if self.planned is None else [self.planned - s for s in self.spent]
+
+    @property
+    def rate(self) -> float | None:
+        """Compute per wall second so far (the slope of the spent line)."""
+        if not self.spent or self.elapsed <= 0:
+            return None
+        return self.spent[-1] / self.elapsed
+
+    @property
+    def runs_out_in(self) -> float | None:
+        """Wall seconds until the planned budget is spent at the pace so far."""
+        rate = self.rate
+        if self.planned is None or not rate:
+            return None
+        return max(0.0, (self.planned - self.spent[-1]) / rate)
+
+
+def burn_down(state: RunState) -> BurnDown:
+    unit = state.compute_unit
+    xs, ys = state.burn[unit].points()
+    planned = [r.compute_planned for r in budget_rows(state)]
+    stated = [p for p in planned if p is not None]
+    elapsed = (
+        state.last_t - state.started_t
+        if state.last_t is not None and state.started_t is not None
+        else 0.0
+    )
+    return BurnDown(unit, xs, ys, sum(stated) if stated else None, max(0.0, elapsed))

@@ -270,6 +270,27 @@ async def test_follows_runs_as_they_grow_and_pauses(tmp_path):
         b.close()
 
 
+@pytest.mark.anyio
+async def test_the_demo_shows_its_runs_side_by_side_before_and_as_they_start(tmp_path):
+    from planner.calibrate import PAPER_ROWS
+    from planner.contracts import load_plan
+    from s2d import compare
+    from s2d.demo import watch_app
+    from tests.tui_tests.fixtures.toy_run import ToyRunWriter
+
+    comp = compare.prepare(load_plan(TOY_RUN / "plan.yaml"), tmp_path / "demo", PAPER_ROWS)
+    app = watch_app(comp)  # as `s2d demo` opens it: no run has started yet
+    async with app.run_test(size=LARGE) as pilot:
+        screen = app.compare_screen
+        await wait_until(pilot, lambda: screen.steps_done > 0)
+        assert [r.name for r in screen.snapshot()] == list(comp.runs)
+        await wait_for_text(pilot, "4 runs  0 finished", "replay      —        —        waiting")
+        workflow = ToyRunWriter(comp.run_dir("workflow"))
+        workflow.write(3)
+        await wait_for_text(pilot, "workflow    toy-s2d  toy-m    running  teacher_rl 1/24")
+        workflow.close()
+
+
 # -- snapshots -------------------------------------------------------------------
 def _loaded(pilot_app_size):
     async def loaded(pilot):

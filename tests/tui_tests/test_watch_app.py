@@ -45,10 +45,30 @@ async def test_opens_a_finished_run_and_switches_stages_and_charts():
         assert _chart_title(app).startswith("grad norm · warmup")
         await pilot.press("c")
         assert _chart_title(app).startswith("trained tokens/s · warmup")
-        await pilot.press("c")  # wraps around the warmup's three charts
+        await pilot.press("c")  # then the run's burn-down, last in every stage's cycle
+        assert _chart_title(app).startswith("budget burn-down · ")
+        await pilot.press("c")  # wraps around
         assert _chart_title(app).startswith("loss · warmup")
         await pilot.press("f")  # the chart chosen stays where the stage has it
         assert screen.selected is None and _chart_title(app).startswith("loss · student_rl")
+
+
+async def test_the_burn_down_is_one_key_away_on_every_stage_even_one_that_trains_nothing():
+    from pathlib import Path
+
+    real_run = Path(__file__).parent / "fixtures" / "real_run"  # its base eval is a stage
+    app = make_app(real_run, follow=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "✔ finished")
+        await pilot.press("C")  # back from the first chart: the last one
+        title = _chart_title(app)
+        assert title.startswith("budget burn-down · ") and "CPU-s" in title
+        for _ in range(len(app.watch_screen.state.stages)):
+            if app.watch_screen._selected_stage() == "base":
+                break
+            await pilot.press("left")
+        assert app.watch_screen._selected_stage() == "base"
+        assert _chart_title(app).startswith("budget burn-down · ")  # an eval's only chart
 
 
 async def test_follows_a_run_that_grows_while_watched(tmp_path):
@@ -161,6 +181,7 @@ async def test_names_and_messages_with_brackets_are_shown_as_written(tmp_path):
     with EventWriter(run / "events.jsonl") as events:
         events.emit("run_start", plan="p", run_dir=str(run), resumed=False)
         events.emit("stage_start", stage="[rl]", stage_kind="grpo", planned=spend, total_steps=2)
+        events.emit("metrics", stage="[rl]", step=1, values={"loss": 0.5}, spent=spend)
         events.emit(
             "eval", stage="[rl]", benchmark="[/bench]", accuracy=0.5, n=4, k=1, greedy_accuracy=0.5
         )
@@ -173,4 +194,4 @@ async def test_names_and_messages_with_brackets_are_shown_as_written(tmp_path):
         assert "stages[1].budget: [/bad] [bold]x" in text  # the banner
         assert text.count("[rl]") >= 3  # the timeline, the budget and the accuracy tables
         assert "on [/bench]" in text
-        assert "metrics · [rl]" in text  # the chart's title
+        assert "loss · [rl]" in text  # the chart's title

@@ -109,3 +109,44 @@ def test_an_eval_stage_ends_with_its_evals_and_each_eval_set_has_its_own_pace():
     event(5, 70.0, "eval", stage="final_eval", benchmark="a", accuracy=0.5, n=200, k=1)
     event(6, 71.0, "run_end", status="ok")
     assert view.status == "ok" and view.phase is None  # not "interrupted" by the run's end
+
+
+def test_the_burn_down_adds_each_stages_latest_spend_and_subtracts_it_from_the_plan():
+    from tui.views import budget_rows, burn_down
+
+    state = _state_until(lambda e: False)
+    burn = burn_down(state)
+    assert burn.unit == "cpu_seconds" and burn.spent
+    # the run's total at the end is each stage's final spend, added up
+    final = sum(r.compute_spent for r in budget_rows(state))
+    assert burn.spent[-1] == pytest.approx(final, rel=0.02)  # the last bucket is a mean
+    assert burn.planned == pytest.approx(sum(r.compute_planned or 0 for r in budget_rows(state)))
+    assert burn.remaining == pytest.approx([burn.planned - s for s in burn.spent])
+    # one attempt: what is spent only grows, inside the run's wall time
+    assert burn.spent == sorted(burn.spent)
+    assert all(0 <= x <= burn.elapsed for x in burn.seconds)
+
+
+def test_the_burn_down_says_when_the_budget_runs_out_at_the_pace_so_far():
+    from planner.contracts import Event
+    from tui.views import burn_down
+
+    state = RunState()
+
+    def event(seq: int, t: float, kind: str, **data) -> None:
+        state.apply(Event(kind=kind, seq=seq, t=t, data=data))
+
+    event(0, 100.0, "run_start", plan="p", run_dir="r", resumed=False)
+    event(1, 100.0, "stage_start", stage="a", stage_kind="grpo", planned={"cpu_seconds": 60.0})
+    event(2, 110.0, "metrics", stage="a", step=1, values={"loss": 1.0}, spent={"cpu_seconds": 10.0})
+    event(3, 120.0, "metrics", stage="a", step=2, values={"loss": 1.0}, spent={"cpu_seconds": 20.0})
+    burn = burn_down(state)
+    assert burn.seconds == [10.0, 20.0] and burn.remaining == [50.0, 40.0]
+    assert burn.runs_out_in == pytest.approx(40.0)  # 1 CPU-s per second, 40 left
+    # a metrics line that repeats the spend adds no point; a second stage adds to the total
+    event(4, 121.0, "metrics", stage="a", step=3, values={"loss": 1.0}, spent={"cpu_seconds": 20.0})
+    event(5, 130.0, "stage_start", stage="b", stage_kind="grpo", planned={"cpu_seconds": 40.0})
+    event(6, 140.0, "metrics", stage="b", step=1, values={"loss": 1.0}, spent={"cpu_seconds": 5.0})
+    burn = burn_down(state)
+    assert burn.seconds == [10.0, 20.0, 40.0] and burn.spent == [10.0, 20.0, 25.0]
+    assert burn.planned == 100.0

@@ -27,9 +27,9 @@ from planner.contracts import RunDir
 from tui.follower import RunFollower
 from tui.messages import RunChanged
 from tui.run_dir import DirKind
-from tui.run_state import RunState
+from tui.run_state import RunState, StageView
 from tui.screens.pausing import Pausing
-from tui.views import accuracy_rows, run_banner, stage_charts
+from tui.views import BURN_DOWN, accuracy_rows, burn_down, run_banner, watch_charts
 from tui.widgets.accuracy_chart import AccuracyChart
 from tui.widgets.accuracy_table import AccuracyTable
 from tui.widgets.banner import Banner
@@ -177,10 +177,16 @@ class WatchScreen(Pausing, Screen[None]):
         return None, "info"
 
     def _shown_chart(self, stage_id: str | None) -> str | None:
-        charts = stage_charts(self.state, stage_id)
+        charts = watch_charts(self.state, stage_id)
         if not charts:
             return None
         return self.chart if self.chart in charts else charts[0]
+
+    def _draw_chart(self, chart: MetricChart, view: StageView | None, name: str | None) -> None:
+        if name == BURN_DOWN:
+            chart.show_burn_down(burn_down(self.state))
+        else:
+            chart.show(view, name, smooth=self.smooth)
 
     def redraw(self) -> None:
         with self.state.lock:
@@ -195,11 +201,10 @@ class WatchScreen(Pausing, Screen[None]):
             self.query_one(AccuracyTable).show(state)
             view = state.stages.get(selected or "")
             shown = self._shown_chart(selected)
-            self.query_one("#metric-chart", MetricChart).show(view, shown, smooth=self.smooth)
-            charts = stage_charts(state, selected)
-            others = [c for c in charts if c != shown]
-            self.query_one("#metric-chart-2", MetricChart).show(
-                view, others[0] if others else None, smooth=self.smooth
+            self._draw_chart(self.query_one("#metric-chart", MetricChart), view, shown)
+            others = [c for c in watch_charts(state, selected) if c != shown]
+            self._draw_chart(
+                self.query_one("#metric-chart-2", MetricChart), view, others[0] if others else None
             )
             self.query_one(SamplesPane).show(
                 RunDir(self.run_dir).eval_samples(selected) if selected else None, selected
@@ -226,7 +231,7 @@ class WatchScreen(Pausing, Screen[None]):
     def action_chart(self, delta: int) -> None:
         with self.state.lock:
             selected = self._selected_stage()
-            charts = stage_charts(self.state, selected)
+            charts = watch_charts(self.state, selected)
             if charts:
                 shown = self._shown_chart(selected)
                 index = charts.index(shown) if shown in charts else 0

@@ -28,6 +28,10 @@ STATUS_STYLE = {
 }
 
 
+def cell_text_width(text: str) -> int:
+    return Text(text).cell_len
+
+
 def run_color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
@@ -47,9 +51,14 @@ class CompareTable(DataTable[Text]):
         self._shown = signature
         cursor = self.cursor_row
         self.clear(columns=True)
-        for column in layout.columns:
+        for j, column in enumerate(layout.columns):
+            # Widths set here, from every cell (as layout_columns measured them): the table's
+            # own measuring missed rows added again before it ran, and kept header widths.
+            width = max(len(column.header), *(cell_text_width(texts[j]) for texts in cells))
             self.add_column(
-                Text(column.header, justify="right" if column.right else "left"), key=column.key
+                Text(column.header, justify="right" if column.right else "left"),
+                key=column.key,
+                width=width,
             )
         for i, (row, texts) in enumerate(zip(rows, cells, strict=True)):
             out = []

@@ -1,8 +1,10 @@
-"""The live curve of one metric for the selected stage (its kind's charts, planner.contracts.kinds).
+"""The live curve of one metric for the selected stage (its kind's charts, planner.contracts.kinds),
+or the run's budget burn-down.
 
-The x axis spans the stage's planned steps, so the curve grows across the
+The x axis of a metric spans the stage's planned steps, so the curve grows across the
 chart as the stage runs. Points are the downsampled means kept by
-:class:`tui.series.DownsampledSeries`.
+:class:`tui.series.DownsampledSeries`. The burn-down plots what is left of the planned
+compute against wall time, with a dotted line to where it runs out at the pace so far.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from textual.content import Content
 from textual_plotext import PlotextPlot
 
 from planner.contracts import metrics
+from tui import format as fmt
 from tui.run_state import StageView
+from tui.views import BurnDown
 
 SMOOTHING = 0.6  # TensorBoard's default weight
 
@@ -60,3 +64,47 @@ class MetricChart(PlotextPlot):
                 plt.title(f"mean of every {series.stride} steps")
         plt.xlabel("step")
         self.refresh()
+
+    def show_burn_down(self, burn: BurnDown) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        unit = "GPU-h" if burn.unit == "gpu_hours" else "CPU-s"
+        scale, xlabel = _time_axis(max(burn.elapsed, burn.seconds[-1] if burn.seconds else 0))
+        if not burn.spent:
+            self.border_title = Content("budget burn-down")
+            plt.title("nothing spent yet")
+        elif burn.remaining is None:
+            self.border_title = Content(
+                f"compute spent · {fmt.compute(burn.spent[-1], burn.unit)} (the plan states no budget)"
+            )
+            plt.plot([x / scale for x in burn.seconds], burn.spent, marker="braille", color="cyan")
+        else:
+            assert burn.planned is not None
+            left = burn.remaining[-1]
+            eta = burn.runs_out_in
+            planned = fmt.compute(burn.planned, burn.unit)
+            self.border_title = Content(
+                f"budget burn-down · {fmt.compute(left, burn.unit)} of {planned} left"
+                + (f" · runs out in {fmt.duration(eta)} at this pace" if eta else "")
+                if left >= 0
+                else f"budget burn-down · {fmt.compute(-left, burn.unit)} over the {planned} planned"
+            )
+            xs = [0.0] + [x / scale for x in burn.seconds]
+            plt.plot(xs, [burn.planned] + burn.remaining, marker="braille", color="cyan")
+            if eta and left > 0:
+                end = burn.elapsed / scale
+                plt.plot([end, end + eta / scale], [left, 0.0], marker="braille", color="gray")
+            plt.hline(0.0, "gray")
+            plt.ylim(min(0.0, min(burn.remaining)), burn.planned * 1.05)
+        plt.xlabel(xlabel)
+        plt.ylabel(unit)
+        self.refresh()
+
+
+def _time_axis(seconds: float) -> tuple[float, str]:
+    """The divisor and label that keep wall time readable: seconds, minutes or hours."""
+    if seconds >= 3 * 3600:
+        return 3600.0, "hours"
+    if seconds >= 180:
+        return 60.0, "minutes"
+    return 1.0, "seconds"
