@@ -32,6 +32,7 @@ LOG_CAPACITY = 1000
 PROBLEM_CAPACITY = 20
 SPEND_FIELDS = frozenset(Spend.__dataclass_fields__)
 BURN_UNITS = ("gpu_hours", "cpu_seconds")
+BURN_STEP_S = 1.0  # at most one burn-down point per second of the run (replay stays fast)
 # Run status shown in the header, in the order a run goes through them.
 WAITING, STARTED, RUNNING, OK, ERROR, INTERRUPTED = (
     "waiting",
@@ -195,6 +196,8 @@ class RunState:
         # run's first event, total spent) in each unit, downsampled like the curves.
         self.burn = {unit: DownsampledSeries(CURVE_CAPACITY) for unit in BURN_UNITS}
         self._stage_compute: dict[str, tuple[float, float]] = {}
+        self._burn_total = [0.0, 0.0]  # gpu_hours, cpu_seconds: the sums of _stage_compute
+        self._burn_x = -math.inf  # the latest point's x
         if plan is not None:
             self.set_plan(plan)
 
@@ -288,14 +291,24 @@ class RunState:
     def _burn(self, stage: str, spent: dict[str, Any], t: float) -> None:
         """Add the run's total spend at ``t`` to the burn-down series (a stage's spend is its
         total so far, so the run's total is the sum of each stage's latest)."""
-        gpu, cpu = float(spent.get("gpu_hours") or 0), float(spent.get("cpu_seconds") or 0)
-        if self._stage_compute.get(stage) == (gpu, cpu):
+        gpu, cpu = spent.get("gpu_hours") or 0.0, spent.get("cpu_seconds") or 0.0
+        old = self._stage_compute.get(stage, (0.0, 0.0))
+        if old == (gpu, cpu):
             return  # nothing new spent: the series keeps its points for changes
         self._stage_compute[stage] = (gpu, cpu)
-        start = self.started_t if self.started_t is not None else t
-        x = max(0.0, t - start)
-        self.burn["gpu_hours"].add(x, sum(g for g, _ in self._stage_compute.values()))
-        self.burn["cpu_seconds"].add(x, sum(c for _, c in self._stage_compute.values()))
+        self._burn_total[0] += gpu - old[0]
+        self._burn_total[1] += cpu - old[1]
+        x = t - self.started_t if self.started_t is not None else 0.0
+        if x - self._burn_x < BURN_STEP_S:
+            return  # the totals are current; the chart adds them as its latest point
+        self._burn_x = x
+        for unit, total in zip(BURN_UNITS, self._burn_total, strict=True):
+            if total:
+                self.burn[unit].add(x, total)
+
+    def burn_total(self, unit: str) -> float:
+        """The run's compute spent so far, in ``unit`` (gpu_hours or cpu_seconds)."""
+        return self._burn_total[BURN_UNITS.index(unit)]
 
     def _on_run_start(self, e: Event) -> None:
         self.run_name = self.run_name or str(e["plan"])
