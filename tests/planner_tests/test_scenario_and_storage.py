@@ -91,6 +91,53 @@ def test_model_without_a_prior_on_the_benchmark_is_refused(tmp_path, paper_scena
         load_scenario(paper_scenario(teachers=[str(model)]))
 
 
+def _gsm8k_scenario(paper_scenario, **extra):
+    """The paper scenario on gsm8k, every model with a prior on it (so only the profile lacks it)."""
+    return paper_scenario(
+        student={"model": "qwen3-1.7b", "accuracy": {"gsm8k": 0.8}},
+        teachers=[{"model": "qwen3-8b", "accuracy": {"gsm8k": 0.9}}],
+        objective={"benchmark": "gsm8k"},
+        **extra,
+    )
+
+
+def test_benchmark_the_response_profile_does_not_know_is_refused(paper_scenario, tmp_path, capsys):
+    path = _gsm8k_scenario(paper_scenario)
+    assert main(["plan", str(path), "--out", str(tmp_path / "o"), "--trials", "5"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "objective.benchmark" in err and "'gsm8k'" in err and "Traceback" not in err
+    assert "math (1), aime24 (0.4416), aime25 (0.484)" in err  # what the profile knows
+    assert "add `gsm8k: 1.0` under its benchmark_rl_scale" in err and "--profile" in err
+    assert not (tmp_path / "o").exists()
+    assert main(["validate", str(path)]) == 2  # refused without planning, too
+    assert "'gsm8k'" in capsys.readouterr().err
+
+
+def test_a_near_miss_benchmark_gets_a_did_you_mean(paper_scenario):
+    from planner.simulator.simulator import Simulator
+
+    sc = load_scenario(
+        paper_scenario(
+            student={"model": "qwen3-1.7b", "accuracy": {"aime2024": 0.1}},
+            teachers=[{"model": "qwen3-8b", "accuracy": {"aime2024": 0.4}}],
+            objective={"benchmark": "aime2024"},
+        )
+    )
+    with pytest.raises(UserError, match="did you mean 'aime24'"):
+        Simulator.create(sc)
+
+
+def test_a_profile_that_describes_the_benchmark_plans_for_it(paper_scenario, tmp_path):
+    from planner.scenario.models import PROFILE_DIR
+
+    profile = yaml.safe_load((PROFILE_DIR / "response_paper.yaml").read_text())
+    profile["benchmark_rl_scale"]["gsm8k"] = 1.0
+    (tmp_path / "gsm8k_profile.yaml").write_text(yaml.safe_dump(profile))
+    path = _gsm8k_scenario(paper_scenario, profile="gsm8k_profile.yaml")
+    plan = make_plans(path, out=tmp_path / "o", trials=10).best
+    assert plan is not None and plan.prediction.benchmark == "gsm8k"
+
+
 def test_mask_url_hides_passwords():
     assert (
         mask_url("postgresql://bob:s3cret@db:5432/optuna") == "postgresql://bob:***@db:5432/optuna"
