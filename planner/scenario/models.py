@@ -3,7 +3,9 @@
 A model is named three ways: a shipped profile (``qwen3-1.7b``, from
 profiles/models.yaml, each figure with its provenance), a local directory with a
 ``config.json`` (the parameter count is computed from the Qwen3-style shapes;
-accuracy priors must come from the scenario), or ``toy:<size>`` (read from the
+accuracy priors must come from the scenario and count as estimated, so the
+prediction band widens as for an interpolated shipped model, unless the
+scenario marks them ``measured: true``), or ``toy:<size>`` (read from the
 built toy zoo's ``zoo.json``, whose measured sampled accuracy is the prior on
 the ``toy`` benchmark). Read as plain YAML/JSON: nothing here loads weights.
 """
@@ -102,6 +104,7 @@ def model_from_dir(path: Path, where: str) -> ModelProfile:
         params=params,
         vocab_size=vocab,
         provenance=f"shape from {cfg_path}",
+        interpolated=True,
     )
 
 

@@ -67,6 +67,10 @@ class StageShape:
 class ScenarioModel:
     model: str
     accuracy: dict[str, float] = field(default_factory=dict)  # benchmark -> prior accuracy 0..1
+    # Whether the accuracy figures are measured (true) or estimated (false: the prediction
+    # band widens by the profile's interpolated_sd_factor). Default: the model's own
+    # provenance, so a local config.json model is estimated unless this says otherwise.
+    measured: bool | None = None
 
 
 @dataclass
@@ -225,6 +229,13 @@ def _model(spec: str | ScenarioModel, where: str, zoo: Path | None) -> ModelProf
             base_accuracy={**prof.base_accuracy, **spec.accuracy},
             grpo_accuracy={},
             provenance=prof.provenance + "; accuracy from the scenario",
+        )
+    if spec.measured is not None:
+        prof = replace(
+            prof,
+            interpolated=not spec.measured,
+            provenance=prof.provenance
+            + ("; accuracy measured" if spec.measured else "; accuracy estimated"),
         )
     return prof
 

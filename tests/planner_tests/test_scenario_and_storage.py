@@ -19,6 +19,17 @@ from planner.search.storage import mask_url
 from s2d.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
+# Qwen3-8B's config.json shapes (the hub's), about 8.19e9 parameters
+QWEN3_8B_CONFIG = {
+    "hidden_size": 4096,
+    "num_hidden_layers": 36,
+    "intermediate_size": 12288,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "vocab_size": 151936,
+    "tie_word_embeddings": False,
+}
 
 
 def test_paper_example_resolves_profiles():
@@ -79,6 +90,42 @@ def test_local_model_dir_is_profiled_from_config_json(tmp_path, paper_scenario):
     (model / "config.json").write_text(json.dumps(cfg))
     sc = load_scenario(paper_scenario(teachers=[{"model": str(model), "accuracy": {"math": 0.8}}]))
     assert sc.teachers[0].base_accuracy["math"] == 0.8
+
+
+def test_a_config_json_teacher_gets_the_wider_band_of_an_estimated_model(tmp_path, paper_scenario):
+    from planner.search.pipeline import plans_from_params
+    from planner.simulator.simulator import Simulator
+
+    model = tmp_path / "my-8b"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(QWEN3_8B_CONFIG))
+    workflow = {
+        "teacher": "my-8b",
+        "stage1_fraction": 0.5,
+        **dict.fromkeys(("w_teacher_rl", "w_warmup", "w_opd", "w_student_rl"), 0.25),
+    }
+
+    def band(**entry):
+        teacher = {"model": str(model), "accuracy": {"math": 0.853}, **entry}
+        problem = Simulator.create(load_scenario(paper_scenario(teachers=[teacher])))
+        assert problem.sc.teachers[0].interpolated == ("measured" not in entry)
+        pred = plans_from_params(problem, [workflow])[0].prediction
+        return {s: p.high - p.low for s, p in pred.stages.items()}, problem
+
+    estimated, problem = band()
+    measured, _ = band(measured=True)
+    factor = problem.profile.params.interpolated_sd_factor
+    assert set(estimated) == {"teacher_rl", "warmup", "opd", "student_rl"}
+    for stage, width in measured.items():
+        assert estimated[stage] > width
+        assert estimated[stage] == pytest.approx(factor * width, rel=0.05), stage  # before clipping
+
+
+def test_measured_false_marks_a_shipped_model_estimated(paper_scenario):
+    sc = load_scenario(paper_scenario(teachers=[{"model": "qwen3-8b", "measured": False}]))
+    assert (
+        sc.teachers[0].interpolated and not load_scenario(paper_scenario()).teachers[0].interpolated
+    )
 
 
 def test_model_without_a_prior_on_the_benchmark_is_refused(tmp_path, paper_scenario):
