@@ -137,8 +137,14 @@ def toy_models(zoo: Path) -> dict[str, ModelProfile]:
     return out
 
 
-def resolve_model(ref: str, where: str, zoo: Path | None = None) -> ModelProfile:
-    """A model reference from a scenario -> its profile, or a UserError naming the choices."""
+def resolve_model(
+    ref: str, where: str, zoo: Path | None = None, base_dir: Path | None = None
+) -> ModelProfile:
+    """A model reference from a scenario -> its profile, or a UserError naming the choices.
+
+    A relative directory is read from ``base_dir`` (the scenario's folder) when given, as
+    the scenario's data paths are, and the profile names it absolutely.
+    """
     if ref.startswith("toy:"):
         if zoo is None:
             raise UserError(
@@ -156,12 +162,19 @@ def resolve_model(ref: str, where: str, zoo: Path | None = None) -> ModelProfile
     if key in shipped:
         return shipped[key]
     path = Path(ref).expanduser()
+    if base_dir is not None and not path.is_absolute():
+        path = base_dir / path
     if path.is_dir():
-        return model_from_dir(path, where)
+        return model_from_dir(path.resolve(), where)
     import difflib
 
     close = difflib.get_close_matches(key, list(shipped), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
+    folder = (
+        f" (a relative one is read from the scenario's folder, {base_dir.resolve()})"
+        if base_dir is not None and not Path(ref).expanduser().is_absolute()
+        else ""
+    )
     raise UserError(
-        f"{where}: unknown model {ref!r}; {hint}use a shipped profile ({', '.join(shipped)}), a local model directory with config.json, or toy:<size>."
+        f"{where}: unknown model {ref!r}; {hint}use a shipped profile ({', '.join(shipped)}), a local model directory with config.json{folder}, or toy:<size>."
     )

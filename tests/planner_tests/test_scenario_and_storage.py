@@ -128,6 +128,28 @@ def test_measured_false_marks_a_shipped_model_estimated(paper_scenario):
     )
 
 
+def test_relative_model_dirs_are_read_from_the_scenario_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    (folder / "models" / "my-8b").mkdir(parents=True)
+    (folder / "models" / "my-8b" / "config.json").write_text(json.dumps(QWEN3_8B_CONFIG))
+    data = yaml.safe_load((ROOT / "examples" / "paper_scenario.yaml").read_text())
+    data["teachers"] = [{"model": "models/my-8b", "accuracy": {"math": 0.85}}]
+    (folder / "scenario.yaml").write_text(yaml.safe_dump(data))
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "models").mkdir(parents=True)  # the same relative path from here has no model
+    monkeypatch.chdir(elsewhere)
+    sc = load_scenario(Path("../project/scenario.yaml"))
+    assert sc.teachers[0].path == str((folder / "models" / "my-8b").resolve())
+    assert sc.teachers[0].params == params_from_config(QWEN3_8B_CONFIG)
+    # a model directory beside the working directory, not the scenario, is not picked up
+    data["teachers"] = [{"model": "models/only-here", "accuracy": {"math": 0.85}}]
+    (elsewhere / "models" / "only-here").mkdir()
+    (elsewhere / "models" / "only-here" / "config.json").write_text(json.dumps(QWEN3_8B_CONFIG))
+    (folder / "scenario.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(UserError, match="read from the scenario's folder"):
+        load_scenario(folder / "scenario.yaml")
+
+
 def test_model_without_a_prior_on_the_benchmark_is_refused(tmp_path, paper_scenario):
     model = tmp_path / "m"
     model.mkdir()
