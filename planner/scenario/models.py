@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 
@@ -37,6 +37,10 @@ class ModelProfile:
     grpo_accuracy: dict[str, float] = field(default_factory=dict)
     provenance: str = ""
     interpolated: bool = False
+    # The shapes the memory estimate reads (planner.simulator.memory); 0 where unknown.
+    hidden_size: int = 0
+    num_layers: int = 0
+    kv_dim: int = 0  # key/value heads x head dim (the hidden size without grouped-query attention)
 
     def accuracy(self, benchmark: str, where: str) -> float:
         if benchmark not in self.base_accuracy:
@@ -47,6 +51,25 @@ class ModelProfile:
                 f"{{model: {self.path}, accuracy: {{{benchmark}: 0.5}}}}, or pick a benchmark it has."
             )
         return self.base_accuracy[benchmark]
+
+
+class Shape(TypedDict):
+    hidden_size: int
+    num_layers: int
+    kv_dim: int
+
+
+def shape_fields(config: dict[str, Any]) -> Shape:
+    """hidden_size, num_layers and kv_dim of a config.json-style mapping (0 where absent)."""
+    h = int(config.get("hidden_size") or 0)
+    heads = int(config.get("num_attention_heads") or 0)
+    kv_heads = int(config.get("num_key_value_heads") or heads)
+    head_dim = int(config.get("head_dim") or (h // heads if heads else 0))
+    return Shape(
+        hidden_size=h,
+        num_layers=int(config.get("num_hidden_layers") or 0),
+        kv_dim=kv_heads * head_dim if kv_heads and head_dim else h,
+    )
 
 
 @cache
@@ -64,6 +87,7 @@ def shipped_models() -> dict[str, ModelProfile]:
             grpo_accuracy={b: float(v["grpo"]) for b, v in acc.items() if "grpo" in v},
             provenance=m.get("provenance", ""),
             interpolated=bool(m.get("interpolated", False)),
+            **shape_fields(m),
         )
     return out
 
@@ -94,6 +118,7 @@ def model_from_dir(path: Path, where: str) -> ModelProfile:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
         params = params_from_config(config)
         vocab = int(config["vocab_size"])
+        shape = shape_fields(config)
     except (ValueError, KeyError, TypeError) as e:
         raise UserError(
             f"{where}: cannot read the model shape from {cfg_path} ({e}); it needs hidden_size, num_hidden_layers and vocab_size."
@@ -105,6 +130,7 @@ def model_from_dir(path: Path, where: str) -> ModelProfile:
         vocab_size=vocab,
         provenance=f"shape from {cfg_path}",
         interpolated=True,
+        **shape,
     )
 
 
@@ -133,6 +159,7 @@ def toy_models(zoo: Path) -> dict[str, ModelProfile]:
             vocab_size=int(m["vocab_size"]),
             base_accuracy={TOY_BENCHMARK: float(m["sampled_accuracy"])},
             provenance=f"measured sampled accuracy in {zoo / 'zoo.json'}",
+            **shape_fields(m),
         )
     return out
 
