@@ -188,6 +188,12 @@ class StagePrediction:
     low: float
     high: float
     compute: float = 0.0  # in Prediction.compute_unit
+    # The least memory one device needs for the stage (planner/simulator/memory.py), and
+    # how: "none" when every device can hold the whole of it, "full" when it fits only with
+    # parameters, gradients and optimizer state sharded over every device (FSDP or ZeRO-3:
+    # run it under such a launcher config, e.g. examples/accelerate/fsdp_8gpu.yaml).
+    memory_gib: float = field(default=0.0, metadata=rule(ge=0))
+    sharding: Literal["none", "full"] = "none"
 
 
 @dataclass

@@ -3,7 +3,9 @@
 A model is named three ways: a shipped profile (``qwen3-1.7b``, from
 profiles/models.yaml, each figure with its provenance), a local directory with a
 ``config.json`` (the parameter count is computed from the Qwen3-style shapes;
-accuracy priors must come from the scenario), or ``toy:<size>`` (read from the
+accuracy priors must come from the scenario and count as estimated, so the
+prediction band widens as for an interpolated shipped model, unless the
+scenario marks them ``measured: true``), or ``toy:<size>`` (read from the
 built toy zoo's ``zoo.json``, whose measured sampled accuracy is the prior on
 the ``toy`` benchmark). Read as plain YAML/JSON: nothing here loads weights.
 """
@@ -14,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 
@@ -35,6 +37,10 @@ class ModelProfile:
     grpo_accuracy: dict[str, float] = field(default_factory=dict)
     provenance: str = ""
     interpolated: bool = False
+    # The shapes the memory estimate reads (planner.simulator.memory); 0 where unknown.
+    hidden_size: int = 0
+    num_layers: int = 0
+    kv_dim: int = 0  # key/value heads x head dim (the hidden size without grouped-query attention)
 
     def accuracy(self, benchmark: str, where: str) -> float:
         if benchmark not in self.base_accuracy:
@@ -45,6 +51,25 @@ class ModelProfile:
                 f"{{model: {self.path}, accuracy: {{{benchmark}: 0.5}}}}, or pick a benchmark it has."
             )
         return self.base_accuracy[benchmark]
+
+
+class Shape(TypedDict):
+    hidden_size: int
+    num_layers: int
+    kv_dim: int
+
+
+def shape_fields(config: dict[str, Any]) -> Shape:
+    """hidden_size, num_layers and kv_dim of a config.json-style mapping (0 where absent)."""
+    h = int(config.get("hidden_size") or 0)
+    heads = int(config.get("num_attention_heads") or 0)
+    kv_heads = int(config.get("num_key_value_heads") or heads)
+    head_dim = int(config.get("head_dim") or (h // heads if heads else 0))
+    return Shape(
+        hidden_size=h,
+        num_layers=int(config.get("num_hidden_layers") or 0),
+        kv_dim=kv_heads * head_dim if kv_heads and head_dim else h,
+    )
 
 
 @cache
@@ -62,6 +87,7 @@ def shipped_models() -> dict[str, ModelProfile]:
             grpo_accuracy={b: float(v["grpo"]) for b, v in acc.items() if "grpo" in v},
             provenance=m.get("provenance", ""),
             interpolated=bool(m.get("interpolated", False)),
+            **shape_fields(m),
         )
     return out
 
@@ -92,6 +118,7 @@ def model_from_dir(path: Path, where: str) -> ModelProfile:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
         params = params_from_config(config)
         vocab = int(config["vocab_size"])
+        shape = shape_fields(config)
     except (ValueError, KeyError, TypeError) as e:
         raise UserError(
             f"{where}: cannot read the model shape from {cfg_path} ({e}); it needs hidden_size, num_hidden_layers and vocab_size."
@@ -102,6 +129,8 @@ def model_from_dir(path: Path, where: str) -> ModelProfile:
         params=params,
         vocab_size=vocab,
         provenance=f"shape from {cfg_path}",
+        interpolated=True,
+        **shape,
     )
 
 
@@ -130,12 +159,19 @@ def toy_models(zoo: Path) -> dict[str, ModelProfile]:
             vocab_size=int(m["vocab_size"]),
             base_accuracy={TOY_BENCHMARK: float(m["sampled_accuracy"])},
             provenance=f"measured sampled accuracy in {zoo / 'zoo.json'}",
+            **shape_fields(m),
         )
     return out
 
 
-def resolve_model(ref: str, where: str, zoo: Path | None = None) -> ModelProfile:
-    """A model reference from a scenario -> its profile, or a UserError naming the choices."""
+def resolve_model(
+    ref: str, where: str, zoo: Path | None = None, base_dir: Path | None = None
+) -> ModelProfile:
+    """A model reference from a scenario -> its profile, or a UserError naming the choices.
+
+    A relative directory is read from ``base_dir`` (the scenario's folder) when given, as
+    the scenario's data paths are, and the profile names it absolutely.
+    """
     if ref.startswith("toy:"):
         if zoo is None:
             raise UserError(
@@ -153,12 +189,19 @@ def resolve_model(ref: str, where: str, zoo: Path | None = None) -> ModelProfile
     if key in shipped:
         return shipped[key]
     path = Path(ref).expanduser()
+    if base_dir is not None and not path.is_absolute():
+        path = base_dir / path
     if path.is_dir():
-        return model_from_dir(path, where)
+        return model_from_dir(path.resolve(), where)
     import difflib
 
     close = difflib.get_close_matches(key, list(shipped), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
+    folder = (
+        f" (a relative one is read from the scenario's folder, {base_dir.resolve()})"
+        if base_dir is not None and not Path(ref).expanduser().is_absolute()
+        else ""
+    )
     raise UserError(
-        f"{where}: unknown model {ref!r}; {hint}use a shipped profile ({', '.join(shipped)}), a local model directory with config.json, or toy:<size>."
+        f"{where}: unknown model {ref!r}; {hint}use a shipped profile ({', '.join(shipped)}), a local model directory with config.json{folder}, or toy:<size>."
     )

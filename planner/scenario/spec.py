@@ -6,7 +6,8 @@ and the compute budget (GPU-hours, or CPU-seconds in the toy world), plus the
 per-step batch settings of each stage (defaults: the paper's code base for
 real models, the toy-world probe for ``world: toy``). Loading resolves every
 model to a profile and the hardware to its figures, so that everything after
-``load_scenario`` works on plain numbers.
+``load_scenario`` works on plain numbers. Relative model directories and data
+paths are read from the scenario file's folder, whatever the working directory.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class StageShape:
 class ScenarioModel:
     model: str
     accuracy: dict[str, float] = field(default_factory=dict)  # benchmark -> prior accuracy 0..1
+    # Whether the accuracy figures are measured (true) or estimated (false: the prediction
+    # band widens by the profile's interpolated_sd_factor). Default: the model's own
+    # provenance, so a local config.json model is estimated unless this says otherwise.
+    measured: bool | None = None
 
 
 @dataclass
@@ -208,12 +213,14 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     return scenario_from_dict(data, str(path), base_dir=path.parent)
 
 
-def _model(spec: str | ScenarioModel, where: str, zoo: Path | None) -> ModelProfile:
+def _model(
+    spec: str | ScenarioModel, where: str, zoo: Path | None, base_dir: Path | None
+) -> ModelProfile:
     from dataclasses import replace
 
     if isinstance(spec, str):
-        return resolve_model(spec, where, zoo)
-    prof = resolve_model(spec.model, f"{where}.model", zoo)
+        return resolve_model(spec, where, zoo, base_dir)
+    prof = resolve_model(spec.model, f"{where}.model", zoo, base_dir)
     for bench, acc in spec.accuracy.items():
         if not 0.0 <= acc <= 1.0:
             raise UserError(
@@ -225,6 +232,13 @@ def _model(spec: str | ScenarioModel, where: str, zoo: Path | None) -> ModelProf
             base_accuracy={**prof.base_accuracy, **spec.accuracy},
             grpo_accuracy={},
             provenance=prof.provenance + "; accuracy from the scenario",
+        )
+    if spec.measured is not None:
+        prof = replace(
+            prof,
+            interpolated=not spec.measured,
+            provenance=prof.provenance
+            + ("; accuracy measured" if spec.measured else "; accuracy estimated"),
         )
     return prof
 
@@ -253,8 +267,10 @@ def scenario_from_dict(
         if zoo_dir and base_dir is not None and not Path(zoo_dir).expanduser().is_absolute():
             zoo_dir = str(base_dir / zoo_dir) if (base_dir / zoo_dir).exists() else zoo_dir
         zoo = resolve_zoo(zoo_dir, where=f"{source}: zoo").resolve()
-    student = _model(doc.student, f"{source}: student", zoo)
-    teachers = tuple(_model(t, f"{source}: teachers[{i}]", zoo) for i, t in enumerate(doc.teachers))
+    student = _model(doc.student, f"{source}: student", zoo, base_dir)
+    teachers = tuple(
+        _model(t, f"{source}: teachers[{i}]", zoo, base_dir) for i, t in enumerate(doc.teachers)
+    )
     benchmark = doc.objective.benchmark or (TOY_BENCHMARK if toy else "math")
     student.accuracy(benchmark, f"{source}: student")
     for i, t in enumerate(teachers):

@@ -7,7 +7,8 @@ held-out labels). Direct GRPO is one ``student_rl`` stage reading the stage-1
 labels. The emitted plan is validated by ``plan_from_dict`` like any user plan.
 Each stage carries the accuracy of the pipeline up to it: the warmup's is the
 bridge without OPD (as ``s2d simulate`` predicts it), when the response
-parameters are given.
+parameters are given, and the least memory a device needs for it with the
+sharding that takes (planner/simulator/memory.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from planner.contracts.data import ref_plain
 from planner.contracts.plan import Plan, plan_from_dict
 from planner.contracts.schema import to_plain
 from planner.scenario.spec import Scenario
+from planner.simulator.memory import GIB, stage_memories
 from planner.simulator.population import NONE, Evaluated, Population, inputs_for
 from planner.simulator.response import ResponseParams, predict
 
@@ -68,6 +70,7 @@ def plan_for(
     z = band_z
     stages: list[dict[str, Any]] = []
     predictions: dict[str, Any] = {}
+    memory = stage_memories(sc.student, teacher, sc.shapes, sc.hardware)
 
     def add(stage: str, model: str, data: str, acc: float, sd: float) -> None:
         shape = sc.shapes[stage]
@@ -90,6 +93,8 @@ def plan_for(
             "low": float(max(acc - z * sd, 0.0)),
             "high": float(min(acc + z * sd, 1.0)),
             "compute": float(ev.stage_compute[stage][i]),
+            "memory_gib": float(f"{memory[stage].needed / GIB:.4g}"),
+            "sharding": memory[stage].sharding,
         }
 
     if teacher is not None and steps["teacher_rl"] > 0:

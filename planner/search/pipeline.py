@@ -2,7 +2,9 @@
 
 What ``s2d plan`` runs, usable from Python (the TUI's explorer and the tests
 call it directly). The budget is checked first: a budget below the cheapest
-runnable plan is refused with that plan's cost, before any trial runs.
+runnable plan is refused with that plan's cost, before any trial runs, and so
+is a scenario where no plan fits in the devices' memory, with each stage's
+figures (planner/simulator/memory.py).
 """
 
 from __future__ import annotations
@@ -77,6 +79,16 @@ def notes_for(problem: Simulator, best: Plan | None) -> list[str]:
         notes.append(
             f"no labels: GRPO (teacher or student) is impossible; the best possible is the bridge from a raw teacher, predicted {100 * (best.prediction.final_accuracy if best and best.prediction else 0):.1f} on {sc.benchmark} against {100 * sc.student.accuracy(sc.benchmark, 'student'):.1f} untrained. Labels would let teacher RL shape the teacher first (C1)."
         )
+    notes += [
+        f"does not fit in memory, so no plan has it: {what}." for what in problem.costs.blocked()
+    ]
+    if best is not None and best.prediction is not None:
+        sharded = [s for s, p in best.prediction.stages.items() if p.sharding == "full"]
+        if sharded:
+            hw = sc.hardware
+            notes.append(
+                f"{', '.join(sharded)} fit{'s' if len(sharded) == 1 else ''} in memory only with parameters, gradients and optimizer state sharded over the {hw.count} x {hw.name} (sharding: full in the plan's prediction): run {'it' if len(sharded) == 1 else 'them'} under an FSDP or ZeRO-3 launcher config, e.g. `s2d run --launcher accelerate --accelerate-config examples/accelerate/fsdp_8gpu.yaml`."
+            )
     if best is not None and best.teacher is None and sc.teachers and sc.labels > 0:
         notes.append(
             "direct GRPO wins here: the budget is too small for teacher RL to pay for itself through the bridge."

@@ -9,6 +9,8 @@ there is no bridge; the replay control when it re-reads stage-1 labels). The
 scenario supplies the hardware, the model facts and the benchmark. Each
 stage is predicted from the plan truncated after it, so the warmup's figure is
 the bridge without OPD and every stage's figure is a prediction of its own.
+Each training stage also gets its memory floor per device and the sharding it
+needs (planner/simulator/memory.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from planner.scenario.models import ModelProfile, resolve_model
 from planner.simulator import cost as C
 from planner.simulator.cost import StageShape
 from planner.simulator.lineage import from_scratch
+from planner.simulator.memory import GIB, StageMemory, grpo_memory, opd_memory, warmup_memory
 from planner.simulator.response import Inputs, predict
 from planner.simulator.simulator import Simulator
 
@@ -133,6 +136,24 @@ def plan_inputs(problem: Simulator, plan: Plan) -> tuple[Inputs, dict[str, float
     return x, per_stage, roles
 
 
+def stage_memory(problem: Simulator, plan: Plan, stage: Stage) -> StageMemory | None:
+    """The memory floor of a training stage as written (planner/simulator/memory.py)."""
+    role = _role(stage)
+    if role == "eval" or stage.budget is None:
+        return None
+    sc = problem.sc
+    shape = _shape(stage, sc.shapes[role].prompt_tokens, sc.shapes[role])
+    teacher = _teacher_profile(problem, plan)
+    if role == "student_rl" or (role == "teacher_rl" and teacher is None):
+        beta = getattr(stage.options, "beta", 0.0)
+        return grpo_memory(sc.student, shape, sc.hardware, beta)
+    assert teacher is not None  # a plan with a teacher stage names its teacher
+    if role == "teacher_rl":
+        return grpo_memory(teacher, shape, sc.hardware, getattr(stage.options, "beta", 0.0))
+    fn = warmup_memory if role == "warmup" else opd_memory
+    return fn(sc.student, teacher, shape, sc.hardware)
+
+
 def simulate_plan(problem: Simulator, plan: Plan) -> Plan:
     """``plan`` with its prediction: each stage predicted from the plan truncated after it.
 
@@ -159,8 +180,14 @@ def simulate_plan(problem: Simulator, plan: Plan) -> Plan:
         which = ROLE_OUTPUT.get(roles[s.id], "final")
         a = float(np.asarray(getattr(out, which))[0])
         sd = float(np.asarray(getattr(out, f"sd_{which}"))[0])
+        mem = stage_memory(problem, full, s)
         stages[s.id] = StagePrediction(
-            a, max(a - z * sd, 0.0), min(a + z * sd, 1.0), per_stage[s.id]
+            a,
+            max(a - z * sd, 0.0),
+            min(a + z * sd, 1.0),
+            per_stage[s.id],
+            float(f"{mem.needed / GIB:.4g}") if mem else 0.0,
+            mem.sharding if mem else "none",
         )
     if out is None:
         out = predict(plan_inputs(problem, full)[0], params, bench)

@@ -7,7 +7,8 @@ variables into whole step counts per stage under the budget, and canonicalises
 them (a stage given no steps gives up its labels; with no stage 3 every label
 goes upstream), so that the search, the reference grid and the emitted plan
 all agree on what an allocation means. ``evaluate`` prices and predicts a
-population in a handful of numpy operations.
+population in a handful of numpy operations; an allocation with a stage that
+cannot fit in memory even fully sharded (planner/simulator/memory.py) is invalid.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from planner.contracts.errors import UserError
 from planner.scenario.spec import STAGES, Scenario
 from planner.simulator import cost as C
+from planner.simulator.memory import StageMemory, stage_memories
 from planner.simulator.response import Inputs, ResponseParams, predict
 
 NONE = -1  # teacher index of direct GRPO
@@ -80,25 +82,65 @@ class CostTable:
         self.units = {
             k: np.asarray(C.to_budget_units(v, hw), dtype=float) for k, v in self.step.items()
         }
+        # Memory floors (planner/simulator/memory.py): index 0 has student RL only.
+        self.memory: list[dict[str, StageMemory]] = [
+            stage_memories(sc.student, t, sh, hw) for t in (None, *sc.teachers)
+        ]
+        self.fits = {
+            k: np.array([m[k].fits if k in m else True for m in self.memory]) for k in STAGES
+        }
+
+    def blocked(self) -> list[str]:
+        """Each stage that cannot fit in memory even fully sharded, with its teacher and figures."""
+        out = []
+        for i, mems in enumerate(self.memory):
+            for stage, m in mems.items():
+                if m.fits or (i > 0 and stage == "student_rl"):
+                    continue
+                model = (
+                    self.sc.teachers[i - 1].name if stage == "teacher_rl" else self.sc.student.name
+                )
+                with_teacher = (
+                    f" with teacher {self.sc.teachers[i - 1].name}"
+                    if stage in ("warmup", "opd")
+                    else ""
+                )
+                out.append(f"{stage} of {model}{with_teacher} needs {m.describe()}")
+        return out
 
     def per_step(self, stage: str, teacher: np.ndarray) -> np.ndarray:
         return self.units[stage][teacher + 1]
 
     def cheapest_plan(self) -> tuple[float, str]:
         """Cost and description of the cheapest runnable plan (one step of its cheapest stage)."""
-        options = []
+        options, trainable = [], False
         if self.sc.labels > 0:
-            options.append(
-                (float(self.units["student_rl"][0]), "direct GRPO on the student, 1 step")
-            )
-        if self.sc.teachers and self.sc.prompts > 0:
-            for i, t in enumerate(self.sc.teachers):
+            trainable = True
+            if self.fits["student_rl"][0]:
                 options.append(
-                    (float(self.units["opd"][i + 1]), f"raw {t.name} teacher, 1 OPD step")
+                    (float(self.units["student_rl"][0]), "direct GRPO on the student, 1 step")
                 )
-        if not options:
+        if self.sc.teachers and self.sc.prompts > 0:
+            trainable = True
+            for i, t in enumerate(self.sc.teachers):
+                for stage, what in (("opd", "OPD"), ("warmup", "warmup")):
+                    if self.fits[stage][i + 1]:
+                        options.append(
+                            (
+                                float(self.units[stage][i + 1]),
+                                f"raw {t.name} teacher, 1 {what} step",
+                            )
+                        )
+        if not trainable:
             raise UserError(
                 f"{self.sc.source}: nothing can be trained: no labels for GRPO and no teacher with prompts for the bridge. Give labels, or a teacher and prompts."
+            )
+        if not options:
+            hw = self.sc.hardware
+            raise UserError(
+                f"{self.sc.source}: no plan fits in memory on {hw.count} x {hw.name}: "
+                + "; ".join(self.blocked())
+                + ". Use more devices (hardware.count) or ones with more memory (hardware.device), or a smaller student or teachers, or shorter sequences (settings.STAGE.max_new_tokens)."
             )
         return min(options)
 
@@ -188,7 +230,8 @@ def evaluate(sc: Scenario, costs: CostTable, params: ResponseParams, pop: Popula
     total = sum(stage_compute.values())
     trained = sum(pop.steps.values()) > 0
     bridged = (pop.steps["warmup"] + pop.steps["opd"]) > 0
-    valid = trained & (~has_t | bridged) & (total <= sc.budget * (1 + 1e-9))
+    fits = np.logical_and.reduce([(pop.steps[s] == 0) | costs.fits[s][t + 1] for s in STAGES])
+    valid = trained & (~has_t | bridged) & fits & (total <= sc.budget * (1 + 1e-9))
     # ties go to the cheaper plan (1e-5 of accuracy for the whole budget)
     objective = np.where(valid, out.final - sc.risk * out.sd_final - 1e-5 * total / sc.budget, -1.0)
     return Evaluated(

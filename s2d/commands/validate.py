@@ -51,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
 
     data = load_yaml_text(read_text(args.file, "plan"), str(args.file))
     if is_scenario_data(data):
+        from planner.simulator import Simulator
+
         sc = scenario_from_dict(data, str(args.file), base_dir=args.file.parent)
+        Simulator.create(sc)  # the response profile must describe the scenario's benchmark
         teachers = ", ".join(t.name for t in sc.teachers) or "none"
         print(
             f"{args.file}: valid scenario {sc.name!r}: student {sc.student.name}, teachers {teachers}, {sc.labels} labels, {sc.prompts} prompts, budget {sc.budget:g} {sc.compute_unit} on {sc.hardware.count} x {sc.hardware.name}, objective {sc.benchmark}"

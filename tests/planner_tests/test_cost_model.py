@@ -49,3 +49,76 @@ def test_training_uses_6n_per_token_at_the_profile_mfu():
     t = C.training(1e9, 1000, hw)
     assert t.flops == 6e12
     assert t.device_seconds == pytest.approx(6e12 / (9.89e14 * 0.21))
+
+
+# ---------------------------------------------------------------------------
+# memory floors (planner/simulator/memory.py)
+
+PAPER_GRPO = C.StageShape(512, 8, 8192, 2048, 200)  # sequences of 200 + 8,192 tokens
+
+
+def test_grpo_memory_floor_of_the_paper_student_by_hand():
+    from planner.scenario.models import shipped_models
+    from planner.simulator import memory as M
+
+    student = shipped_models()["qwen3-1.7b"]
+    hw = resolve_hardware("h100", count=8)
+    m = M.grpo_memory(student, PAPER_GRPO, hw)
+    t = 8392
+    state = 16 * 1.72e9  # fp32 weights, gradients and two AdamW moments
+    acts = t * 2048 * (2 * 28 + 34)  # checkpointed bf16 layer inputs + one layer's working set
+    logits = 4 * t * 151936
+    kv = 2 * 2 * t * 28 * 8 * 128  # K and V, bf16, 28 layers x 8 heads x 128 dims
+    assert m.whole == pytest.approx(state + acts + logits + kv)
+    assert m.sharded == pytest.approx(state / 8 + acts + logits + kv)
+    assert m.whole / M.GIB == pytest.approx(32.72, abs=0.01)
+    assert m.fits and m.sharding == "none" and m.needed == m.whole
+    # a KL penalty keeps a bf16 reference copy beside it
+    assert M.grpo_memory(student, PAPER_GRPO, hw, beta=0.04).whole == pytest.approx(
+        m.whole + 2 * 1.72e9
+    )
+
+
+def test_teacher_rl_of_the_8b_fits_only_sharded_and_a_70b_not_at_all():
+    from dataclasses import replace
+
+    from planner.scenario.models import shipped_models
+    from planner.simulator import memory as M
+
+    teacher = shipped_models()["qwen3-8b"]
+    hw = resolve_hardware("h100", count=8)
+    m = M.grpo_memory(teacher, PAPER_GRPO, hw)
+    assert m.whole > hw.memory_bytes > m.sharded  # 131 GB of training state, 16 GB per GPU
+    assert m.fits and m.sharding == "full" and m.needed == m.sharded
+    big = replace(teacher, params=7.07e10, hidden_size=8192, num_layers=80)
+    huge = M.grpo_memory(big, PAPER_GRPO, hw)
+    assert huge.sharded > 16 * 7.07e10 / 8 > hw.memory_bytes and not huge.fits
+    assert "GiB per device fully sharded over 8 devices, 74.5 GiB available" in huge.describe()
+
+
+def test_warmup_and_opd_hold_the_frozen_teacher_and_vllm_its_share():
+    from planner.scenario.models import shipped_models
+    from planner.simulator import memory as M
+
+    models = shipped_models()
+    student, teacher = models["qwen3-1.7b"], models["qwen3-8b"]
+    shape = C.StageShape(256, 1, 8192, 2048, 200)
+    hw = resolve_hardware("h100", count=8)
+    grpo = M.grpo_memory(student, shape, hw)
+    opd = M.opd_memory(student, teacher, shape, hw)
+    assert opd.whole == pytest.approx(grpo.whole + 2 * 8.19e9)  # the teacher's bf16 weights
+    warmup = M.warmup_memory(student, teacher, shape, hw)
+    kv_t, kv_s = (2 * 2 * 8392 * n * 1024 for n in (36, 28))  # the teacher samples its rollouts
+    assert warmup.whole == pytest.approx(opd.whole - kv_s + kv_t)
+    vllm = resolve_hardware("h100", count=8, engine="vllm")
+    # colocated vLLM takes its 30% of the GPU (TRL's default), which holds the student's copy
+    assert M.grpo_memory(student, shape, vllm).whole == pytest.approx(
+        grpo.whole - kv_s + 0.3 * 8e10
+    )
+
+
+def test_cpu_processes_share_the_machine_memory():
+    from planner.simulator import memory as M
+
+    cpu = resolve_hardware("cpu", count=2)
+    assert M.device_memory(cpu) == cpu.memory_bytes / 2

@@ -176,3 +176,67 @@ def test_emitted_stages_predict_the_pipeline_up_to_them_as_simulate_does(paper_s
     simulated = simulate_plan(Simulator.create(load_scenario(path)), plan).prediction.stages
     for stage, pred in emitted.items():
         assert pred.accuracy == pytest.approx(simulated[stage].accuracy, abs=1e-6), stage
+
+
+def test_no_plan_that_fits_in_memory_is_refused_with_each_stage_figures(
+    paper_scenario, tmp_path, capsys
+):
+    # an 8B student and a 14B teacher on one H100: 131 GB of training state for the student alone
+    path = paper_scenario(
+        student="qwen3-8b", teachers=["qwen3-14b"], hardware={"device": "h100", "count": 1}
+    )
+    assert main(["plan", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no plan fits in memory on 1 x h100" in err and "Traceback" not in err
+    for stage in ("student_rl of qwen3-8b", "teacher_rl of qwen3-14b", "warmup of qwen3-8b"):
+        assert f"{stage}" in err
+    assert "GiB on its one device, 74.5 GiB available" in err
+    assert "hardware.count" in err and not (tmp_path / "o").exists()
+
+
+def test_a_teacher_too_large_for_rl_is_only_ever_a_raw_teacher(paper_scenario, tmp_path):
+    from planner.search import space
+    from planner.simulator.simulator import Simulator
+
+    model = tmp_path / "my-72b"  # a 72B-parameter decoder of the student's vocabulary
+    model.mkdir()
+    config = {
+        "hidden_size": 8192,
+        "num_hidden_layers": 80,
+        "intermediate_size": 29568,
+        "num_attention_heads": 64,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "vocab_size": 151936,
+    }
+    (model / "config.json").write_text(json.dumps(config))
+    path = paper_scenario(teachers=[{"model": str(model), "accuracy": {"math": 0.9}}])
+    problem = Simulator.create(load_scenario(path))
+    workflow = {
+        "teacher": "my-72b",
+        "stage1_fraction": 0.5,
+        **dict.fromkeys(space.WEIGHTS, 0.25),
+    }
+    raw = {**workflow, "w_teacher_rl": 0.0}
+    ev = space.evaluate_params(problem, [workflow, raw])
+    assert ev.pop.steps["teacher_rl"][0] > 0 and not ev.valid[0]  # would fit the budget
+    assert ev.valid[1]
+    result = make_plans(path, out=tmp_path / "out", trials=60)
+    assert all(s.id != "teacher_rl" for s in result.best.stages)
+    assert any("does not fit in memory" in n and "teacher_rl of my-72b" in n for n in result.notes)
+
+
+def test_the_paper_plan_shards_teacher_rl_and_says_so(paper_scenario, tmp_path):
+    result = make_plans(paper_scenario(), out=tmp_path / "out", trials=25)
+    stages = result.best.prediction.stages
+    assert stages["teacher_rl"].sharding == "full"  # 131 GB of state for the 8B, 16 GB per GPU
+    assert all(stages[s].sharding == "none" for s in ("warmup", "opd", "student_rl"))
+    assert 0 < stages["teacher_rl"].memory_gib < 74.5 and stages["student_rl"].memory_gib > 30
+    assert any("teacher_rl fits in memory only" in n and "FSDP" in n for n in result.notes)
+    # the plan file carries it, and a plan written without it loads as unsharded
+    from planner.contracts.plan import dump_plan, loads_plan
+
+    text = dump_plan(result.best)
+    assert loads_plan(text).prediction.stages["teacher_rl"].sharding == "full"
+    older = "".join(line for line in text.splitlines(True) if "sharding" not in line)
+    assert loads_plan(older).prediction.stages["teacher_rl"].sharding == "none"

@@ -19,6 +19,17 @@ from planner.search.storage import mask_url
 from s2d.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
+# Qwen3-8B's config.json shapes (the hub's), about 8.19e9 parameters
+QWEN3_8B_CONFIG = {
+    "hidden_size": 4096,
+    "num_hidden_layers": 36,
+    "intermediate_size": 12288,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "vocab_size": 151936,
+    "tie_word_embeddings": False,
+}
 
 
 def test_paper_example_resolves_profiles():
@@ -81,6 +92,64 @@ def test_local_model_dir_is_profiled_from_config_json(tmp_path, paper_scenario):
     assert sc.teachers[0].base_accuracy["math"] == 0.8
 
 
+def test_a_config_json_teacher_gets_the_wider_band_of_an_estimated_model(tmp_path, paper_scenario):
+    from planner.search.pipeline import plans_from_params
+    from planner.simulator.simulator import Simulator
+
+    model = tmp_path / "my-8b"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(QWEN3_8B_CONFIG))
+    workflow = {
+        "teacher": "my-8b",
+        "stage1_fraction": 0.5,
+        **dict.fromkeys(("w_teacher_rl", "w_warmup", "w_opd", "w_student_rl"), 0.25),
+    }
+
+    def band(**entry):
+        teacher = {"model": str(model), "accuracy": {"math": 0.853}, **entry}
+        problem = Simulator.create(load_scenario(paper_scenario(teachers=[teacher])))
+        assert problem.sc.teachers[0].interpolated == ("measured" not in entry)
+        pred = plans_from_params(problem, [workflow])[0].prediction
+        return {s: p.high - p.low for s, p in pred.stages.items()}, problem
+
+    estimated, problem = band()
+    measured, _ = band(measured=True)
+    factor = problem.profile.params.interpolated_sd_factor
+    assert set(estimated) == {"teacher_rl", "warmup", "opd", "student_rl"}
+    for stage, width in measured.items():
+        assert estimated[stage] > width
+        assert estimated[stage] == pytest.approx(factor * width, rel=0.05), stage  # before clipping
+
+
+def test_measured_false_marks_a_shipped_model_estimated(paper_scenario):
+    sc = load_scenario(paper_scenario(teachers=[{"model": "qwen3-8b", "measured": False}]))
+    assert (
+        sc.teachers[0].interpolated and not load_scenario(paper_scenario()).teachers[0].interpolated
+    )
+
+
+def test_relative_model_dirs_are_read_from_the_scenario_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    (folder / "models" / "my-8b").mkdir(parents=True)
+    (folder / "models" / "my-8b" / "config.json").write_text(json.dumps(QWEN3_8B_CONFIG))
+    data = yaml.safe_load((ROOT / "examples" / "paper_scenario.yaml").read_text())
+    data["teachers"] = [{"model": "models/my-8b", "accuracy": {"math": 0.85}}]
+    (folder / "scenario.yaml").write_text(yaml.safe_dump(data))
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "models").mkdir(parents=True)  # the same relative path from here has no model
+    monkeypatch.chdir(elsewhere)
+    sc = load_scenario(Path("../project/scenario.yaml"))
+    assert sc.teachers[0].path == str((folder / "models" / "my-8b").resolve())
+    assert sc.teachers[0].params == params_from_config(QWEN3_8B_CONFIG)
+    # a model directory beside the working directory, not the scenario, is not picked up
+    data["teachers"] = [{"model": "models/only-here", "accuracy": {"math": 0.85}}]
+    (elsewhere / "models" / "only-here").mkdir()
+    (elsewhere / "models" / "only-here" / "config.json").write_text(json.dumps(QWEN3_8B_CONFIG))
+    (folder / "scenario.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(UserError, match="read from the scenario's folder"):
+        load_scenario(folder / "scenario.yaml")
+
+
 def test_model_without_a_prior_on_the_benchmark_is_refused(tmp_path, paper_scenario):
     model = tmp_path / "m"
     model.mkdir()
@@ -89,6 +158,53 @@ def test_model_without_a_prior_on_the_benchmark_is_refused(tmp_path, paper_scena
     )
     with pytest.raises(UserError, match="no accuracy prior"):
         load_scenario(paper_scenario(teachers=[str(model)]))
+
+
+def _gsm8k_scenario(paper_scenario, **extra):
+    """The paper scenario on gsm8k, every model with a prior on it (so only the profile lacks it)."""
+    return paper_scenario(
+        student={"model": "qwen3-1.7b", "accuracy": {"gsm8k": 0.8}},
+        teachers=[{"model": "qwen3-8b", "accuracy": {"gsm8k": 0.9}}],
+        objective={"benchmark": "gsm8k"},
+        **extra,
+    )
+
+
+def test_benchmark_the_response_profile_does_not_know_is_refused(paper_scenario, tmp_path, capsys):
+    path = _gsm8k_scenario(paper_scenario)
+    assert main(["plan", str(path), "--out", str(tmp_path / "o"), "--trials", "5"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "objective.benchmark" in err and "'gsm8k'" in err and "Traceback" not in err
+    assert "math (1), aime24 (0.4416), aime25 (0.484)" in err  # what the profile knows
+    assert "add `gsm8k: 1.0` under its benchmark_rl_scale" in err and "--profile" in err
+    assert not (tmp_path / "o").exists()
+    assert main(["validate", str(path)]) == 2  # refused without planning, too
+    assert "'gsm8k'" in capsys.readouterr().err
+
+
+def test_a_near_miss_benchmark_gets_a_did_you_mean(paper_scenario):
+    from planner.simulator.simulator import Simulator
+
+    sc = load_scenario(
+        paper_scenario(
+            student={"model": "qwen3-1.7b", "accuracy": {"aime2024": 0.1}},
+            teachers=[{"model": "qwen3-8b", "accuracy": {"aime2024": 0.4}}],
+            objective={"benchmark": "aime2024"},
+        )
+    )
+    with pytest.raises(UserError, match="did you mean 'aime24'"):
+        Simulator.create(sc)
+
+
+def test_a_profile_that_describes_the_benchmark_plans_for_it(paper_scenario, tmp_path):
+    from planner.scenario.models import PROFILE_DIR
+
+    profile = yaml.safe_load((PROFILE_DIR / "response_paper.yaml").read_text())
+    profile["benchmark_rl_scale"]["gsm8k"] = 1.0
+    (tmp_path / "gsm8k_profile.yaml").write_text(yaml.safe_dump(profile))
+    path = _gsm8k_scenario(paper_scenario, profile="gsm8k_profile.yaml")
+    plan = make_plans(path, out=tmp_path / "o", trials=10).best
+    assert plan is not None and plan.prediction.benchmark == "gsm8k"
 
 
 def test_mask_url_hides_passwords():
