@@ -267,8 +267,11 @@ def burn_down(state: RunState) -> BurnDown:
     unit = state.compute_unit
     xs, ys = state.burn[unit].points()
     total = state.burn_total(unit)
-    if state.last_t is not None and state.started_t is not None and total and (
-        not ys or ys[-1] != total
+    if (
+        state.last_t is not None
+        and state.started_t is not None
+        and total
+        and (not ys or ys[-1] != total)
     ):
         xs.append(max(xs[-1] if xs else 0.0, state.last_t - state.started_t))
         ys.append(total)  # the latest total, between the series' points
