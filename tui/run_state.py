@@ -195,8 +195,6 @@ class RunState:
         # Compute spent by the whole run over time, for the burn-down chart: (seconds since the
         # run's first event, total spent) in each unit, downsampled like the curves.
         self.burn = {unit: DownsampledSeries(CURVE_CAPACITY) for unit in BURN_UNITS}
-        self._stage_compute: dict[str, tuple[float, float]] = {}
-        self._burn_total = [0.0, 0.0]  # gpu_hours, cpu_seconds: the sums of _stage_compute
         self._burn_x = -math.inf  # the latest point's x
         if plan is not None:
             self.set_plan(plan)
@@ -288,27 +286,26 @@ class RunState:
             self.started_t = event.t
         self.version += 1
 
-    def _burn(self, stage: str, spent: dict[str, Any], t: float) -> None:
-        """Add the run's total spend at ``t`` to the burn-down series (a stage's spend is its
-        total so far, so the run's total is the sum of each stage's latest)."""
-        gpu, cpu = spent.get("gpu_hours") or 0.0, spent.get("cpu_seconds") or 0.0
-        old = self._stage_compute.get(stage, (0.0, 0.0))
-        if old == (gpu, cpu):
-            return  # nothing new spent: the series keeps its points for changes
-        self._stage_compute[stage] = (gpu, cpu)
-        self._burn_total[0] += gpu - old[0]
-        self._burn_total[1] += cpu - old[1]
+    def _burn(self, t: float) -> None:
+        """Add the run's total spend at ``t`` to the burn-down series, at most a point per
+        :data:`BURN_STEP_S` (a stage's spend is its total so far, so the run's total is the
+        sum of each stage's latest; the chart adds the current total as its last point)."""
         x = t - self.started_t if self.started_t is not None else 0.0
         if x - self._burn_x < BURN_STEP_S:
-            return  # the totals are current; the chart adds them as its latest point
+            return
         self._burn_x = x
-        for unit, total in zip(BURN_UNITS, self._burn_total, strict=True):
+        for unit in BURN_UNITS:
+            total = self.burn_total(unit)
             if total:
                 self.burn[unit].add(x, total)
 
     def burn_total(self, unit: str) -> float:
         """The run's compute spent so far, in ``unit`` (gpu_hours or cpu_seconds)."""
-        return self._burn_total[BURN_UNITS.index(unit)]
+        return sum(
+            float(view.spent_raw.get(unit) or 0.0)
+            for view in self.stages.values()
+            if view.spent_raw is not None
+        )
 
     def _on_run_start(self, e: Event) -> None:
         self.run_name = self.run_name or str(e["plan"])
@@ -374,7 +371,7 @@ class RunState:
             view.total_steps = total_steps
         if spent is not None:
             view.spent_raw = spent
-            self._burn(view.id, spent, e.t)
+            self._burn(e.t)
         if view.status == "pending":
             view.status = "running"
         self.current_stage = view.id
@@ -442,7 +439,7 @@ class RunState:
         view.attempt = self.attempts
         if spent is not None:
             view.spent_raw = spent
-            self._burn(view.id, spent, e.t)
+            self._burn(e.t)
         if view.status == "ok" and view.total_steps:
             view.step = max(view.step, view.total_steps)
         self._log(e, "info", f"stage {view.id} ended: {view.status}")

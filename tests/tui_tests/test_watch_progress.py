@@ -143,10 +143,13 @@ def test_the_burn_down_says_when_the_budget_runs_out_at_the_pace_so_far():
     burn = burn_down(state)
     assert burn.seconds == [10.0, 20.0] and burn.remaining == [50.0, 40.0]
     assert burn.runs_out_in == pytest.approx(40.0)  # 1 CPU-s per second, 40 left
-    # a metrics line that repeats the spend adds no point; a second stage adds to the total
-    event(4, 121.0, "metrics", stage="a", step=3, values={"loss": 1.0}, spent={"cpu_seconds": 20.0})
+    # a line within a second of the latest point adds none (the chart ends on the latest
+    # total all the same); a second stage adds to the total
+    event(4, 120.5, "metrics", stage="a", step=3, values={"loss": 1.0}, spent={"cpu_seconds": 21.0})
+    assert burn_down(state).spent == [10.0, 20.0, 21.0]
+    assert burn_down(state).seconds == [10.0, 20.0, 20.5]
     event(5, 130.0, "stage_start", stage="b", stage_kind="grpo", planned={"cpu_seconds": 40.0})
     event(6, 140.0, "metrics", stage="b", step=1, values={"loss": 1.0}, spent={"cpu_seconds": 5.0})
     burn = burn_down(state)
-    assert burn.seconds == [10.0, 20.0, 40.0] and burn.spent == [10.0, 20.0, 25.0]
+    assert burn.seconds == [10.0, 20.0, 40.0] and burn.spent == [10.0, 20.0, 26.0]
     assert burn.planned == 100.0
