@@ -196,6 +196,7 @@ class RunState:
         # run's first event, total spent) in each unit, downsampled like the curves.
         self.burn = {unit: DownsampledSeries(CURVE_CAPACITY) for unit in BURN_UNITS}
         self._burn_x = -math.inf  # the latest point's x
+        self.stopped_seconds = 0.0  # between one attempt's last event and the next run_start
         if plan is not None:
             self.set_plan(plan)
 
@@ -290,7 +291,7 @@ class RunState:
         """Add the run's total spend at ``t`` to the burn-down series, at most a point per
         :data:`BURN_STEP_S` (a stage's spend is its total so far, so the run's total is the
         sum of each stage's latest; the chart adds the current total as its last point)."""
-        x = t - self.started_t if self.started_t is not None else 0.0
+        x = self.running_seconds(t)
         if x - self._burn_x < BURN_STEP_S:
             return
         self._burn_x = x
@@ -298,6 +299,14 @@ class RunState:
             total = self.burn_total(unit)
             if total:
                 self.burn[unit].add(x, total)
+
+    def running_seconds(self, t: float | None = None) -> float:
+        """Seconds the run has been running at ``t`` (default: its latest event): from its first
+        event, less the time it stood stopped between attempts."""
+        t = self.last_t if t is None else t
+        if t is None or self.started_t is None:
+            return 0.0
+        return max(0.0, t - self.started_t - self.stopped_seconds)
 
     def burn_total(self, unit: str) -> float:
         """The run's compute spent so far, in ``unit`` (gpu_hours or cpu_seconds)."""
@@ -308,6 +317,8 @@ class RunState:
         )
 
     def _on_run_start(self, e: Event) -> None:
+        if self.last_t is not None and e.t > self.last_t:
+            self.stopped_seconds += e.t - self.last_t  # a resume: the run stood stopped till now
         self.run_name = self.run_name or str(e["plan"])
         self.status = STARTED
         self.attempts += 1

@@ -234,14 +234,15 @@ def watch_charts(state: RunState, stage_id: str | None) -> tuple[str, ...]:
 
 @dataclass
 class BurnDown:
-    """The run's compute over wall time: what is left of the planned budget, or what was spent
-    when the plan states no budget."""
+    """The run's compute over its running time: what is left of the planned budget, or what
+    was spent when the plan does not state a budget for every stage that trains."""
 
     unit: str
-    seconds: list[float]  # since the run's first event
+    seconds: list[float]  # running time: since the first event, less the stops between attempts
     spent: list[float]
     planned: float | None  # the plan's compute for every stage that trains; None: not stated
-    elapsed: float  # seconds from the first event to the latest
+    elapsed: float  # running seconds at the latest event
+    finished: bool = False  # the run ended (ok, failed or interrupted): no projection
 
     @property
     def remaining(self) -> list[float] | None:
@@ -249,16 +250,16 @@ class BurnDown:
 
     @property
     def rate(self) -> float | None:
-        """Compute per wall second so far (the slope of the spent line)."""
+        """Compute per running second so far (the slope of the spent line)."""
         if not self.spent or self.elapsed <= 0:
             return None
         return self.spent[-1] / self.elapsed
 
     @property
     def runs_out_in(self) -> float | None:
-        """Wall seconds until the planned budget is spent at the pace so far."""
+        """Running seconds until the planned budget is spent at the pace so far."""
         rate = self.rate
-        if self.planned is None or not rate:
+        if self.planned is None or not rate or self.finished:
             return None
         return max(0.0, (self.planned - self.spent[-1]) / rate)
 
@@ -267,19 +268,12 @@ def burn_down(state: RunState) -> BurnDown:
     unit = state.compute_unit
     xs, ys = state.burn[unit].points()
     total = state.burn_total(unit)
-    if (
-        state.last_t is not None
-        and state.started_t is not None
-        and total
-        and (not ys or ys[-1] != total)
-    ):
-        xs.append(max(xs[-1] if xs else 0.0, state.last_t - state.started_t))
+    elapsed = state.running_seconds()
+    if total and (not ys or ys[-1] != total):
+        xs.append(max(xs[-1] if xs else 0.0, elapsed))
         ys.append(total)  # the latest total, between the series' points
     planned = [r.compute_planned for r in budget_rows(state)]
-    stated = [p for p in planned if p is not None]
-    elapsed = (
-        state.last_t - state.started_t
-        if state.last_t is not None and state.started_t is not None
-        else 0.0
-    )
-    return BurnDown(unit, xs, ys, sum(stated) if stated else None, max(0.0, elapsed))
+    # a budget is stated only when every stage that trains has one: part of it would make the
+    # pace's end and the overspend wrong
+    stated = sum(p for p in planned if p is not None) if planned and None not in planned else None
+    return BurnDown(unit, xs, ys, stated, elapsed, finished=state.finished)

@@ -153,3 +153,51 @@ def test_the_burn_down_says_when_the_budget_runs_out_at_the_pace_so_far():
     burn = burn_down(state)
     assert burn.seconds == [10.0, 20.0, 40.0] and burn.spent == [10.0, 20.0, 26.0]
     assert burn.planned == 100.0
+
+
+def _burn_state():
+    from planner.contracts import Event
+
+    state = RunState()
+
+    def event(seq: int, t: float, kind: str, **data) -> None:
+        state.apply(Event(kind=kind, seq=seq, t=t, data=data))
+
+    return state, event
+
+
+def test_the_burn_down_runs_on_running_time_so_a_resume_days_later_keeps_the_pace():
+    from tui.views import burn_down
+
+    state, event = _burn_state()
+    planned = {"cpu_seconds": 1000.0}
+    event(0, 0.0, "run_start", plan="p", run_dir="r", resumed=False)
+    event(1, 0.0, "stage_start", stage="a", stage_kind="grpo", planned=planned)
+    event(2, 50.0, "metrics", stage="a", step=1, values={"loss": 1.0}, spent={"cpu_seconds": 50.0})
+    later = 3 * 86400.0
+    event(3, later, "run_start", plan="p", run_dir="r", resumed=True)
+    event(4, later, "stage_start", stage="a", stage_kind="grpo", planned=planned)
+    event(5, later + 50, "metrics", stage="a", step=2, values={"loss": 1}, spent={"cpu_seconds": 100.0})
+    burn = burn_down(state)
+    assert burn.elapsed == pytest.approx(100.0) and burn.seconds[-1] == pytest.approx(100.0)
+    assert burn.runs_out_in == pytest.approx(900.0)  # 1 CPU-s per running second, 900 left
+
+
+def test_an_ended_run_has_no_projection_and_a_partial_budget_is_no_budget():
+    from tui.views import burn_down
+
+    state, event = _burn_state()
+    event(0, 0.0, "run_start", plan="p", run_dir="r", resumed=False)
+    event(1, 0.0, "stage_start", stage="a", stage_kind="grpo", planned={"cpu_seconds": 100.0})
+    event(2, 80.0, "stage_end", stage="a", status="ok", spent={"cpu_seconds": 80.0})
+    event(3, 80.0, "stage_start", stage="b", stage_kind="grpo")  # no planned compute
+    event(4, 90.0, "metrics", stage="b", step=1, values={"loss": 1.0}, spent={"cpu_seconds": 5.0})
+    assert burn_down(state).planned is None  # b's share unknown: spent only, no end in sight
+    ended, event = _burn_state()  # a run that ended with budget left: no "runs out in"
+    event(0, 0.0, "run_start", plan="p", run_dir="r", resumed=False)
+    event(1, 0.0, "stage_start", stage="a", stage_kind="grpo", planned={"cpu_seconds": 100.0})
+    event(2, 80.0, "stage_end", stage="a", status="ok", spent={"cpu_seconds": 80.0})
+    event(3, 80.0, "run_end", status="ok")
+    burn = burn_down(ended)
+    assert burn.planned == 100.0 and burn.remaining[-1] == 20.0
+    assert burn.finished and burn.runs_out_in is None

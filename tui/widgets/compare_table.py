@@ -54,7 +54,7 @@ class CompareTable(DataTable[Text]):
         for j, column in enumerate(layout.columns):
             # Widths set here, from every cell (as layout_columns measured them): the table's
             # own measuring missed rows added again before it ran, and kept header widths.
-            width = max(len(column.header), *(cell_text_width(texts[j]) for texts in cells))
+            width = max([len(column.header), *(cell_text_width(texts[j]) for texts in cells)])
             self.add_column(
                 Text(column.header, justify="right" if column.right else "left"),
                 key=column.key,

@@ -4,7 +4,7 @@ or the run's budget burn-down.
 The x axis of a metric spans the stage's planned steps, so the curve grows across the
 chart as the stage runs. Points are the downsampled means kept by
 :class:`tui.series.DownsampledSeries`. The burn-down plots what is left of the planned
-compute against wall time, with a dotted line to where it runs out at the pace so far.
+compute against the run's running time, with a line toward where it runs out at the pace so far.
 """
 
 from __future__ import annotations
@@ -69,31 +69,43 @@ class MetricChart(PlotextPlot):
         plt = self.plt
         plt.clear_figure()
         unit = "GPU-h" if burn.unit == "gpu_hours" else "CPU-s"
-        scale, xlabel = _time_axis(max(burn.elapsed, burn.seconds[-1] if burn.seconds else 0))
+        eta = burn.runs_out_in
+        # The projection is drawn for at most three times the time run so far, so that the
+        # measured line keeps the width of the chart
+        horizon = min(eta, PROJECTION_SPAN * burn.elapsed) if eta else 0.0
+        last_x = burn.seconds[-1] if burn.seconds else 0.0
+        scale, xlabel = _time_axis(max(burn.elapsed, last_x) + horizon)
         if not burn.spent:
             self.border_title = Content("budget burn-down")
             plt.title("nothing spent yet")
         elif burn.remaining is None:
             self.border_title = Content(
-                f"compute spent · {fmt.compute(burn.spent[-1], burn.unit)} (the plan states no budget)"
+                f"compute spent · {fmt.compute(burn.spent[-1], burn.unit)} (no planned budget for every stage)"
             )
             plt.plot([x / scale for x in burn.seconds], burn.spent, marker="braille", color="cyan")
         else:
             assert burn.planned is not None
             left = burn.remaining[-1]
-            eta = burn.runs_out_in
             planned = fmt.compute(burn.planned, burn.unit)
-            self.border_title = Content(
-                f"budget burn-down · {fmt.compute(left, burn.unit)} of {planned} left"
-                + (f" · runs out in {fmt.duration(eta)} at this pace" if eta else "")
-                if left >= 0
-                else f"budget burn-down · {fmt.compute(-left, burn.unit)} over the {planned} planned"
-            )
+            if left < 0:
+                title = f"budget burn-down · {fmt.compute(-left, burn.unit)} over the {planned} planned"
+            elif burn.finished:
+                title = f"budget burn-down · run ended with {fmt.compute(left, burn.unit)} of {planned} unspent"
+            else:
+                title = f"budget burn-down · {fmt.compute(left, burn.unit)} of {planned} left"
+                if eta:
+                    title += f" · runs out in {fmt.duration(eta)} at this pace"
+            self.border_title = Content(title)
             xs = [0.0] + [x / scale for x in burn.seconds]
             plt.plot(xs, [burn.planned] + burn.remaining, marker="braille", color="cyan")
-            if eta and left > 0:
+            if eta and left > 0 and burn.rate:
                 end = burn.elapsed / scale
-                plt.plot([end, end + eta / scale], [left, 0.0], marker="braille", color="gray")
+                plt.plot(
+                    [end, end + horizon / scale],
+                    [left, left - burn.rate * horizon],
+                    marker="braille",
+                    color="gray",
+                )
             plt.hline(0.0, "gray")
             plt.ylim(min(0.0, min(burn.remaining)), burn.planned * 1.05)
         plt.xlabel(xlabel)
@@ -101,8 +113,11 @@ class MetricChart(PlotextPlot):
         self.refresh()
 
 
+PROJECTION_SPAN = 3.0  # the projection's length on screen, in multiples of the time run so far
+
+
 def _time_axis(seconds: float) -> tuple[float, str]:
-    """The divisor and label that keep wall time readable: seconds, minutes or hours."""
+    """The divisor and label that keep running time readable: seconds, minutes or hours."""
     if seconds >= 3 * 3600:
         return 3600.0, "hours"
     if seconds >= 180:
