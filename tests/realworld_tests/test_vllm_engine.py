@@ -118,6 +118,38 @@ class TestOneEngineEach:
 
         assert distinct(0.05) * 3 < distinct(2.0)  # measured: 12 against 60
 
+    def test_progress_comes_as_problems_finish_and_changes_no_completion(self, engines):
+        """generate steps vLLM's engine itself, reporting each step's finished problems: its
+        completions are one ``LLM.generate`` call's, greedy and seeded sampling alike."""
+        from trainer.rollouts import chat_prompt_ids, stop_ids
+
+        _, vl, tokenizer = engines
+        prompts = chat_prompt_ids(tokenizer, PROBLEMS)
+        stop = sorted(stop_ids(tokenizer))
+        for greedy, n, seed in ((True, 1, 0), (False, 3, 7)):
+            seen: list[int] = []
+            ours = vl.generate(
+                PROBLEMS, n=n, greedy=greedy, max_new_tokens=12, seed=seed, on_batch=seen.append
+            )
+            params = vl.sampling_params(len(prompts), n, 1.0, 1.0, 12, greedy, seed, stop)
+            one = vl.llm.generate(
+                [{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False
+            )
+            assert [[c.token_ids for c in g] for g in ours] == [
+                [list(o.token_ids) for o in r.outputs] for r in one
+            ]
+            assert [len(g) for g in ours] == [n] * len(PROBLEMS) and sum(seen) == len(PROBLEMS)
+        # Problems that end at different steps are reported at those steps, in their own
+        # counts (a random model never samples an end token: different max_tokens stand in).
+        params = vl.sampling_params(len(prompts), 2, 1.0, 1.0, 12, False, 7, stop)
+        for i, p in enumerate(params):
+            p.max_tokens = [3, 9, 3, 6][i]
+        seen = []
+        done = list(vl.stream(prompts, params, seen.append))
+        assert seen == [2, 1, 1] and sum(seen) == len(PROBLEMS)
+        assert [i for i, _ in done][:2] in ([0, 2], [2, 0]) and [i for i, _ in done][2:] == [3, 1]
+        assert [len(out[0].token_ids) for _, out in sorted(done)] == [3, 9, 3, 6]
+
 
 def test_teacher_rollouts_through_vllm_are_the_same_rows(qwen_world, tmp_path):
     from trainer.executor import Executor, RunOptions
@@ -244,5 +276,9 @@ def test_a_vllm_plan_runs_every_stage_kind(qwen_world, tmp_path, monkeypatch):
     evals = [e for e in events if e.kind == "eval"]
     assert {e["stage"] for e in evals} == {"final_eval"}  # no evals between stages
     assert all(e["tokens_generated"] > 0 for e in evals)
+    # the eval's progress comes from the vLLM engine's steps, up to every problem of each set
+    progress = [e for e in events if e.kind == "progress" and e["stage"] == "final_eval"]
+    last = {e["benchmark"]: (e["done"], e["total"]) for e in progress}
+    assert set(last) == {"math500", "aime"} and all(d == t > 0 for d, t in last.values())
     # the teacher rollouts and the eval on our engine; both grpo stages and both opd on TRL's
     assert sorted(opened) == ["ours"] * 2 + ["trl"] * 4
