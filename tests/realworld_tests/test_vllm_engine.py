@@ -4,11 +4,12 @@ On the realistic world's tiny Qwen3s (the real 151,936-entry vocabulary, head_di
 vLLM's CPU attention supports): greedy completions through vLLM are the transformers engine's
 token for token; sampled ones honour n, temperature and max_tokens; teacher rollouts through
 vLLM are the same rows; TRL's colocated vLLM generates from the weights it syncs before each
-generation; and a plan with ``rollout.engine: vllm`` runs every stage kind.
+generation; a plan with ``rollout.engine: vllm`` runs every stage kind; and one killed with
+SIGKILL after vLLM sampled its teacher rollouts resumes and finishes.
 
 The engine runs inside the pytest process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, the worker
 in-process: starting one costs about 20 s here, a spawned engine about 70 s) with a 1 GiB KV
-cache (``VLLM_CPU_KVCACHE_SPACE``).
+cache (``VLLM_CPU_KVCACHE_SPACE``); ``s2d run`` children inherit both settings.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ except Exception as e:  # not installed, or a build that cannot load here
     )
 
 from planner.contracts import RunDir, read_events  # noqa: E402
-from planner.contracts.plan import Rollout  # noqa: E402
+from planner.contracts.plan import Rollout, plan_from_dict  # noqa: E402
 from tests.realworld_tests.world_plan import TOKENS, world_plan, world_plan_dict  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -282,3 +283,72 @@ def test_a_vllm_plan_runs_every_stage_kind(qwen_world, tmp_path, monkeypatch):
     assert set(last) == {"math500", "aime"} and all(d == t > 0 for d, t in last.values())
     # the teacher rollouts and the eval on our engine; both grpo stages and both opd on TRL's
     assert sorted(opened) == ["ours"] * 2 + ["trl"] * 4
+
+
+def test_sigkill_after_the_vllm_rollouts_then_resume_finishes_the_plan(qwen_world, tmp_path):
+    """``s2d run`` on ``rollout.engine: vllm`` killed with SIGKILL (it and its children) at
+    the warmup's first checkpoint, after vLLM sampled the teacher rollouts; the same command
+    again resumes the warmup from that checkpoint without sampling the rollouts again, and
+    the eval stage after it generates through vLLM: every stage finishes once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from planner.contracts.plan import save_plan
+
+    raw = world_plan_dict(
+        qwen_world,
+        rollout={"engine": "vllm", "gpu_memory_utilization": 0.08, "max_model_len": 512},
+        eval_after_each_stage=False,
+    )
+    raw["stages"] = [s for s in raw["stages"] if s["kind"] == "forward_kl"]
+    options = {"k": 1, "max_new_tokens": TOKENS, "max_problems": 2, "greedy": False}
+    raw["stages"].append({"id": "final_eval", "kind": "eval", "options": options})
+    plan_path = save_plan(plan_from_dict(raw, "vllm resume plan"), tmp_path / "plan.yaml")
+    run_dir = tmp_path / "run"
+    events_path = run_dir / "events.jsonl"
+    root = Path(__file__).parents[2]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(root))
+    command = [sys.executable, "-m", "s2d", "run", str(plan_path), "--run-dir", str(run_dir)]
+    command += ["--quiet", "--save-every", "1"]  # the warmup's 2 steps: killed at the first
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+    proc = subprocess.Popen(command, env=env, cwd=root, start_new_session=True, **pipes)
+    deadline = time.monotonic() + 400
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if events_path.exists() and any(
+                e.kind == "checkpoint" for e in read_events(events_path)
+            ):
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, (proc.stdout.read() or b"").decode()[-3000:]  # type: ignore[union-attr]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and any process it started
+        proc.wait()
+    before = read_events(events_path)
+    saved = [e for e in before if e.kind == "checkpoint"]
+    assert saved and not (run_dir / "stages" / "warmup" / "DONE.json").exists()
+    rollouts = RunDir(run_dir).teacher_rollouts("warmup")
+    sampled = rollouts.read_bytes()  # vLLM's rollouts, whole on disk before the first step
+    out = subprocess.run(command, env=env, cwd=root, timeout=400, capture_output=True)
+    assert out.returncode == 0, (out.stdout + out.stderr).decode()[-3000:]
+    events = read_events(events_path)
+    after = events[len(before) :]
+    assert events[-1].kind == "run_end" and events[-1]["status"] == "ok"
+    starts = [e for e in after if e.kind == "stage_start"]
+    assert [e["stage"] for e in starts] == ["warmup"]
+    assert int(starts[0]["resumed_from"].rsplit("-", 1)[1]) == saved[-1]["step"]
+    # the rollouts were read back, not sampled again; training went on from the checkpoint
+    assert rollouts.read_bytes() == sampled
+    assert not any(e.kind == "metrics" and "rollout_prompts" in e["values"] for e in after)
+    steps = [e["step"] for e in after if e.kind == "metrics" and e["step"] > 0]
+    assert saved[-1]["step"] == 1 and steps == [2]
+    ends = [e["stage"] for e in events if e.kind == "stage_end"]
+    assert ends == ["warmup"]
+    evals = [e for e in after if e.kind == "eval"]
+    assert {e["stage"] for e in evals} == {"final_eval"} and len(evals) == 2
+    assert all(e["tokens_generated"] == 2 * TOKENS for e in evals)
+    records = {p.parent.name for p in (run_dir / "stages").glob("*/DONE.json")}
+    assert records == {"warmup", "final_eval"}
