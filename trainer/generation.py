@@ -20,6 +20,7 @@ world's fp32 models, token for token: tests/realworld_tests/test_vllm_engine.py)
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -116,7 +117,9 @@ class VLLMEngine:
 
     Under several processes (``accelerate launch``) each rank builds its own engine over
     its own share of the prompts with TRL's colocate recipe (the ``external_launcher``
-    backend, which joins the process group accelerate set up).
+    backend, which joins the process group accelerate set up); closing it keeps that group
+    (:func:`_spare_default_group`). Run on two CPU processes over gloo with vLLM's CPU build:
+    tests/realworld_tests/test_vllm_engine.py.
     """
 
     def __init__(
@@ -258,7 +261,8 @@ class VLLMEngine:
         engine = getattr(llm, "llm_engine", None)
         shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
         if callable(shutdown):
-            shutdown()
+            with _spare_default_group() if self.distributed else contextlib.nullcontext():
+                shutdown()
         del llm, engine
         gc.collect()
         if not self.distributed:
@@ -272,6 +276,32 @@ class VLLMEngine:
 
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def _spare_default_group() -> Iterator[None]:
+    """Keep the process group accelerate set up through a vLLM engine's shutdown.
+
+    An in-process engine's shutdown (``EngineCore.shutdown``) ends with vLLM's
+    ``cleanup_dist_env_and_memory``, which destroys torch's default process group. Under
+    ``external_launcher`` that group is the run's own (the ranks' barriers and gathers after
+    the teacher rollouts, the trainer's DDP): destroying it left each rank alone, the
+    barrier a no-op, so rank 0 read rank 1's rollout shard before it was written. vLLM's
+    own groups (new groups over the same ranks) are still destroyed.
+    """
+    import torch.distributed as dist
+
+    destroy = dist.destroy_process_group
+
+    def spare(group: Any = None) -> None:
+        if group is not None:
+            destroy(group)
+
+    dist.destroy_process_group = spare
+    try:
+        yield
+    finally:
+        dist.destroy_process_group = destroy
 
 
 def vllm_missing() -> str | None:

@@ -4,8 +4,10 @@ On the realistic world's tiny Qwen3s (the real 151,936-entry vocabulary, head_di
 vLLM's CPU attention supports): greedy completions through vLLM are the transformers engine's
 token for token; sampled ones honour n, temperature and max_tokens; teacher rollouts through
 vLLM are the same rows; TRL's colocated vLLM generates from the weights it syncs before each
-generation; a plan with ``rollout.engine: vllm`` runs every stage kind; and one killed with
-SIGKILL after vLLM sampled its teacher rollouts resumes and finishes.
+generation; a plan with ``rollout.engine: vllm`` runs every stage kind; one killed with
+SIGKILL after vLLM sampled its teacher rollouts resumes and finishes; and under two processes
+each rank samples its own share of the teacher rollouts with its own engine (``-m "vllm and
+multiprocess"``, make test-vllm-multiprocess).
 
 The engine runs inside the pytest process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, the worker
 in-process: starting one costs about 20 s here, a spawned engine about 70 s) with a 1 GiB KV
@@ -352,3 +354,72 @@ def test_sigkill_after_the_vllm_rollouts_then_resume_finishes_the_plan(qwen_worl
     assert all(e["tokens_generated"] == 2 * TOKENS for e in evals)
     records = {p.parent.name for p in (run_dir / "stages").glob("*/DONE.json")}
     assert records == {"warmup", "final_eval"}
+
+
+@pytest.mark.multiprocess
+def test_two_processes_sample_each_ranks_share_of_the_teacher_rollouts(qwen_world, tmp_path):
+    """``s2d run --launcher accelerate`` on two CPU processes (gloo) with ``rollout.engine:
+    vllm``: each rank builds its own engine (``external_launcher``) and samples only its share
+    of the warmup's prompts, which are then the rows one process samples for that share with
+    the rank's seed; the rollouts are written once, in prompt order, and the ranks' barriers
+    still hold after the engines close; the eval after it runs in the parent, once."""
+    import subprocess
+
+    import torch
+
+    from planner.contracts.kinds.forward_kl import ForwardKLOptions
+    from planner.contracts.plan import save_plan
+    from tests.realworld_tests.test_two_processes import finish, s2d_run, two_process_config
+    from trainer.executor import Executor
+    from trainer.generation import VLLMEngine
+    from trainer.models import load_tokenizer
+
+    raw = world_plan_dict(
+        qwen_world,
+        rollout={"engine": "vllm", "gpu_memory_utilization": 0.08, "max_model_len": 512},
+        eval_after_each_stage=False,
+    )
+    raw["stages"] = [s for s in raw["stages"] if s["kind"] == "forward_kl"]
+    options = {"k": 1, "max_new_tokens": TOKENS, "max_problems": 2, "greedy": False}
+    raw["stages"].append({"id": "final_eval", "kind": "eval", "options": options})
+    plan = plan_from_dict(raw, "two-process vllm plan")
+    plan_path = save_plan(plan, tmp_path / "plan.yaml")
+    run_dir = tmp_path / "run"
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    finish(s2d_run(plan_path, run_dir, two_process_config(tmp_path), **pipes), timeout=600)
+    events = read_events(run_dir / "events.jsonl")
+    assert events[-1].kind == "run_end" and events[-1]["status"] == "ok"
+    warmup = plan.stages[0]
+    b = warmup.budget
+    assert b is not None
+    rows = [
+        json.loads(line)
+        for line in RunDir(run_dir).teacher_rollouts(warmup.id).read_text().splitlines()
+    ]
+    n = b.samples_per_prompt
+    assert len(rows) == b.steps * b.prompts_per_step * n
+    assert [r["rank"] for r in rows] == [i // n % 2 for i in range(len(rows))]
+    assert not list((run_dir / "artifacts").glob("*/*.rank*-of-*.jsonl"))  # shards merged
+    # the rows of each rank are what one engine in one process samples for that share
+    prompts = Executor(plan, run_dir).load_data()[0].prompts[: b.steps * b.prompts_per_step]
+    assert [p.id for p in prompts] == [r["prompt_id"] for r in rows[::n]]
+    seed = (plan.seed * 1_000_003 + 0 * 7919) % (2**31)  # the warmup's (stage 0's) seed
+    temperature = warmup.options_as(ForwardKLOptions).rollout_temperature
+    tokenizer = load_tokenizer(qwen_world.teacher)
+    engine = VLLMEngine(qwen_world.teacher, tokenizer, plan.prompt, ROLLOUT, dtype=torch.float32)
+    try:
+        for rank in (0, 1):
+            groups = engine.generate(
+                [p.problem for p in prompts[rank::2]],
+                n=n,
+                temperature=temperature,
+                max_new_tokens=b.max_new_tokens,
+                seed=seed + rank,
+            )
+            theirs = [r["completion_ids"] for r in rows if r["rank"] == rank]
+            assert [c.token_ids for g in groups for c in g] == theirs, rank
+    finally:
+        engine.close()
+    evals = [e for e in events if e.kind == "eval"]
+    assert sorted(e["benchmark"] for e in evals) == ["aime", "math500"]
+    assert all(e["stage"] == "final_eval" for e in evals)
