@@ -10,6 +10,17 @@ the engine's format. The RL stages generate inside TRL, which ``rollout`` config
 way (``use_vllm``, ``vllm_mode``, ``vllm_gpu_memory_utilization``,
 ``vllm_tensor_parallel_size``).
 
+``rollout.vllm_mode`` concerns TRL's stages only. ``colocate``: TRL builds its own vLLM engine
+inside the training processes for the stage. ``server``: TRL's stages generate on a running
+``trl vllm-serve`` (its address from the stage's ``trl:`` block, ``vllm_server_host`` /
+``vllm_server_port`` or ``vllm_server_base_url``), started by the user on that stage's model;
+TRL pushes the trained weights to it before each generation, and the server's GPUs and memory
+share are its own flags (``rollout.gpu_memory_utilization`` does not reach it). Teacher
+rollouts and evals never use the server, in either mode: they open the local
+:class:`VLLMEngine` here on the training GPUs while they are idle (a warmup samples before it
+trains; evals run between stages), taking ``rollout.gpu_memory_utilization`` of their memory,
+and close it before training goes on.
+
 Sampling: transformers switches top-k off with ``top_k=0``, vLLM with ``top_k=-1``. Seeds:
 the transformers engine seeds torch's global generator once per ``generate``, as before;
 vLLM seeds each problem's request (``seed`` and the problem's index), so its random draws do
