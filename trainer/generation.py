@@ -1,13 +1,25 @@
 """One generation interface for teacher rollouts and every eval, on either engine.
 
 ``rollout.engine`` picks it: ``transformers`` generates with ``generate`` in budgeted calls
-(:func:`trainer.rollouts.sample`); ``vllm`` with vLLM's offline engine (``vllm.LLM``). Both
-are given the same prompt token ids (:func:`trainer.rollouts.chat_prompt_ids`, the plan's
+(:func:`trainer.rollouts.sample`), reporting after each call; ``vllm`` with vLLM's offline
+engine (``vllm.LLM``), stepped here so that each engine step's finished problems are reported
+as they finish (:meth:`VLLMEngine.stream`). Both are given the same prompt token ids (:func:`trainer.rollouts.chat_prompt_ids`, the plan's
 prompt template through the model's chat template), stop at the same tokens and return the
 same :class:`~trainer.rollouts.Completion` rows, so a run's files and metrics do not depend on
 the engine's format. The RL stages generate inside TRL, which ``rollout`` configures the same
 way (``use_vllm``, ``vllm_mode``, ``vllm_gpu_memory_utilization``,
 ``vllm_tensor_parallel_size``).
+
+``rollout.vllm_mode`` concerns TRL's stages only. ``colocate``: TRL builds its own vLLM engine
+inside the training processes for the stage. ``server``: TRL's stages generate on a running
+``trl vllm-serve`` (its address from the stage's ``trl:`` block, ``vllm_server_host`` /
+``vllm_server_port`` or ``vllm_server_base_url``), started by the user on that stage's model;
+TRL pushes the trained weights to it before each generation, and the server's GPUs and memory
+share are its own flags (``rollout.gpu_memory_utilization`` does not reach it). Teacher
+rollouts and evals never use the server, in either mode: they open the local
+:class:`VLLMEngine` here on the training GPUs while they are idle (a warmup samples before it
+trains; evals run between stages), taking ``rollout.gpu_memory_utilization`` of their memory,
+and close it before training goes on.
 
 Sampling: transformers switches top-k off with ``top_k=0``, vLLM with ``top_k=-1``. Seeds:
 the transformers engine seeds torch's global generator once per ``generate``, as before;
@@ -19,8 +31,9 @@ world's fp32 models, token for token: tests/realworld_tests/test_vllm_engine.py)
 
 from __future__ import annotations
 
+import contextlib
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -115,7 +128,9 @@ class VLLMEngine:
 
     Under several processes (``accelerate launch``) each rank builds its own engine over
     its own share of the prompts with TRL's colocate recipe (the ``external_launcher``
-    backend, which joins the process group accelerate set up).
+    backend, which joins the process group accelerate set up); closing it keeps that group
+    (:func:`_spare_default_group`). Run on two CPU processes over gloo with vLLM's CPU build:
+    tests/realworld_tests/test_vllm_engine.py.
     """
 
     def __init__(
@@ -153,6 +168,7 @@ class VLLMEngine:
             # vLLM's CPU build: torch.compile of the model costs more than it saves at test sizes
             kwargs["enforce_eager"] = True
         self.llm: Any = LLM(**kwargs)
+        self.calls = 0
 
     def generate(
         self,
@@ -166,11 +182,33 @@ class VLLMEngine:
         seed: int = 0,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[list[Completion]]:
-        from vllm import SamplingParams
-
         prompts = chat_prompt_ids(self.tokenizer, problems, self.template)
         eos = stop_ids(self.tokenizer)
-        params = [
+        params = self.sampling_params(
+            len(prompts), n, temperature, top_p, max_new_tokens, greedy, seed, sorted(eos)
+        )
+        groups: list[list[Completion]] = [[] for _ in prompts]
+        for i, out in self.stream(prompts, params, on_batch):
+            groups[i] = [
+                completion(self.tokenizer, list(o.token_ids), prompts[i], eos) for o in out
+            ]
+        return groups
+
+    @staticmethod
+    def sampling_params(
+        count: int,
+        n: int,
+        temperature: float,
+        top_p: float,
+        max_new_tokens: int,
+        greedy: bool,
+        seed: int,
+        stop: list[int],
+    ) -> list[Any]:
+        """One request's ``SamplingParams`` per problem, each seeded by the problem's index."""
+        from vllm import SamplingParams
+
+        return [
             SamplingParams(
                 n=1 if greedy else n,
                 temperature=0.0 if greedy else temperature,
@@ -178,19 +216,54 @@ class VLLMEngine:
                 top_k=-1,  # vLLM's "no top-k" (transformers' is 0)
                 max_tokens=max_new_tokens,
                 seed=request_seed(seed, i),
-                stop_token_ids=sorted(eos),
-                detokenize=False,  # decoded below, as the transformers engine decodes
+                stop_token_ids=stop,
+                detokenize=False,  # decoded here, as the transformers engine decodes
             )
-            for i in range(len(prompts))
+            for i in range(count)
         ]
-        outs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
-        groups = [
-            [completion(self.tokenizer, list(o.token_ids), prompt, eos) for o in out.outputs]
-            for prompt, out in zip(prompts, outs, strict=True)
-        ]
-        if on_batch is not None:
-            on_batch(len(prompts))
-        return groups
+
+    def stream(
+        self,
+        prompts: list[list[int]],
+        params: list[Any],
+        on_batch: Callable[[int], None] | None,
+    ) -> Iterator[tuple[int, list[Any]]]:
+        """(problem index, its vLLM outputs) as vLLM finishes each problem, then ``on_batch``
+        with how many the engine step finished.
+
+        ``LLM.generate`` runs the same loop (add every request, step the engine until none is
+        left) and returns only at the end; stepping it here reports each step's finished
+        problems while the rest generate. The requests, their seeds and vLLM's scheduling are
+        ``LLM.generate``'s, so the completions are those of one ``LLM.generate`` call over all
+        the problems; vLLM schedules as many sequences as its own limits allow (the
+        transformers engine's ``max_batch_*`` budget does not apply: vLLM's paged KV cache
+        holds no padding, and calls cut in budgeted pieces would idle the GPU at each piece's
+        longest completion).
+        """
+        from vllm.sampling_params import RequestOutputKind
+
+        engine = self.llm.llm_engine
+        self.calls += 1
+        index: dict[str, int] = {}  # the ids we gave (vLLM's outputs carry them) -> problem
+        try:
+            for i, (prompt, p) in enumerate(zip(prompts, params, strict=True)):
+                p.output_kind = RequestOutputKind.FINAL_ONLY  # one output, when it is done
+                rid = f"s2d-{self.calls}-{i}"
+                engine.add_request(rid, {"prompt_token_ids": prompt}, p)
+                index[rid] = i
+            while index and engine.has_unfinished_requests():
+                finished = 0
+                for out in engine.step():
+                    if out.finished and out.request_id in index:
+                        finished += 1
+                        yield index.pop(out.request_id), list(out.outputs)
+                if finished and on_batch is not None:
+                    on_batch(finished)
+        finally:
+            if index:  # stopped early (an error, Ctrl-C): the engine must not keep them
+                engine.abort_request(list(index))
+        if index:
+            raise RuntimeError(f"vLLM finished without {len(index)} of the requests")
 
     def close(self) -> None:
         llm, self.llm = self.llm, None
@@ -199,7 +272,8 @@ class VLLMEngine:
         engine = getattr(llm, "llm_engine", None)
         shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
         if callable(shutdown):
-            shutdown()
+            with _spare_default_group() if self.distributed else contextlib.nullcontext():
+                shutdown()
         del llm, engine
         gc.collect()
         if not self.distributed:
@@ -213,6 +287,32 @@ class VLLMEngine:
 
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def _spare_default_group() -> Iterator[None]:
+    """Keep the process group accelerate set up through a vLLM engine's shutdown.
+
+    An in-process engine's shutdown (``EngineCore.shutdown``) ends with vLLM's
+    ``cleanup_dist_env_and_memory``, which destroys torch's default process group. Under
+    ``external_launcher`` that group is the run's own (the ranks' barriers and gathers after
+    the teacher rollouts, the trainer's DDP): destroying it left each rank alone, the
+    barrier a no-op, so rank 0 read rank 1's rollout shard before it was written. vLLM's
+    own groups (new groups over the same ranks) are still destroyed.
+    """
+    import torch.distributed as dist
+
+    destroy = dist.destroy_process_group
+
+    def spare(group: Any = None) -> None:
+        if group is not None:
+            destroy(group)
+
+    dist.destroy_process_group = spare
+    try:
+        yield
+    finally:
+        dist.destroy_process_group = destroy
 
 
 def vllm_missing() -> str | None:

@@ -4,11 +4,14 @@ On the realistic world's tiny Qwen3s (the real 151,936-entry vocabulary, head_di
 vLLM's CPU attention supports): greedy completions through vLLM are the transformers engine's
 token for token; sampled ones honour n, temperature and max_tokens; teacher rollouts through
 vLLM are the same rows; TRL's colocated vLLM generates from the weights it syncs before each
-generation; and a plan with ``rollout.engine: vllm`` runs every stage kind.
+generation; a plan with ``rollout.engine: vllm`` runs every stage kind; one killed with
+SIGKILL after vLLM sampled its teacher rollouts resumes and finishes; and under two processes
+each rank samples its own share of the teacher rollouts with its own engine (``-m "vllm and
+multiprocess"``, make test-vllm-multiprocess).
 
 The engine runs inside the pytest process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, the worker
 in-process: starting one costs about 20 s here, a spawned engine about 70 s) with a 1 GiB KV
-cache (``VLLM_CPU_KVCACHE_SPACE``).
+cache (``VLLM_CPU_KVCACHE_SPACE``); ``s2d run`` children inherit both settings.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ except Exception as e:  # not installed, or a build that cannot load here
     )
 
 from planner.contracts import RunDir, read_events  # noqa: E402
-from planner.contracts.plan import Rollout  # noqa: E402
+from planner.contracts.plan import Rollout, plan_from_dict  # noqa: E402
 from tests.realworld_tests.world_plan import TOKENS, world_plan, world_plan_dict  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -117,6 +120,38 @@ class TestOneEngineEach:
             return len({t for g in groups for c in g for t in c.token_ids})
 
         assert distinct(0.05) * 3 < distinct(2.0)  # measured: 12 against 60
+
+    def test_progress_comes_as_problems_finish_and_changes_no_completion(self, engines):
+        """generate steps vLLM's engine itself, reporting each step's finished problems: its
+        completions are one ``LLM.generate`` call's, greedy and seeded sampling alike."""
+        from trainer.rollouts import chat_prompt_ids, stop_ids
+
+        _, vl, tokenizer = engines
+        prompts = chat_prompt_ids(tokenizer, PROBLEMS)
+        stop = sorted(stop_ids(tokenizer))
+        for greedy, n, seed in ((True, 1, 0), (False, 3, 7)):
+            seen: list[int] = []
+            ours = vl.generate(
+                PROBLEMS, n=n, greedy=greedy, max_new_tokens=12, seed=seed, on_batch=seen.append
+            )
+            params = vl.sampling_params(len(prompts), n, 1.0, 1.0, 12, greedy, seed, stop)
+            one = vl.llm.generate(
+                [{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False
+            )
+            assert [[c.token_ids for c in g] for g in ours] == [
+                [list(o.token_ids) for o in r.outputs] for r in one
+            ]
+            assert [len(g) for g in ours] == [n] * len(PROBLEMS) and sum(seen) == len(PROBLEMS)
+        # Problems that end at different steps are reported at those steps, in their own
+        # counts (a random model never samples an end token: different max_tokens stand in).
+        params = vl.sampling_params(len(prompts), 2, 1.0, 1.0, 12, False, 7, stop)
+        for i, p in enumerate(params):
+            p.max_tokens = [3, 9, 3, 6][i]
+        seen = []
+        done = list(vl.stream(prompts, params, seen.append))
+        assert seen == [2, 1, 1] and sum(seen) == len(PROBLEMS)
+        assert [i for i, _ in done][:2] in ([0, 2], [2, 0]) and [i for i, _ in done][2:] == [3, 1]
+        assert [len(out[0].token_ids) for _, out in sorted(done)] == [3, 9, 3, 6]
 
 
 def test_teacher_rollouts_through_vllm_are_the_same_rows(qwen_world, tmp_path):
@@ -244,5 +279,147 @@ def test_a_vllm_plan_runs_every_stage_kind(qwen_world, tmp_path, monkeypatch):
     evals = [e for e in events if e.kind == "eval"]
     assert {e["stage"] for e in evals} == {"final_eval"}  # no evals between stages
     assert all(e["tokens_generated"] > 0 for e in evals)
+    # the eval's progress comes from the vLLM engine's steps, up to every problem of each set
+    progress = [e for e in events if e.kind == "progress" and e["stage"] == "final_eval"]
+    last = {e["benchmark"]: (e["done"], e["total"]) for e in progress}
+    assert set(last) == {"math500", "aime"} and all(d == t > 0 for d, t in last.values())
     # the teacher rollouts and the eval on our engine; both grpo stages and both opd on TRL's
     assert sorted(opened) == ["ours"] * 2 + ["trl"] * 4
+
+
+def test_sigkill_after_the_vllm_rollouts_then_resume_finishes_the_plan(qwen_world, tmp_path):
+    """``s2d run`` on ``rollout.engine: vllm`` killed with SIGKILL (it and its children) at
+    the warmup's first checkpoint, after vLLM sampled the teacher rollouts; the same command
+    again resumes the warmup from that checkpoint without sampling the rollouts again, and
+    the eval stage after it generates through vLLM: every stage finishes once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from planner.contracts.plan import save_plan
+
+    raw = world_plan_dict(
+        qwen_world,
+        rollout={"engine": "vllm", "gpu_memory_utilization": 0.08, "max_model_len": 512},
+        eval_after_each_stage=False,
+    )
+    raw["stages"] = [s for s in raw["stages"] if s["kind"] == "forward_kl"]
+    options = {"k": 1, "max_new_tokens": TOKENS, "max_problems": 2, "greedy": False}
+    raw["stages"].append({"id": "final_eval", "kind": "eval", "options": options})
+    plan_path = save_plan(plan_from_dict(raw, "vllm resume plan"), tmp_path / "plan.yaml")
+    run_dir = tmp_path / "run"
+    events_path = run_dir / "events.jsonl"
+    root = Path(__file__).parents[2]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(root))
+    command = [sys.executable, "-m", "s2d", "run", str(plan_path), "--run-dir", str(run_dir)]
+    command += ["--quiet", "--save-every", "1"]  # the warmup's 2 steps: killed at the first
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+    proc = subprocess.Popen(command, env=env, cwd=root, start_new_session=True, **pipes)
+    deadline = time.monotonic() + 400
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if events_path.exists() and any(
+                e.kind == "checkpoint" for e in read_events(events_path)
+            ):
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, (proc.stdout.read() or b"").decode()[-3000:]  # type: ignore[union-attr]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and any process it started
+        proc.wait()
+    before = read_events(events_path)
+    saved = [e for e in before if e.kind == "checkpoint"]
+    assert saved and not (run_dir / "stages" / "warmup" / "DONE.json").exists()
+    rollouts = RunDir(run_dir).teacher_rollouts("warmup")
+    sampled = rollouts.read_bytes()  # vLLM's rollouts, whole on disk before the first step
+    out = subprocess.run(command, env=env, cwd=root, timeout=400, capture_output=True)
+    assert out.returncode == 0, (out.stdout + out.stderr).decode()[-3000:]
+    events = read_events(events_path)
+    after = events[len(before) :]
+    assert events[-1].kind == "run_end" and events[-1]["status"] == "ok"
+    starts = [e for e in after if e.kind == "stage_start"]
+    assert [e["stage"] for e in starts] == ["warmup"]
+    assert int(starts[0]["resumed_from"].rsplit("-", 1)[1]) == saved[-1]["step"]
+    # the rollouts were read back, not sampled again; training went on from the checkpoint
+    assert rollouts.read_bytes() == sampled
+    assert not any(e.kind == "metrics" and "rollout_prompts" in e["values"] for e in after)
+    steps = [e["step"] for e in after if e.kind == "metrics" and e["step"] > 0]
+    assert saved[-1]["step"] == 1 and steps == [2]
+    ends = [e["stage"] for e in events if e.kind == "stage_end"]
+    assert ends == ["warmup"]
+    evals = [e for e in after if e.kind == "eval"]
+    assert {e["stage"] for e in evals} == {"final_eval"} and len(evals) == 2
+    assert all(e["tokens_generated"] == 2 * TOKENS for e in evals)
+    records = {p.parent.name for p in (run_dir / "stages").glob("*/DONE.json")}
+    assert records == {"warmup", "final_eval"}
+
+
+@pytest.mark.multiprocess
+def test_two_processes_sample_each_ranks_share_of_the_teacher_rollouts(qwen_world, tmp_path):
+    """``s2d run --launcher accelerate`` on two CPU processes (gloo) with ``rollout.engine:
+    vllm``: each rank builds its own engine (``external_launcher``) and samples only its share
+    of the warmup's prompts, which are then the rows one process samples for that share with
+    the rank's seed; the rollouts are written once, in prompt order, and the ranks' barriers
+    still hold after the engines close; the eval after it runs in the parent, once."""
+    import subprocess
+
+    import torch
+
+    from planner.contracts.kinds.forward_kl import ForwardKLOptions
+    from planner.contracts.plan import save_plan
+    from tests.realworld_tests.test_two_processes import finish, s2d_run, two_process_config
+    from trainer.executor import Executor
+    from trainer.generation import VLLMEngine
+    from trainer.models import load_tokenizer
+
+    raw = world_plan_dict(
+        qwen_world,
+        rollout={"engine": "vllm", "gpu_memory_utilization": 0.08, "max_model_len": 512},
+        eval_after_each_stage=False,
+    )
+    raw["stages"] = [s for s in raw["stages"] if s["kind"] == "forward_kl"]
+    options = {"k": 1, "max_new_tokens": TOKENS, "max_problems": 2, "greedy": False}
+    raw["stages"].append({"id": "final_eval", "kind": "eval", "options": options})
+    plan = plan_from_dict(raw, "two-process vllm plan")
+    plan_path = save_plan(plan, tmp_path / "plan.yaml")
+    run_dir = tmp_path / "run"
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    finish(s2d_run(plan_path, run_dir, two_process_config(tmp_path), **pipes), timeout=600)
+    events = read_events(run_dir / "events.jsonl")
+    assert events[-1].kind == "run_end" and events[-1]["status"] == "ok"
+    warmup = plan.stages[0]
+    b = warmup.budget
+    assert b is not None
+    rows = [
+        json.loads(line)
+        for line in RunDir(run_dir).teacher_rollouts(warmup.id).read_text().splitlines()
+    ]
+    n = b.samples_per_prompt
+    assert len(rows) == b.steps * b.prompts_per_step * n
+    assert [r["rank"] for r in rows] == [i // n % 2 for i in range(len(rows))]
+    assert not list((run_dir / "artifacts").glob("*/*.rank*-of-*.jsonl"))  # shards merged
+    # the rows of each rank are what one engine in one process samples for that share
+    prompts = Executor(plan, run_dir).load_data()[0].prompts[: b.steps * b.prompts_per_step]
+    assert [p.id for p in prompts] == [r["prompt_id"] for r in rows[::n]]
+    seed = (plan.seed * 1_000_003 + 0 * 7919) % (2**31)  # the warmup's (stage 0's) seed
+    temperature = warmup.options_as(ForwardKLOptions).rollout_temperature
+    tokenizer = load_tokenizer(qwen_world.teacher)
+    engine = VLLMEngine(qwen_world.teacher, tokenizer, plan.prompt, ROLLOUT, dtype=torch.float32)
+    try:
+        for rank in (0, 1):
+            groups = engine.generate(
+                [p.problem for p in prompts[rank::2]],
+                n=n,
+                temperature=temperature,
+                max_new_tokens=b.max_new_tokens,
+                seed=seed + rank,
+            )
+            theirs = [r["completion_ids"] for r in rows if r["rank"] == rank]
+            assert [c.token_ids for g in groups for c in g] == theirs, rank
+    finally:
+        engine.close()
+    evals = [e for e in events if e.kind == "eval"]
+    assert sorted(e["benchmark"] for e in evals) == ["aime", "math500"]
+    assert all(e["stage"] == "final_eval" for e in evals)

@@ -177,7 +177,15 @@ def test_the_burn_down_runs_on_running_time_so_a_resume_days_later_keeps_the_pac
     later = 3 * 86400.0
     event(3, later, "run_start", plan="p", run_dir="r", resumed=True)
     event(4, later, "stage_start", stage="a", stage_kind="grpo", planned=planned)
-    event(5, later + 50, "metrics", stage="a", step=2, values={"loss": 1}, spent={"cpu_seconds": 100.0})
+    event(
+        5,
+        later + 50,
+        "metrics",
+        stage="a",
+        step=2,
+        values={"loss": 1},
+        spent={"cpu_seconds": 100.0},
+    )
     burn = burn_down(state)
     assert burn.elapsed == pytest.approx(100.0) and burn.seconds[-1] == pytest.approx(100.0)
     assert burn.runs_out_in == pytest.approx(900.0)  # 1 CPU-s per running second, 900 left

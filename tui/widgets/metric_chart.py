@@ -88,7 +88,9 @@ class MetricChart(PlotextPlot):
             left = burn.remaining[-1]
             planned = fmt.compute(burn.planned, burn.unit)
             if left < 0:
-                title = f"budget burn-down · {fmt.compute(-left, burn.unit)} over the {planned} planned"
+                title = (
+                    f"budget burn-down · {fmt.compute(-left, burn.unit)} over the {planned} planned"
+                )
             elif burn.finished:
                 title = f"budget burn-down · run ended with {fmt.compute(left, burn.unit)} of {planned} unspent"
             else:
