@@ -238,6 +238,7 @@ def test_the_paper_plan_shards_teacher_rl_and_says_so(paper_scenario, tmp_path):
     assert all(stages[s].sharding == "none" for s in ("warmup", "opd", "student_rl"))
     assert 0 < stages["teacher_rl"].memory_gib < 79.6 and stages["student_rl"].memory_gib > 30
     assert any("teacher_rl fits in memory only" in n and "FSDP" in n for n in result.notes)
+    assert any("with num_processes set to 8" in n for n in result.notes)
     # the plan file carries it, and a plan written without it loads as unsharded
     from planner.contracts.plan import dump_plan, loads_plan
 
