@@ -23,7 +23,14 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
             row["steps"] = s.budget.steps
         if pred and s.id in pred.stages:
             sp = pred.stages[s.id]
-            row.update(accuracy=sp.accuracy, low=sp.low, high=sp.high, compute=sp.compute)
+            row.update(
+                accuracy=sp.accuracy,
+                low=sp.low,
+                high=sp.high,
+                compute=sp.compute,
+                memory_gib=sp.memory_gib,
+                sharding=sp.sharding,
+            )
         stages.append(row)
     return {
         "name": plan.name,

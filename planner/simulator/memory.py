@@ -27,8 +27,21 @@ tokens, one device holds at least (bytes)::
     sharded = (state + frozen) / G + activations + logits + generation
 
 with ``G`` the device count: FSDP or ZeRO-3 splits parameters, gradients,
-optimizer state and frozen weights over every device. The stages: GRPO (teacher
-or student RL) trains, samples from, and (only when its KL ``beta`` > 0, which
+optimizer state and (GRPO's reference copy) frozen weights over every device.
+The frozen teacher of the warmup and OPD is loaded whole on every device
+(trainer.stages.forward_kl and trainer.stages.opd load it on the process's
+device outside the wrapper), so there it is not divided::
+
+    sharded = state / G + frozen + activations + logits + generation      (OPD, R = P)
+
+The warmup runs in two phases, the teacher's rollouts first, then the student
+trains on them, so its floor is the larger phase::
+
+    rollout = b N_T + generation(T)
+    train   = state + b N_T + activations + logits                (state / G sharded)
+    whole   = max(rollout, train)
+
+The stages: GRPO (teacher or student RL) trains, samples from, and (only when its KL ``beta`` > 0, which
 the paper and the emitted plans leave at 0) keeps a reference copy of the same
 model; the forward-KL warmup trains the student on rollouts the teacher samples
 and scores; OPD trains the student on its own samples that the teacher scores.
@@ -39,7 +52,8 @@ gathered one layer at a time to generate, no allocator fragmentation. A stage
 whose floor exceeds the device memory even when sharded cannot run, and the
 search never picks it; one that fits only sharded is planned with
 ``sharding: full``, to run under an FSDP or ZeRO-3 launcher config
-(examples/accelerate/fsdp_8gpu.yaml). Larger micro-batches and decode batches
+(examples/accelerate/fsdp_8gpu.yaml, with num_processes set to the
+scenario's device count). Larger micro-batches and decode batches
 than the floor trade the headroom for speed; the cost model's decode batch is
 not checked against it. The device memory is the GPU's own, or on the CPU the
 machine's memory shared by its ``count`` processes.
@@ -122,15 +136,22 @@ def stage_memory(
     sampler: ModelProfile,
     shape: StageShape,
     hw: Hardware,
+    frozen_replicated: bool = False,
 ) -> StageMemory:
-    """The floor of a stage that trains ``trained`` beside ``frozen`` and samples from ``sampler``."""
+    """The floor of a stage that trains ``trained`` beside ``frozen`` and samples from ``sampler``.
+
+    ``frozen_replicated``: the frozen model is loaded whole on every device (the
+    trainer's frozen teacher), so sharding does not divide its weights.
+    """
     tokens = shape.prompt_tokens + shape.max_new_tokens
-    held = TRAIN_BYTES_PER_PARAM * trained.params
-    held += hw.bytes_per_param * frozen.params if frozen is not None else 0.0
+    state = TRAIN_BYTES_PER_PARAM * trained.params
+    kept = hw.bytes_per_param * frozen.params if frozen is not None else 0.0
     per_sequence = activations(trained, tokens, hw) + generation(sampler, tokens, hw)
     return StageMemory(
-        whole=held + per_sequence,
-        sharded=held / hw.count + per_sequence,
+        whole=state + kept + per_sequence,
+        sharded=(state + (0.0 if frozen_replicated else kept)) / hw.count
+        + (kept if frozen_replicated else 0.0)
+        + per_sequence,
         available=device_memory(hw),
         devices=hw.count,
     )
@@ -145,13 +166,23 @@ def grpo_memory(
 def warmup_memory(
     student: ModelProfile, teacher: ModelProfile, shape: StageShape, hw: Hardware
 ) -> StageMemory:
-    return stage_memory(student, teacher, teacher, shape, hw)
+    """Teacher rollouts first, as their own phase, then the student trains beside the frozen teacher."""
+    tokens = shape.prompt_tokens + shape.max_new_tokens
+    rollout = hw.bytes_per_param * teacher.params + generation(teacher, tokens, hw)
+    state = TRAIN_BYTES_PER_PARAM * student.params
+    rest = hw.bytes_per_param * teacher.params + activations(student, tokens, hw)
+    return StageMemory(
+        whole=max(rollout, state + rest),
+        sharded=max(rollout, state / hw.count + rest),
+        available=device_memory(hw),
+        devices=hw.count,
+    )
 
 
 def opd_memory(
     student: ModelProfile, teacher: ModelProfile, shape: StageShape, hw: Hardware
 ) -> StageMemory:
-    return stage_memory(student, teacher, student, shape, hw)
+    return stage_memory(student, teacher, student, shape, hw, frozen_replicated=True)
 
 
 def stage_memories(

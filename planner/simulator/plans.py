@@ -154,6 +154,28 @@ def stage_memory(problem: Simulator, plan: Plan, stage: Stage) -> StageMemory | 
     return fn(sc.student, teacher, shape, sc.hardware)
 
 
+def memory_warnings(problem: Simulator, plan: Plan) -> list[str]:
+    """One line per training stage that does not fit in memory, or fits only sharded."""
+    hw = problem.sc.hardware
+    on = f"{hw.count} x {hw.name}"
+    over = f" even fully sharded over {hw.count}" if hw.count > 1 else ""
+    out = []
+    for s in plan.stages:
+        mem = stage_memory(problem, plan, s)
+        if mem is None or mem.sharding == "none":
+            continue
+        need, avail = mem.sharded / GIB, mem.available / GIB
+        if not mem.fits:
+            out.append(
+                f"{s.id} does not fit in memory on {on}: it needs {need:.1f} GiB per device{over}, {avail:.1f} GiB available; it cannot run on this hardware."
+            )
+        else:
+            out.append(
+                f"{s.id} fits in memory on {on} only sharded: {need:.1f} GiB per device fully sharded over {hw.count} ({mem.whole / GIB:.1f} GiB whole), {avail:.1f} GiB available; run it under an FSDP or ZeRO-3 launcher config with num_processes set to {hw.count}."
+            )
+    return out
+
+
 def simulate_plan(problem: Simulator, plan: Plan) -> Plan:
     """``plan`` with its prediction: each stage predicted from the plan truncated after it.
 

@@ -20,6 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("file", type=Path, help="plan YAML (or scenario YAML)")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="response profile YAML a scenario is checked against (from s2d calibrate); default: the shipped one",
+    )
     p.set_defaults(func=run)
 
 
@@ -54,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         from planner.simulator import Simulator
 
         sc = scenario_from_dict(data, str(args.file), base_dir=args.file.parent)
-        Simulator.create(sc)  # the response profile must describe the scenario's benchmark
+        Simulator.create(
+            sc, args.profile
+        )  # the response profile must describe the scenario's benchmark
         teachers = ", ".join(t.name for t in sc.teachers) or "none"
         print(
             f"{args.file}: valid scenario {sc.name!r}: student {sc.student.name}, teachers {teachers}, {sc.labels} labels, {sc.prompts} prompts, budget {sc.budget:g} {sc.compute_unit} on {sc.hardware.count} x {sc.hardware.name}, objective {sc.benchmark}"

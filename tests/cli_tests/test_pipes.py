@@ -44,4 +44,5 @@ def test_a_closed_pipe_prints_no_traceback(argv, code):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == code  # 1: what Python returns on EPIPE ("Note on SIGPIPE")
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
-    assert err == ""
+    # only the memory warnings a prediction prints (teacher_rl fits only sharded)
+    assert all(line.startswith("warning: ") for line in err.splitlines()), err

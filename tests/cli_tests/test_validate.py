@@ -52,3 +52,12 @@ def test_missing_file_and_usage_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("s2d validate: error: the following arguments are required: file")
     assert "Traceback" not in err and "usage:" not in err
+
+
+def test_a_scenario_validates_against_the_profile_it_plans_with(capsys):
+
+    scenario = str(EXAMPLE.parent / "paper_scenario.yaml")
+    assert main(["validate", scenario, "--profile", "no/such/profile.yaml"]) != 0
+    capsys.readouterr()
+    assert main(["validate", scenario]) == 0
+    assert "valid scenario" in capsys.readouterr().out

@@ -93,7 +93,7 @@ def test_teacher_rl_of_the_8b_fits_only_sharded_and_a_70b_not_at_all():
     big = replace(teacher, params=7.07e10, hidden_size=8192, num_layers=80)
     huge = M.grpo_memory(big, PAPER_GRPO, hw)
     assert huge.sharded > 16 * 7.07e10 / 8 > hw.memory_bytes and not huge.fits
-    assert "GiB per device fully sharded over 8 devices, 74.5 GiB available" in huge.describe()
+    assert "GiB per device fully sharded over 8 devices, 79.6 GiB available" in huge.describe()
 
 
 def test_warmup_and_opd_hold_the_frozen_teacher_and_vllm_its_share():
@@ -107,13 +107,23 @@ def test_warmup_and_opd_hold_the_frozen_teacher_and_vllm_its_share():
     grpo = M.grpo_memory(student, shape, hw)
     opd = M.opd_memory(student, teacher, shape, hw)
     assert opd.whole == pytest.approx(grpo.whole + 2 * 8.19e9)  # the teacher's bf16 weights
+    # the frozen teacher is loaded whole on every device: sharding divides the student's state only
+    assert opd.sharded == pytest.approx(grpo.sharded + 2 * 8.19e9)
     warmup = M.warmup_memory(student, teacher, shape, hw)
     kv_t, kv_s = (2 * 2 * 8392 * n * 1024 for n in (36, 28))  # the teacher samples its rollouts
-    assert warmup.whole == pytest.approx(opd.whole - kv_s + kv_t)
+    # two phases: the teacher's rollouts, then the student trains beside the frozen teacher
+    rollout = 2 * 8.19e9 + kv_t
+    assert warmup.whole == pytest.approx(max(rollout, opd.whole - kv_s))
+    assert warmup.sharded == pytest.approx(max(rollout, opd.sharded - kv_s))
+    assert warmup.whole < opd.whole - kv_s + kv_t
+    small = resolve_hardware("h100", count=1)
+    assert hw.memory_bytes / M.GIB == pytest.approx(79.6, abs=0.05)
+    assert resolve_hardware("h200", count=1).memory_bytes / M.GIB == pytest.approx(139.7, abs=0.05)
+    assert M.warmup_memory(student, teacher, shape, small).whole == pytest.approx(warmup.whole)
     vllm = resolve_hardware("h100", count=8, engine="vllm")
     # colocated vLLM takes its 30% of the GPU (TRL's default), which holds the student's copy
     assert M.grpo_memory(student, shape, vllm).whole == pytest.approx(
-        grpo.whole - kv_s + 0.3 * 8e10
+        grpo.whole - kv_s + 0.3 * 8.55e10
     )
 
 
