@@ -289,12 +289,16 @@ def cell_text(row: CompareRow, column: Column, layout: Layout) -> str:
 CELL_PADDING = 2
 
 
+def column_widths(rows: Sequence[CompareRow], layout: Layout) -> list[int]:
+    """Each column's width: its header's or its widest cell's."""
+    return [
+        max([len(column.header), *(len(cell_text(r, column, layout)) for r in rows)])
+        for column in layout.columns
+    ]
+
+
 def table_width(rows: Sequence[CompareRow], layout: Layout) -> int:
-    total = 0
-    for column in layout.columns:
-        texts = [column.header, *(cell_text(r, column, layout) for r in rows)]
-        total += max(len(t) for t in texts) + CELL_PADDING
-    return total
+    return sum(w + CELL_PADDING for w in column_widths(rows, layout))
 
 
 # What goes first when the table is too wide, least needed first.

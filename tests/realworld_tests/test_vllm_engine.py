@@ -287,6 +287,19 @@ def test_a_vllm_plan_runs_every_stage_kind(qwen_world, tmp_path, monkeypatch):
     assert sorted(opened) == ["ours"] * 2 + ["trl"] * 4
 
 
+def _warmup_then_eval(qwen_world, name: str):
+    """The realistic world's forward-KL warmup on vLLM, then one sampled eval stage."""
+    raw = world_plan_dict(
+        qwen_world,
+        rollout={"engine": "vllm", "gpu_memory_utilization": 0.08, "max_model_len": 512},
+        eval_after_each_stage=False,
+    )
+    raw["stages"] = [s for s in raw["stages"] if s["kind"] == "forward_kl"]
+    options = {"k": 1, "max_new_tokens": TOKENS, "max_problems": 2, "greedy": False}
+    raw["stages"].append({"id": "final_eval", "kind": "eval", "options": options})
+    return plan_from_dict(raw, name)
+
+
 def test_sigkill_after_the_vllm_rollouts_then_resume_finishes_the_plan(qwen_world, tmp_path):
     """``s2d run`` on ``rollout.engine: vllm`` killed with SIGKILL (it and its children) at
     the warmup's first checkpoint, after vLLM sampled the teacher rollouts; the same command
@@ -300,15 +313,7 @@ def test_sigkill_after_the_vllm_rollouts_then_resume_finishes_the_plan(qwen_worl
 
     from planner.contracts.plan import save_plan
 
-    raw = world_plan_dict(
-        qwen_world,
-        rollout={"engine": "vllm", "gpu_memory_utilization": 0.08, "max_model_len": 512},
-        eval_after_each_stage=False,
-    )
-    raw["stages"] = [s for s in raw["stages"] if s["kind"] == "forward_kl"]
-    options = {"k": 1, "max_new_tokens": TOKENS, "max_problems": 2, "greedy": False}
-    raw["stages"].append({"id": "final_eval", "kind": "eval", "options": options})
-    plan_path = save_plan(plan_from_dict(raw, "vllm resume plan"), tmp_path / "plan.yaml")
+    plan_path = save_plan(_warmup_then_eval(qwen_world, "vllm resume plan"), tmp_path / "plan.yaml")
     run_dir = tmp_path / "run"
     events_path = run_dir / "events.jsonl"
     root = Path(__file__).parents[2]
@@ -374,15 +379,7 @@ def test_two_processes_sample_each_ranks_share_of_the_teacher_rollouts(qwen_worl
     from trainer.generation import VLLMEngine
     from trainer.models import load_tokenizer
 
-    raw = world_plan_dict(
-        qwen_world,
-        rollout={"engine": "vllm", "gpu_memory_utilization": 0.08, "max_model_len": 512},
-        eval_after_each_stage=False,
-    )
-    raw["stages"] = [s for s in raw["stages"] if s["kind"] == "forward_kl"]
-    options = {"k": 1, "max_new_tokens": TOKENS, "max_problems": 2, "greedy": False}
-    raw["stages"].append({"id": "final_eval", "kind": "eval", "options": options})
-    plan = plan_from_dict(raw, "two-process vllm plan")
+    plan = _warmup_then_eval(qwen_world, "two-process vllm plan")
     plan_path = save_plan(plan, tmp_path / "plan.yaml")
     run_dir = tmp_path / "run"
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}

@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from tui.compare import CompareRow, Layout, cell_text
+from tui.compare import CompareRow, Layout, cell_text, column_widths
 from tui.run_state import ERROR, INTERRUPTED, OK, RUNNING, STARTED, WAITING
 
 # One color per run, the same in the table and the chart (plotext and Rich both know these).
@@ -26,10 +26,6 @@ STATUS_STYLE = {
     ERROR: "bold red",
     INTERRUPTED: "bold magenta",
 }
-
-
-def cell_text_width(text: str) -> int:
-    return Text(text).cell_len
 
 
 def run_color(index: int) -> str:
@@ -51,10 +47,9 @@ class CompareTable(DataTable[Text]):
         self._shown = signature
         cursor = self.cursor_row
         self.clear(columns=True)
-        for j, column in enumerate(layout.columns):
-            # Widths set here, from every cell (as layout_columns measured them): the table's
-            # own measuring missed rows added again before it ran, and kept header widths.
-            width = max([len(column.header), *(cell_text_width(texts[j]) for texts in cells)])
+        # Widths set here, as layout_columns measured them: the table's own measuring missed
+        # rows added again before it ran, and kept header widths.
+        for column, width in zip(layout.columns, column_widths(rows, layout), strict=True):
             self.add_column(
                 Text(column.header, justify="right" if column.right else "left"),
                 key=column.key,
