@@ -1,0 +1,83 @@
+"""The response models against the measured-runs dataset: the planner's validation table.
+
+For each model (v1: planner/simulator/response.py refitted as `s2d calibrate`
+does; v2: planner/simulator/response_v2.py fitted by planner/calibrate/fit_v2.py)
+it runs the checks of planner/calibrate/validate.py on
+planner/data/measured_runs.jsonl and prints one markdown table (also written
+to --out as JSON with every prediction):
+
+    python examples/measured_runs/validate.py [--records FILE] [--out runs/validation.json]
+
+Leave one pair out and leave one arm out score toy points the fit did not
+see; v2 is fitted jointly on the other toy records and the paper's figures,
+v1 (which has one world's parameters) on the toy records alone. The paper's
+figures are scored in sample: each one is a point the fit saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "validation.json")
+    ap.add_argument("--models", nargs="+", default=["v1", "v2"], choices=["v1", "v2"])
+    args = ap.parse_args()
+
+    from planner.calibrate import records as R
+    from planner.calibrate import validate as V
+    from planner.calibrate.fit_v2 import SecondModel
+    from planner.scenario.models import PROFILE_DIR
+
+    recs = R.load_records(args.records or R.DATASET)
+    paper = [r for r in recs if r["world"] == "paper"]
+    toy = V.toy(recs)
+    settings = sorted({r["setting"] for r in toy})
+    print(
+        f"{len(recs)} records: {len(toy)} toy runs in {len(settings)} settings "
+        f"({', '.join(V.pairs(recs))}), {len(paper)} paper figures"
+    )
+    models = {
+        "v1": (V.FirstModel(), (), V.FirstModel(str(PROFILE_DIR / "response_paper.yaml"))),
+        "v2": (SecondModel(), paper, SecondModel()),
+    }
+    lines = [
+        "| model | check | n | MAE (points) | worst | Spearman | 90% band coverage |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    report: dict = {}
+    for key in args.models:
+        model, extra, paper_model = models[key]
+        t0 = time.perf_counter()
+        checks = {
+            "leave one pair out": V.leave_one_pair_out(model, recs, extra),
+            "leave one arm out": V.leave_one_arm_out(model, recs, extra),
+            "toy, in sample": V.in_sample(model, [*toy, *extra], lambda r: r["world"] == "toy"),
+            "paper figures, in sample": V.in_sample(paper_model, paper),
+        }
+        report[key] = {name: {**c.summary(), "rows": c.rows} for name, c in checks.items()}
+        for name, c in checks.items():
+            s = c.summary()
+            if not s["n"]:
+                continue
+            lines.append(
+                f"| {model.name} | {name} | {s['n']} | {s['mae_points']:.1f} | {s['max_points']:.1f} | "
+                f"{s['spearman'] if s['spearman'] is not None else '-'} | {100 * s['coverage_90']:.0f}% |"
+            )
+        print(f"{key}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1, default=float))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,409 @@
+"""Measured runs as compact records: the dataset the response model is fitted and validated on.
+
+One record per run, one JSON object per line of planner/data/measured_runs.jsonl
+(``examples/measured_runs/generate.py`` grows it). A record keeps what a fit
+needs and nothing heavy:
+
+``setting``
+    what the run belongs to: ``toy/<student>-<teacher>/L<labels>/seed<seed>``
+    for the toy comparisons, ``paper`` for PAPER.md's figures;
+``arm``
+    which run of the comparison (planner/calibrate/arms.py: ``workflow``,
+    ``direct``, ``raw_bridge``, ``replay``, ``opd_only``), or the paper
+    figure's key;
+``student`` / ``teacher``
+    name, parameter count and accuracy before training on the benchmark
+    (sampled, and greedy where known); the teacher is null without one;
+``labels``
+    the label split (stage1, stage3, the prompt pool);
+``stages``
+    the pipeline from scratch (a run that starts from another run's checkpoint
+    is written as the pipeline that produced it, planner/simulator/lineage.py),
+    each stage's kind, role, data and budget, ``own`` where this run trained it;
+``measured``
+    accuracy after each stage this run evaluated (``base``: before training),
+    with n problems x k samples;
+``spent``
+    what each of the run's own stages spent (CPU-seconds, wall seconds, GPU-hours).
+
+PAPER.md's figures are records of the same form (``paper_records``): the
+reference allocation of planner/simulator/paper.py written as stages, the
+reported accuracy after the stage it describes, n x k of MATH-500 avg@16.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from planner.contracts.errors import UserError
+from planner.contracts.files import atomic_write_text, read_text
+from planner.contracts.kinds import kind_of
+from planner.contracts.plan import load_plan
+from planner.contracts.rundir import RunDir
+from planner.contracts.runlog import Spend, read_events
+from planner.scenario.zoo import ZOO_FILE, resolve_zoo
+from planner.simulator.lineage import from_scratch
+
+DATASET = Path(__file__).parent.parent / "data" / "measured_runs.jsonl"
+REQUIRED = ("setting", "arm", "world", "benchmark", "student", "labels", "stages", "measured")
+
+
+def load_records(path: Path = DATASET) -> list[dict[str, Any]]:
+    """Every record of a dataset file; a line that is not a record is named with its number."""
+    out = []
+    for no, line in enumerate(read_text(path, "measured-runs dataset").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}:{no}: not JSON ({e.msg}); fix or remove the line.") from None
+        missing = [k for k in REQUIRED if not isinstance(rec, dict) or k not in rec]
+        if missing:
+            raise UserError(
+                f"{path}:{no}: a record needs {', '.join(missing)}; regenerate it with examples/measured_runs/generate.py."
+            )
+        out.append(rec)
+    return out
+
+
+def record_key(rec: dict[str, Any]) -> tuple[str, str, str]:
+    return rec["setting"], rec["arm"], rec["benchmark"]
+
+
+def add_records(path: Path, new: list[dict[str, Any]]) -> None:
+    """Add records (replacing any of the same key), sorted, written atomically."""
+    have = load_records(path) if path.is_file() else []
+    keys = {record_key(r) for r in new}
+    merged = [r for r in have if record_key(r) not in keys] + new
+    merged.sort(key=record_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in merged))
+
+
+def _stage_row(stage: Any, own: bool) -> dict[str, Any]:
+    b = stage.budget
+    row: dict[str, Any] = {
+        "id": stage.id,
+        "kind": stage.kind,
+        "role": kind_of(stage).role(stage),
+        "model": stage.model,
+        "data": stage.data,
+        "own": own,
+    }
+    if b is not None:
+        row.update(
+            steps=b.steps,
+            prompts_per_step=b.prompts_per_step,
+            samples_per_prompt=b.samples_per_prompt,
+            max_new_tokens=b.max_new_tokens,
+            learning_rate=stage.optim.learning_rate,
+            replay=bool(getattr(stage.options, "replay", False)),
+        )
+    return row
+
+
+def _model(ref: Any, zoo: dict[str, Any]) -> dict[str, Any] | None:
+    if ref is None:
+        return None
+    size = ref.path.removeprefix("toy:")
+    facts = zoo["models"][size]
+    return {
+        "name": ref.path,
+        "params": facts["params"],
+        "accuracy": round(facts["sampled_accuracy"], 4),
+        "greedy": round(facts["greedy_accuracy"], 4),
+    }
+
+
+def record_from_run(run_dir: Path, setting: str, zoo_root: Path | None = None) -> dict[str, Any]:
+    """One toy run directory (plan.yaml, events.jsonl) as a record; model facts from its zoo."""
+    rd = RunDir(run_dir)
+    plan = load_plan(rd.plan)
+    full = from_scratch(plan)
+    own = {s.id for s in plan.stages}
+    zoo_root = resolve_zoo(zoo_root or plan.toy_zoo)
+    zoo = json.loads((zoo_root / ZOO_FILE).read_text())
+    measured: dict[str, Any] = {}
+    spent: dict[str, Any] = {}
+    # a run that starts from another run's student evaluates that checkpoint as its "base"
+    inherited = [s.id for s in full.stages if s.id not in own and s.model == "student"]
+    base = inherited[-1] if inherited else "base"
+    for e in read_events(rd.events):
+        if e.kind == "eval" and e.get("benchmark") == "toy":
+            measured[base if e["stage"] == "base" else e["stage"]] = {
+                "accuracy": e["accuracy"],
+                "greedy": e.get("greedy_accuracy"),
+                "n": e["n"],
+                "k": e["k"],
+            }
+        elif e.kind == "stage_end" and e.get("spent"):
+            s = Spend.from_dict(e["spent"])
+            spent[e["stage"]] = {
+                "cpu_seconds": round(s.cpu_seconds, 1),
+                "wall_seconds": round(s.wall_seconds, 1),
+                "gpu_hours": s.gpu_hours,
+            }
+    lab = full.labels
+    return {
+        "setting": setting,
+        "arm": Path(run_dir).name,
+        "world": "toy",
+        "benchmark": "toy",
+        "seed": plan.seed,
+        "student": _model(full.student, zoo),
+        "teacher": _model(full.teacher, zoo),
+        "labels": {
+            "pool": lab.pool,
+            "stage1": lab.stage1,
+            "stage3": lab.stage3,
+            "prompts": lab.prompts,
+        },
+        "eval": {
+            "k": plan.evaluation.k,
+            "temperature": plan.evaluation.temperature,
+            "max_problems": plan.evaluation.max_problems,
+        },
+        "stages": [_stage_row(s, s.id in own) for s in full.stages],
+        "measured": measured,
+        "spent": spent,
+    }
+
+
+def finished_runs(root: Path, names: list[str] | None = None) -> list[Path]:
+    """The run directories of a comparison (those with a plan and a log), optionally only ``names``."""
+    from planner.calibrate.crossval import run_dirs
+
+    return run_dirs(root, names)
+
+
+def records_from_comparison(
+    root: Path, setting: str, zoo_root: Path | None = None
+) -> list[dict[str, Any]]:
+    """A record for every finished run of a comparison directory (planner/calibrate/crossval.py)."""
+    return [record_from_run(d, setting, zoo_root) for d in finished_runs(root)]
+
+
+# ---------------------------------------------------------------------------
+# PAPER.md's figures as records
+
+
+def _paper_stage(
+    sid: str, kind: str, model: str, data: str, steps: int, prompts: int, samples: int
+) -> dict[str, Any]:
+    role = {"grpo": "teacher_rl" if model == "teacher" else "student_rl"}.get(kind, sid)
+    return {
+        "id": sid,
+        "kind": kind,
+        "role": role,
+        "model": model,
+        "data": data,
+        "own": True,
+        "steps": steps,
+        "prompts_per_step": prompts,
+        "samples_per_prompt": samples,
+        "max_new_tokens": 8192,
+        "learning_rate": 1e-6,
+        "replay": False,
+    }
+
+
+def paper_records() -> list[dict[str, Any]]:
+    """PAPER.md's figures, each as the run it reports, in the reference allocation of planner/simulator/paper.py.
+
+    GRPO 100 steps x 512 prompts x 8 rollouts over the 14,000 labels (the stage-3
+    setting: half the labels and half the steps in each RL stage), the warmup on
+    14,000 teacher rollouts (250 steps x 56), OPD 200 steps x 256. The 8B and 14B
+    base accuracies are not measured figures (planner/profiles/models.yaml derives
+    them), so their records say ``"base": "derived"``.
+    """
+    from planner.scenario.models import shipped_models
+    from planner.simulator import paper as P
+
+    models = shipped_models()
+
+    def model(name: str, bench: str) -> dict[str, Any]:
+        m = models[name]
+        return {
+            "name": name,
+            "params": m.params,
+            "accuracy": m.base_accuracy[bench],
+            "greedy": None,
+            "base": "measured" if name == "qwen3-1.7b" else "derived",
+            "by_benchmark": dict(m.base_accuracy),
+        }
+
+    grpo_steps, grpo_prompts = 100, P.GRPO_VISITS // 100
+    half = grpo_steps // 2
+    t_rl = _paper_stage(
+        "teacher_rl", "grpo", "teacher", "labels.stage1", grpo_steps, grpo_prompts, 8
+    )
+    t_half = {**t_rl, "steps": half}
+    warm = _paper_stage(
+        "warmup", "forward_kl", "student", "prompts", 250, P.WARMUP_SAMPLES // 250, 1
+    )
+    opd = _paper_stage("opd", "opd", "student", "prompts", 200, P.OPD_SAMPLES // 200, 1)
+    s_rl = _paper_stage(
+        "student_rl", "grpo", "student", "labels.stage1", grpo_steps, grpo_prompts, 8
+    )
+    s3 = {**s_rl, "data": "labels.stage3", "steps": half}
+    replay = {**s3, "data": "labels.stage1", "replay": True}
+    pool, halfpool, prompts = P.POOL, P.POOL // 2, P.WARMUP_SAMPLES
+    runs = [
+        # (arm, benchmark, student, teacher, labels (stage1, stage3), stages, {stage: accuracy})
+        ("cold_grpo", "math", "qwen3-1.7b", None, (pool, 0), [s_rl], {"student_rl": 0.759}),
+        ("cold_grpo", "aime24", "qwen3-1.7b", None, (pool, 0), [s_rl], {"student_rl": 0.198}),
+        ("cold_grpo", "aime25", "qwen3-1.7b", None, (pool, 0), [s_rl], {"student_rl": 0.171}),
+        ("bridge", "math", "qwen3-1.7b", "qwen3-8b", (pool, 0), [t_rl, warm, opd], {"opd": 0.793}),
+        (
+            "raw_teacher_bridge",
+            "math",
+            "qwen3-1.7b",
+            "qwen3-8b",
+            (0, 0),
+            [warm, opd],
+            {"opd": 0.715},
+        ),
+        ("no_warmup", "math", "qwen3-1.7b", "qwen3-8b", (pool, 0), [t_rl, opd], {"opd": 0.776}),
+        ("no_opd", "math", "qwen3-1.7b", "qwen3-8b", (pool, 0), [t_rl, warm], {"warmup": 0.760}),
+        (
+            "stage3",
+            "math",
+            "qwen3-1.7b",
+            "qwen3-8b",
+            (halfpool, halfpool),
+            [t_half, warm, opd, s3],
+            {"opd": 0.754, "student_rl": 0.785},
+        ),
+        (
+            "stage3_replay",
+            "math",
+            "qwen3-1.7b",
+            "qwen3-8b",
+            (halfpool, 0),
+            [t_half, warm, opd, replay],
+            {"student_rl": 0.757},
+        ),
+    ]
+    for size in ("8b", "14b"):
+        for bench, acc in zip(
+            ("math", "aime24", "aime25"),
+            {"8b": (0.884, 0.477, 0.367), "14b": (0.895, 0.471, 0.390)}[size],
+            strict=True,
+        ):
+            runs.append(
+                (
+                    f"grpo_{size}",
+                    bench,
+                    f"qwen3-{size}",
+                    None,
+                    (pool, 0),
+                    [s_rl],
+                    {"student_rl": acc},
+                )
+            )
+    out = []
+    for arm, bench, student, teacher, (l1, l3), stages, measured in runs:
+        n = 500 if bench == "math" else 30  # MATH-500; AIME has 30 problems a year
+        out.append(
+            {
+                "setting": "paper",
+                "arm": arm,
+                "world": "paper",
+                "benchmark": bench,
+                "seed": None,
+                "student": model(student, bench),
+                "teacher": model(teacher, bench) if teacher else None,
+                "labels": {"pool": pool, "stage1": l1, "stage3": l3, "prompts": prompts},
+                "eval": {"k": 16, "temperature": 0.7, "max_problems": n},
+                "stages": [dict(s) for s in stages],
+                "measured": {
+                    s: {"accuracy": a, "greedy": None, "n": n, "k": 16} for s, a in measured.items()
+                },
+                "spent": {},
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------
+# what a record's pipeline did, in the response model's terms
+
+
+def pair_of(rec: dict[str, Any]) -> str:
+    """``student-teacher`` of a toy setting (``student`` alone for direct GRPO's); ``paper`` for the paper."""
+    return rec["setting"].split("/")[1] if rec["world"] == "toy" else rec["world"]
+
+
+def points(rec: dict[str, Any]) -> list[str]:
+    """The stages whose measured accuracy a response model predicts: the run's own, in order.
+
+    A run that starts from another run's checkpoint measures that checkpoint again
+    as its base; the origin's record already holds that point.
+    """
+    return [s["id"] for s in rec["stages"] if s["own"] and s["id"] in rec["measured"]]
+
+
+def allocation(rec: dict[str, Any], upto: str) -> dict[str, float]:
+    """The pipeline up to and including stage ``upto``, counted as the response model reads a plan.
+
+    The counting rules are planner/simulator/plans.py's ``plan_inputs``: RL visits are
+    steps x prompts per step, bridge samples steps x prompts x samples; a student GRPO
+    stage that re-reads stage-1 labels behind a bridge (or says ``replay``) is the
+    replay control. ``group1``/``group3`` are the RL stages' samples per prompt.
+    """
+    ids = [s["id"] for s in rec["stages"]]
+    stages = rec["stages"][: ids.index(upto) + 1]
+    lab = rec["labels"]
+    has_teacher = rec["teacher"] is not None
+    out = dict.fromkeys(
+        ("visits1", "warmup_samples", "opd_samples", "visits3", "labels3", "replay_labels"), 0.0
+    )
+    out.update(group1=8.0, group3=8.0, labels1=0.0, prompts=float(lab.get("prompts", 0)))
+    for s in stages:
+        role = s["role"]
+        if role == "teacher_rl":
+            out["visits1"] += s["steps"] * s["prompts_per_step"]
+            out["group1"] = float(s["samples_per_prompt"])
+        elif role in ("warmup", "opd"):
+            key = "warmup_samples" if role == "warmup" else "opd_samples"
+            out[key] += s["steps"] * s["prompts_per_step"] * s["samples_per_prompt"]
+        elif role == "student_rl":
+            out["visits3"] += s["steps"] * s["prompts_per_step"]
+            out["group3"] = float(s["samples_per_prompt"])
+            bridged = out["warmup_samples"] + out["opd_samples"] > 0
+            source = (s["data"] or "").removeprefix("labels.")
+            if s.get("replay") or (has_teacher and bridged and source == "stage1"):
+                out["replay_labels"] = float(lab["stage1"])
+            elif source in ("stage1", "stage3"):
+                out["labels3"] += float(lab[source])
+    if out["visits1"]:
+        out["labels1"] = float(lab["stage1"])
+    return out
+
+
+def v1_inputs(rec: dict[str, Any], upto: str) -> Any:
+    """The first response model's Inputs for a record's pipeline up to ``upto``."""
+    import numpy as np
+
+    from planner.simulator.response import Inputs
+
+    a = allocation(rec, upto)
+    s, t = rec["student"], rec["teacher"]
+    one = lambda v: np.array([v])  # noqa: E731
+    return Inputs(
+        student_acc=one(s["accuracy"]),
+        teacher_acc=one(t["accuracy"] if t else 0.0),
+        has_teacher=one(t is not None),
+        param_ratio=one((t["params"] if t else s["params"]) / s["params"]),
+        labels1=one(a["labels1"]),
+        visits1=one(a["visits1"]),
+        warmup_samples=one(a["warmup_samples"]),
+        opd_samples=one(a["opd_samples"]),
+        labels3=one(a["labels3"]),
+        visits3=one(a["visits3"]),
+        replay_labels=one(a["replay_labels"]),
+        interpolated=one(False),
+    )

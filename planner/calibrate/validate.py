@@ -1,0 +1,220 @@
+"""Out-of-sample checks of a response model on the measured-runs dataset (planner/calibrate/records.py).
+
+A *response model* here is anything that can be fitted to records and then
+predict a record's accuracy after one of its stages with a standard deviation
+(:class:`ResponseModel`). Three checks, each scored by the mean absolute error
+in points, Spearman's rank correlation of predicted against measured, and the
+share of measured accuracies inside the predicted 90% band:
+
+* leave one pair out: fit on every toy record of the other teacher/student
+  pairs, predict every measured stage of the held-out pair's runs (its direct
+  GRPO runs, which belong to the student alone, are held out with it);
+* leave one arm out: fit on every other arm of every setting, predict the
+  held-out arm's runs;
+* in sample: fit on everything, predict everything (the paper's figures are
+  scored this way: each one is a point the fit saw).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from planner.calibrate.crossval import spearman
+from planner.calibrate.records import pair_of, points
+
+Z90 = 1.645
+
+
+class Fitted(Protocol):
+    def predict(self, rec: dict[str, Any], stage: str) -> tuple[float, float]:
+        """Predicted accuracy (0..1) after ``stage`` and its standard deviation."""
+        ...
+
+
+class ResponseModel(Protocol):
+    name: str
+
+    def fit(self, records: Sequence[dict[str, Any]]) -> Fitted: ...
+
+
+@dataclass
+class Scored:
+    """Predicted against measured, one row per (record, stage)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, rec: dict[str, Any], stage: str, mean: float, sd: float, group: str) -> None:
+        measured = float(rec["measured"][stage]["accuracy"])
+        self.rows.append(
+            {
+                "setting": rec["setting"],
+                "arm": rec["arm"],
+                "benchmark": rec["benchmark"],
+                "stage": stage,
+                "group": group,
+                "measured": measured,
+                "predicted": mean,
+                "sd": sd,
+                "inside": abs(mean - measured) <= Z90 * sd,
+            }
+        )
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+    @property
+    def mae_points(self) -> float:
+        return 100.0 * float(np.mean([abs(r["predicted"] - r["measured"]) for r in self.rows]))
+
+    @property
+    def max_points(self) -> float:
+        return 100.0 * max(abs(r["predicted"] - r["measured"]) for r in self.rows)
+
+    @property
+    def spearman(self) -> float:
+        return spearman([r["predicted"] for r in self.rows], [r["measured"] for r in self.rows])
+
+    @property
+    def coverage(self) -> float:
+        return float(np.mean([r["inside"] for r in self.rows]))
+
+    def summary(self) -> dict[str, Any]:
+        if not self.rows:
+            return {"n": 0}
+        return {
+            "n": self.n,
+            "mae_points": round(self.mae_points, 2),
+            "max_points": round(self.max_points, 2),
+            "spearman": round(self.spearman, 3) if not math.isnan(self.spearman) else None,
+            "coverage_90": round(self.coverage, 3),
+        }
+
+
+def toy(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r["world"] == "toy"]
+
+
+def _held_pair(rec: dict[str, Any], pair: str) -> bool:
+    """In the held-out pair: its own runs, and direct GRPO on its student (which reads no teacher)."""
+    p = pair_of(rec)
+    return p == pair or ("-" not in p and p == pair.split("-")[0])
+
+
+def pairs(records: Sequence[dict[str, Any]]) -> list[str]:
+    return sorted({pair_of(r) for r in toy(records) if "-" in pair_of(r)})
+
+
+def _score(fitted: Fitted, held: Sequence[dict[str, Any]], group: str, into: Scored) -> None:
+    for rec in held:
+        for stage in points(rec):
+            mean, sd = fitted.predict(rec, stage)
+            into.add(rec, stage, mean, sd, group)
+
+
+def leave_one_pair_out(
+    model: ResponseModel, records: Sequence[dict[str, Any]], extra: Sequence[dict[str, Any]] = ()
+) -> Scored:
+    """Fit on the other pairs' toy records (plus ``extra``, e.g. the paper's), predict the held-out pair."""
+    out = Scored()
+    data = toy(records)
+    for pair in pairs(data):
+        held = [r for r in data if _held_pair(r, pair)]
+        train = [r for r in data if not _held_pair(r, pair)] + list(extra)
+        _score(model.fit(train), held, pair, out)
+    return out
+
+
+def leave_one_arm_out(
+    model: ResponseModel, records: Sequence[dict[str, Any]], extra: Sequence[dict[str, Any]] = ()
+) -> Scored:
+    out = Scored()
+    data = toy(records)
+    for arm in sorted({r["arm"] for r in data}):
+        held = [r for r in data if r["arm"] == arm]
+        train = [r for r in data if r["arm"] != arm] + list(extra)
+        _score(model.fit(train), held, arm, out)
+    return out
+
+
+def in_sample(
+    model: ResponseModel,
+    records: Sequence[dict[str, Any]],
+    which: Callable[[dict[str, Any]], bool] = lambda r: True,
+) -> Scored:
+    """Fit on every record, score those ``which`` selects."""
+    out = Scored()
+    _score(model.fit(records), [r for r in records if which(r)], "in sample", out)
+    return out
+
+
+def measurement_sd(m: dict[str, Any]) -> float:
+    """The binomial standard error of an avg@k over n problems, at least half a point."""
+    a, n = float(m["accuracy"]), max(int(m["n"]) * max(int(m["k"]), 1), 1)
+    return max(math.sqrt(max(a * (1 - a), 1e-4) / n), 0.005)
+
+
+@dataclass
+class _FittedV1:
+    params: Any
+
+    def predict(self, rec: dict[str, Any], stage: str) -> tuple[float, float]:
+        from planner.calibrate.records import v1_inputs
+        from planner.simulator.plans import ROLE_OUTPUT
+        from planner.simulator.response import predict
+
+        role = next(s["role"] for s in rec["stages"] if s["id"] == stage)
+        which = ROLE_OUTPUT[role]
+        out = predict(v1_inputs(rec, stage), self.params, rec["benchmark"])
+        return float(getattr(out, which)[0]), float(getattr(out, f"sd_{which}")[0])
+
+
+@dataclass
+class FirstModel:
+    """The first response model (planner/simulator/response.py), refitted as ``s2d calibrate`` does.
+
+    Starts from a profile (the uncalibrated toy one by default) and refits its
+    ``fit`` parameters to the records with the profile's values as log-normal priors.
+    """
+
+    profile: str | None = None
+    name: str = "response model v1 (s2d calibrate)"
+
+    def fit(self, records: Sequence[dict[str, Any]]) -> _FittedV1:
+        from planner.calibrate.from_runs import PRIOR_SD_LOG
+        from planner.calibrate.map_fit import Observation, fit_response
+        from planner.calibrate.records import v1_inputs
+        from planner.scenario.models import PROFILE_DIR
+        from planner.simulator.plans import ROLE_OUTPUT
+        from planner.simulator.response import load_profile
+
+        start = load_profile(self.profile or PROFILE_DIR / "response_toy.yaml")
+        obs = []
+        for rec in records:
+            roles = {s["id"]: s["role"] for s in rec["stages"]}
+            for stage in points(rec):
+                m = rec["measured"][stage]
+                obs.append(
+                    Observation(
+                        f"{rec['setting']}:{rec['arm']}:{stage}",
+                        v1_inputs(rec, stage),
+                        ROLE_OUTPUT[roles[stage]],
+                        float(m["accuracy"]),
+                        measurement_sd(m),
+                        rec["benchmark"],
+                    )
+                )
+        names = [n for n, meta in start.priors.items() if meta.get("fit")]
+        priors = {
+            n: {
+                "prior": getattr(start.params, n),
+                "sd_log": float(start.priors[n].get("calibration_sd_log", PRIOR_SD_LOG)),
+            }
+            for n in names
+        }
+        return _FittedV1(fit_response(start.params, obs, names, priors, max_evals=3000).params)

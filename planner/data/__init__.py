@@ -1,0 +1,1 @@
+"""Data the planner ships: the measured-runs dataset (planner/calibrate/records.py)."""

@@ -1,0 +1,278 @@
+"""Response model, second version: one latent skill per model, moved by each stage, read out per benchmark.
+
+State. A model's skill is a logit, ``theta = logit(a)`` of its sampled
+accuracy on the world's reference benchmark (``toy`` on the toy world, MATH
+in the paper's), together with a *ceiling* ``theta*``: how far RL can sharpen
+it. On the toy world the ceiling is read from the model's greedy accuracy
+(greedy decoding shows the skill that sampling hides; the probe found RL
+turns that skill into sampled accuracy): ``theta* = logit(greedy) + headroom``;
+in the paper's world, where no greedy figure is reported, ``theta* = theta +
+headroom``. Another benchmark is a second view of the same skill: its logit
+moves by ``slope_b`` times the reference logit's move (AIME after training on
+MATH-style problems), from the model's own base accuracy on it.
+
+RL (GRPO, on the teacher, the cold student or the bridged student) closes a
+share ``F`` of the distance to the ceiling, one function for every model:
+
+    F = A(L) / (1 + (C_mid / C)^B)              ScaleRL's sigmoid in compute
+    A(L) = L / (L + label_half)                 labels bound the ceiling
+    C = U_eff * signal(a, G)                    compute that teaches
+    U_eff = rho L (1 - exp(-U / (rho L)))       repetition: passes over the same
+                                                labels beyond ~rho are worth little
+    signal = mixed(a, G) / mixed(1/2, G)        share of groups of G samples with
+                                                mixed verdicts at pass rate a, with
+                                                per-problem pass rates Beta(a nu, (1-a) nu)
+    C_mid = rl_mid (N / N_ref)^(-size_exponent) larger models learn from fewer updates
+
+A replay-control stage 3 (RL on the labels teacher RL used, behind the
+bridge) keeps ``replay`` of ``F``: a world constant, since whether a label
+teaches a generic skill (toy arithmetic) or knowledge the bridge already
+carried (the paper's) is a property of the task.
+
+The bridge (warmup, then OPD) moves the student's skill and its ceiling toward
+the teacher's, by a share ``T * P``:
+
+    theta_b  = theta_S  + T P (theta_T_roll - theta_S)
+    theta_b* = theta_S* + T P (theta_T*     - theta_S*)
+    T = transfer / (1 + (N_T / N_S / gap_ratio)^gap_exponent)   capacity gap, fitted
+    P = 1 - (1 - w_w s_w) (1 - w_o (c + (1 - c) s_w) s_o)         warmup and OPD overlap (C2)
+    c = sigmoid(cold_a + cold_b theta_S)                         OPD on a student far
+                                                                 from any right answer
+                                                                 has little to learn from
+    s_w, s_o = x / (x + mid)  on effective samples (prompts reused count less)
+
+so the result is monotone in the teacher's skill. What the student imitates is
+the teacher's sampled behaviour at the rollout temperature,
+``theta_T_roll = theta_T - roll_penalty (1 - F_T)``: a raw teacher's samples
+carry less of its skill than its evaluation shows, and its own RL (``F_T``,
+the share of its ceiling stage 1 closed) removes that gap. This is C1 tied to
+the teacher's sampled accuracy: the reward-shaped teacher transfers far more
+than its accuracy gain alone.
+
+Parameters are a handful shared by every world (curve shapes, the capacity
+gap, the bridge weights, signal and repetition) and a few per world (scales of
+compute, labels and samples; headroom; transfer; replay; the rollout
+penalty), fitted jointly (planner/calibrate/fit_v2.py) with log-normal priors;
+the band comes from the fit (parameter covariance plus the residual spread the
+fit leaves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+WORLDS = ("toy", "paper")
+REFERENCE = {"toy": "toy", "paper": "math"}
+N_REF = {"toy": 4.5e5, "paper": 1.72e9}  # the size each world's compute scale is quoted at
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    prior: float
+    sd_log: float  # prior width in the free space (log, or logit for fractions)
+    fraction: bool = False
+    per_world: bool = False
+    source: str = ""
+
+
+PARAMS: tuple[Param, ...] = (
+    # shared by every world
+    Param("rl_exponent", 1.5, 0.3, source="ScaleRL's compute exponents are about 1 to 2"),
+    Param("size_exponent", 0.5, 1.0, source="prior: larger models need fewer RL updates"),
+    Param("signal_concentration", 2.0, 1.0, source="prior: per-problem pass rates vary widely"),
+    Param("passes", 4.0, 1.0, source="prior: a few passes over the labels carry RL"),
+    Param("gap_ratio", 8.0, 1.0, source="prior: distillation degrades past a capacity gap"),
+    Param("gap_exponent", 1.0, 1.0),
+    Param("warmup_weight", 0.6, 1.5, fraction=True),
+    Param("opd_weight", 0.75, 1.5, fraction=True),
+    Param("cold_a", 1.0, 2.0),  # linear terms: sd is in natural units
+    Param("cold_b", 1.0, 2.0),
+    Param("slope_aime24", 1.5, 1.0),
+    Param("slope_aime25", 1.5, 1.0),
+    # one per world
+    Param("rl_mid", 500.0, 2.0, per_world=True),
+    Param("label_half", 100.0, 2.0, per_world=True),
+    Param("headroom", 0.5, 1.5, per_world=True),
+    Param("replay", 0.5, 2.0, fraction=True, per_world=True),
+    Param("warmup_mid", 2000.0, 2.0, per_world=True),
+    Param("opd_mid", 1000.0, 2.0, per_world=True),
+    Param("transfer", 0.8, 1.5, fraction=True, per_world=True),
+    Param("roll_penalty", 0.3, 2.0, per_world=True),
+)
+LINEAR = {"cold_a", "cold_b"}
+
+
+def names() -> list[str]:
+    out = []
+    for p in PARAMS:
+        out += [f"{p.name}.{w}" for w in WORLDS] if p.per_world else [p.name]
+    return out
+
+
+def spec(full: str) -> Param:
+    base = full.split(".")[0]
+    return next(p for p in PARAMS if p.name == base)
+
+
+def to_free(full: str, v: float) -> float:
+    p = spec(full)
+    if p.name in LINEAR:
+        return v
+    if p.fraction:
+        v = min(max(v, 1e-6), 1 - 1e-6)
+        return float(np.log(v / (1 - v)))
+    return float(np.log(max(v, 1e-12)))
+
+
+def from_free(full: str, z: Any) -> Any:
+    p = spec(full)
+    if p.name in LINEAR:
+        return z
+    return 1 / (1 + np.exp(-z)) if p.fraction else np.exp(z)
+
+
+def prior_values() -> dict[str, float]:
+    return {n: spec(n).prior for n in names()}
+
+
+# ---------------------------------------------------------------------------
+# the curves
+
+
+def logit(a: Any) -> Any:
+    a = np.clip(np.asarray(a, dtype=float), 1e-4, 1 - 1e-4)
+    return np.log(a / (1 - a))
+
+
+def sigmoid(z: Any) -> Any:
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
+
+
+def mixed_groups(a: Any, group: Any, nu: float) -> Any:
+    """Share of groups of ``group`` samples with both verdicts, pass rates Beta(a nu, (1 - a) nu)."""
+    a = np.clip(np.asarray(a, dtype=float), 1e-6, 1 - 1e-6)
+    g = np.asarray(group, dtype=float)
+    all_wrong = np.ones_like(a * g)
+    all_right = np.ones_like(a * g)
+    for j in range(int(np.max(g)) if np.size(g) else 0):
+        live = j < g
+        all_wrong = np.where(live, all_wrong * ((1 - a) * nu + j) / (nu + j), all_wrong)
+        all_right = np.where(live, all_right * (a * nu + j) / (nu + j), all_right)
+    return np.clip(1 - all_wrong - all_right, 0.0, 1.0)
+
+
+def effective(x: Any, pool: Any, passes: float) -> Any:
+    """Updates (or samples) over a pool, repeats discounted: about x fresh, at most ``passes`` pools' worth."""
+    x = np.asarray(x, dtype=float)
+    cap = passes * np.maximum(np.asarray(pool, dtype=float), 1e-9)
+    return np.where(x > 0, cap * (1 - np.exp(-x / cap)), 0.0)
+
+
+def rl_share(
+    v: dict[str, Any], w: np.ndarray, a: Any, params_n: Any, labels: Any, visits: Any, group: Any
+) -> Any:
+    """F: the share of the distance to its ceiling GRPO closes on a model at accuracy ``a``."""
+    labels = np.asarray(labels, dtype=float)
+    visits = np.asarray(visits, dtype=float)
+    seen = np.minimum(labels, visits)
+    u_eff = effective(visits, np.maximum(labels, 1.0), v["passes"])
+    nu = v["signal_concentration"]
+    signal = mixed_groups(a, group, nu) / mixed_groups(
+        np.full_like(np.asarray(a, float), 0.5), group, nu
+    )
+    c = u_eff * signal
+    n_ref = np.where(w == 0, N_REF["toy"], N_REF["paper"])
+    c_mid = v["rl_mid"][w] * (np.asarray(params_n, dtype=float) / n_ref) ** (-v["size_exponent"])
+    ceiling = seen / (seen + v["label_half"][w])
+    with np.errstate(divide="ignore", over="ignore"):
+        progress = np.where(
+            c > 0, 1 / (1 + (c_mid / np.maximum(c, 1e-300)) ** v["rl_exponent"]), 0.0
+        )
+    return np.where((labels > 0) & (visits > 0), ceiling * progress, 0.0)
+
+
+@dataclass
+class Points:
+    """What the model reads of each measured point (one entry per point, numpy arrays)."""
+
+    world: np.ndarray  # 0 toy, 1 paper
+    slope: np.ndarray  # index into the benchmark slopes: 0 reference, 1 aime24, 2 aime25
+    output: np.ndarray  # 0 teacher, 1 bridge, 2 final
+    base_ref_s: np.ndarray  # student accuracy on the reference benchmark
+    base_b_s: np.ndarray  # student accuracy on the point's benchmark
+    greedy_s: np.ndarray  # nan where unknown
+    n_s: np.ndarray
+    has_t: np.ndarray
+    base_ref_t: np.ndarray
+    base_b_t: np.ndarray
+    greedy_t: np.ndarray
+    n_t: np.ndarray
+    labels1: np.ndarray
+    visits1: np.ndarray
+    group1: np.ndarray
+    warmup: np.ndarray
+    opd: np.ndarray
+    prompts: np.ndarray
+    labels3: np.ndarray
+    visits3: np.ndarray
+    group3: np.ndarray
+    replay: np.ndarray  # bool
+
+
+def values(z: np.ndarray, order: list[str]) -> dict[str, Any]:
+    """Free vector -> {name: scalar or per-world array}."""
+    flat = {n: from_free(n, zi) for n, zi in zip(order, z, strict=True)}
+    out: dict[str, Any] = {}
+    for p in PARAMS:
+        out[p.name] = (
+            np.array([flat[f"{p.name}.{w}"] for w in WORLDS]) if p.per_world else flat[p.name]
+        )
+    return out
+
+
+def predict_points(v: dict[str, Any], x: Points) -> np.ndarray:
+    """Predicted accuracy of every point on its own benchmark."""
+    w = x.world
+    slopes = np.array([1.0, v["slope_aime24"], v["slope_aime25"]])[x.slope]
+
+    def ceiling(theta: Any, greedy: Any) -> Any:
+        from_greedy = logit(np.where(np.isnan(greedy), 0.5, greedy)) + v["headroom"][w]
+        return np.where(np.isnan(greedy), theta + v["headroom"][w], np.maximum(from_greedy, theta))
+
+    # stage 1: teacher RL
+    th_t0 = logit(x.base_ref_t)
+    cap_t = ceiling(th_t0, x.greedy_t)
+    f_t = np.where(
+        x.has_t, rl_share(v, w, x.base_ref_t, x.n_t, x.labels1, x.visits1, x.group1), 0.0
+    )
+    th_t = th_t0 + f_t * (cap_t - th_t0)
+    roll_t = th_t - v["roll_penalty"][w] * (1 - f_t)
+
+    # stages 2a + 2b: the bridge
+    th_s0 = logit(x.base_ref_s)
+    cap_s0 = ceiling(th_s0, x.greedy_s)
+    s_w = (lambda e: e / (e + v["warmup_mid"][w]))(effective(x.warmup, x.prompts, v["passes"]))
+    s_o = (lambda e: e / (e + v["opd_mid"][w]))(effective(x.opd, x.prompts, v["passes"]))
+    cold = sigmoid(v["cold_a"] + v["cold_b"] * th_s0)
+    opd_share = cold + (1 - cold) * s_w
+    prog = 1 - (1 - v["warmup_weight"] * s_w) * (1 - v["opd_weight"] * opd_share * s_o)
+    ratio = x.n_t / x.n_s
+    transfer = v["transfer"][w] / (1 + (ratio / v["gap_ratio"]) ** v["gap_exponent"])
+    share = np.where(x.has_t, transfer * prog, 0.0)
+    th_b = th_s0 + share * (roll_t - th_s0)
+    cap_b = cap_s0 + share * (cap_t - cap_s0)
+
+    # stage 3 (direct GRPO when there is no bridge)
+    f_3 = rl_share(v, w, sigmoid(th_b), x.n_s, x.labels3, x.visits3, x.group3)
+    f_3 = np.where(x.replay, f_3 * v["replay"][w], f_3)
+    th_f = th_b + f_3 * np.maximum(cap_b - th_b, 0.0)
+
+    # read out: the reference logit's move, scaled onto the point's benchmark
+    is_t = x.output == 0
+    moved = np.where(is_t, th_t - th_t0, np.where(x.output == 1, th_b - th_s0, th_f - th_s0))
+    start = np.where(is_t, logit(x.base_b_t), logit(x.base_b_s))
+    return sigmoid(start + slopes * moved)

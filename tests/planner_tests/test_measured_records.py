@@ -1,0 +1,141 @@
+"""The measured-runs dataset: records from run directories, the packaged file, the paper's figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from planner.calibrate import arms
+from planner.calibrate import records as R
+from planner.contracts.errors import UserError
+from planner.contracts.plan import load_plan, save_plan
+from planner.contracts.runlog import EventWriter, Spend
+from planner.simulator.plans import ROLE_OUTPUT
+from planner.simulator.response import load_profile, predict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(run_dir: Path, plan, evals: dict[str, float]) -> None:
+    """A finished run: each own stage spent a little and was evaluated (``base`` first)."""
+    save_plan(plan, run_dir / "plan.yaml")
+    with EventWriter(run_dir / "events.jsonl") as w:
+        w.emit("run_start", plan=plan.name)
+        w.emit("eval", stage="base", benchmark="toy", accuracy=evals["base"], n=200, k=4)
+        for s in plan.stages:
+            w.emit("stage_start", stage=s.id, stage_kind=s.kind)
+            w.emit("stage_end", stage=s.id, status="ok", spent=Spend(cpu_seconds=10.0))
+            w.emit(
+                "eval",
+                stage=s.id,
+                benchmark="toy",
+                accuracy=evals[s.id],
+                greedy_accuracy=0.5,
+                n=200,
+                k=4,
+            )
+        w.emit("run_end", status="ok")
+
+
+@pytest.fixture
+def comparison(tmp_path, fake_zoo):
+    plan = load_plan(ROOT / "examples" / "toy_plan.yaml")
+    root = tmp_path / "cmp"
+    runs = arms.arm_plans(plan, (root / "workflow").resolve(), ("direct", "full", "replay"))
+    acc = {"base": 0.09, "teacher_rl": 0.4, "warmup": 0.2, "opd": 0.27, "student_rl": 0.3}
+    _run(root / "workflow", runs["workflow"], acc)
+    _run(root / "direct", runs["direct"], {"base": 0.09, "student_rl": 0.11})
+    _run(root / "replay", runs["replay"], {"base": 0.27, "student_rl": 0.29})
+    return root, fake_zoo
+
+
+def test_a_comparison_becomes_one_record_per_run(comparison):
+    root, zoo = comparison
+    recs = {r["arm"]: r for r in R.records_from_comparison(root, "toy/s-m/L400/seed0", zoo)}
+    assert set(recs) == {"workflow", "direct", "replay"}
+    wf = recs["workflow"]
+    assert wf["student"] == {"name": "toy:s", "params": 154_000, "accuracy": 0.095, "greedy": 0.34}
+    assert wf["teacher"]["name"] == "toy:m"
+    assert [s["role"] for s in wf["stages"]] == ["teacher_rl", "warmup", "opd", "student_rl"]
+    assert wf["measured"]["opd"]["accuracy"] == 0.27
+    assert wf["spent"]["opd"]["cpu_seconds"] == 10.0
+    assert R.points(wf) == ["teacher_rl", "warmup", "opd", "student_rl"]
+    assert recs["direct"]["teacher"] is None
+
+
+def test_a_run_from_another_runs_checkpoint_is_its_pipeline_from_scratch(comparison):
+    root, zoo = comparison
+    rec = R.record_from_run(root / "replay", "toy/s-m/L400/seed0", zoo)
+    # the base models, not the workflow's bridged checkpoint
+    assert rec["student"]["name"] == "toy:s" and rec["teacher"]["name"] == "toy:m"
+    assert [(s["id"], s["own"]) for s in rec["stages"]] == [
+        ("teacher_rl", False),
+        ("warmup", False),
+        ("opd", False),
+        ("student_rl", True),
+    ]
+    # its base eval measured the bridged checkpoint: filed under opd, and not a point of its own
+    assert rec["measured"]["opd"]["accuracy"] == 0.27 and "base" not in rec["measured"]
+    assert R.points(rec) == ["student_rl"]
+    a = R.allocation(rec, "student_rl")
+    assert a["replay_labels"] == rec["labels"]["stage1"] and a["labels3"] == 0
+
+
+def test_allocation_counts_as_the_plan_simulator_does(comparison):
+    root, zoo = comparison
+    rec = R.record_from_run(root / "workflow", "toy/s-m/L400/seed0", zoo)
+    st = {s["id"]: s for s in rec["stages"]}
+    a = R.allocation(rec, "opd")
+    assert a["visits1"] == st["teacher_rl"]["steps"] * st["teacher_rl"]["prompts_per_step"]
+    w = st["warmup"]
+    assert a["warmup_samples"] == w["steps"] * w["prompts_per_step"] * w["samples_per_prompt"]
+    assert a["visits3"] == 0 and a["labels3"] == 0  # truncated after opd
+    full = R.allocation(rec, "student_rl")
+    assert full["labels3"] == rec["labels"]["stage3"] and full["replay_labels"] == 0
+
+
+def test_records_are_added_by_key_sorted_and_atomically(tmp_path, comparison):
+    root, zoo = comparison
+    path = tmp_path / "data.jsonl"
+    new = R.records_from_comparison(root, "toy/s-m/L400/seed0", zoo)
+    R.add_records(path, new)
+    R.add_records(path, new[:1])  # the same key again replaces, never duplicates
+    got = R.load_records(path)
+    assert len(got) == len(new)
+    assert [R.record_key(r) for r in got] == sorted(R.record_key(r) for r in new)
+
+
+def test_a_damaged_dataset_line_is_named(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"setting": "x"}\n')
+    with pytest.raises(UserError, match=r"data.jsonl:1: a record needs arm"):
+        R.load_records(path)
+    path.write_text("\n{not json\n")
+    with pytest.raises(UserError, match=r"data.jsonl:2: not JSON"):
+        R.load_records(path)
+
+
+def test_paper_records_are_the_figures_the_first_model_was_fitted_to():
+    """Read through the first model, each paper record gives back its PAPER.md figure."""
+    params = load_profile().params
+    recs = R.paper_records()
+    assert len(recs) == 15
+    for rec in recs:
+        roles = {s["id"]: s["role"] for s in rec["stages"]}
+        for stage in R.points(rec):
+            out = predict(R.v1_inputs(rec, stage), params, rec["benchmark"])
+            got = float(np.asarray(getattr(out, ROLE_OUTPUT[roles[stage]]))[0])
+            assert got == pytest.approx(rec["measured"][stage]["accuracy"], abs=0.0025), rec["arm"]
+
+
+def test_the_packaged_dataset_loads_and_holds_the_paper_as_the_code_states_it():
+    recs = R.load_records()
+    paper = sorted((r for r in recs if r["world"] == "paper"), key=R.record_key)
+    stated = sorted((json.loads(json.dumps(r)) for r in R.paper_records()), key=R.record_key)
+    assert paper == stated  # regenerate with examples/measured_runs/generate.py after changing them
+    for r in recs:
+        if r["world"] == "toy":
+            assert r["setting"].startswith("toy/") and R.points(r), r["setting"]

@@ -1,0 +1,187 @@
+"""The second response model: its curves, its shape guarantees, and its fit."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from planner.calibrate import fit_v2 as F
+from planner.calibrate import validate as V
+from planner.simulator import response_v2 as M
+
+SIZES = {  # params, sampled, greedy: shaped like the toy zoo's ladder
+    "xs": (3.1e4, 0.03, 0.10),
+    "s": (1.5e5, 0.08, 0.25),
+    "m": (4.5e5, 0.26, 0.62),
+    "l": (1.2e6, 0.45, 0.86),
+}
+
+
+def _stage(sid, role, steps, prompts, samples=1, data="prompts", own=True, replay=False):
+    kind = {"teacher_rl": "grpo", "student_rl": "grpo", "warmup": "forward_kl", "opd": "opd"}[role]
+    return {
+        "id": sid,
+        "kind": kind,
+        "role": role,
+        "model": "teacher" if role == "teacher_rl" else "student",
+        "data": data,
+        "own": own,
+        "steps": steps,
+        "prompts_per_step": prompts,
+        "samples_per_prompt": samples,
+        "max_new_tokens": 40,
+        "learning_rate": 1e-4,
+        "replay": replay,
+    }
+
+
+def _model(size):
+    n, a, g = SIZES[size]
+    return {"name": f"toy:{size}", "params": n, "accuracy": a, "greedy": g}
+
+
+def record(student, teacher, arm, labels=400, seed=0):
+    half = labels // 2
+    t_rl = _stage("teacher_rl", "teacher_rl", 60, 16, 8, "labels.stage1")
+    warm = _stage("warmup", "warmup", 150, 64)
+    opd = _stage("opd", "opd", 60, 32)
+    s_rl = _stage("student_rl", "student_rl", 50, 16, 8, "labels.stage3")
+    stages, lab = {
+        "workflow": ([t_rl, warm, opd, s_rl], (half, labels - half)),
+        "direct": ([{**s_rl, "steps": 110, "data": "labels.stage1"}], (labels, 0)),
+        "raw_bridge": ([warm, opd], (0, 0)),
+        "opd_only": ([{**t_rl, "own": False}, opd], (half, 0)),
+        "replay": (
+            [
+                {**t_rl, "own": False},
+                {**warm, "own": False},
+                {**opd, "own": False},
+                {**s_rl, "data": "labels.stage1", "replay": True},
+            ],
+            (half, labels - half),
+        ),
+    }[arm]
+    pair = student if arm == "direct" else f"{student}-{teacher}"
+    return {
+        "setting": f"toy/{pair}/L{labels}/seed{seed}",
+        "arm": arm,
+        "world": "toy",
+        "benchmark": "toy",
+        "seed": seed,
+        "student": _model(student),
+        "teacher": None if arm == "direct" else _model(teacher),
+        "labels": {"pool": labels, "stage1": lab[0], "stage3": lab[1], "prompts": 2000},
+        "stages": copy.deepcopy(stages),
+        "measured": {s["id"]: {"accuracy": 0.5, "n": 200, "k": 4} for s in stages if s["own"]},
+        "spent": {},
+    }
+
+
+def test_mixed_groups_is_the_binomial_share_when_every_problem_has_the_same_pass_rate():
+    a = np.array([0.05, 0.3, 0.5, 0.9])
+    got = M.mixed_groups(a, np.full(4, 8), nu=1e7)
+    assert got == pytest.approx(1 - (1 - a) ** 8 - a**8, abs=1e-4)
+    # spread pass rates (small nu) leave fewer mixed groups; none at pass rate 0
+    assert np.all(M.mixed_groups(a, np.full(4, 8), nu=1.0) < got)
+    assert M.mixed_groups(np.array([0.0]), np.array([8]), 2.0)[0] == pytest.approx(0, abs=1e-5)
+
+
+def test_repeated_passes_are_discounted():
+    pool = np.array([100.0])
+    assert M.effective(np.array([10.0]), pool, 4.0)[0] == pytest.approx(10, rel=0.02)
+    many = M.effective(np.array([1e6]), pool, 4.0)[0]
+    assert many == pytest.approx(400) and many < 1e6
+
+
+def _predict(rows, values=None):
+    v = values or M.prior_values()
+    z = np.array([M.to_free(n, v[n]) for n in M.names()])
+    return M.predict_points(M.values(z, M.names()), F.features(rows))
+
+
+def test_the_bridge_is_monotone_in_the_teachers_skill():
+    rows = []
+    for acc in (0.2, 0.3, 0.4, 0.5, 0.6):
+        rec = record("s", "m", "workflow")
+        rec["teacher"]["accuracy"] = acc
+        rows.append((rec, "opd"))
+    got = _predict(rows)
+    assert np.all(np.diff(got) > 0)
+
+
+def test_more_labels_help_rl_and_repetition_over_few_labels_helps_less():
+    few, many = record("m", "l", "direct", labels=50), record("m", "l", "direct", labels=400)
+    got = _predict([(few, "student_rl"), (many, "student_rl")])
+    assert got[1] > got[0] > SIZES["m"][1]
+
+
+def test_grpo_on_a_model_that_rarely_samples_a_right_answer_gains_little():
+    weak, able = record("xs", "s", "direct"), record("m", "l", "direct")
+    gains = _predict([(weak, "student_rl"), (able, "student_rl")]) - [
+        SIZES["xs"][1],
+        SIZES["m"][1],
+    ]
+    assert gains[0] < 0.25 * gains[1]
+
+
+TRUE = {
+    **M.prior_values(),
+    "rl_mid.toy": 300.0,
+    "label_half.toy": 60.0,
+    "headroom.toy": 0.2,
+    "transfer.toy": 0.85,
+    "replay.toy": 0.8,
+    "roll_penalty.toy": 0.05,
+    "gap_ratio": 12.0,
+    "cold_b": 1.5,
+}
+
+
+def _synthetic():
+    recs = []
+    for student, teacher in (("xs", "s"), ("xs", "m"), ("s", "m"), ("s", "l"), ("m", "l")):
+        for arm in ("workflow", "raw_bridge", "opd_only", "replay", "direct"):
+            for labels in (100, 400):
+                recs.append(record(student, teacher, arm, labels))
+    rows = [(r, s) for r in recs for s in [x["id"] for x in r["stages"] if x["own"]]]
+    truth = _predict(rows, TRUE)
+    for (rec, stage), acc in zip(rows, truth, strict=True):
+        rec["measured"][stage]["accuracy"] = float(acc)
+    return recs
+
+
+def test_the_fit_finds_data_made_by_the_model_and_predicts_a_pair_it_never_saw():
+    recs = _synthetic()
+    held = [r for r in recs if r["setting"].split("/")[1] == "s-l"]
+    train = [r for r in recs if r not in held]
+    fitted = F.fit(train)
+    assert max(abs(r["error"]) for r in fitted.residuals) < 1.0  # points
+    scored = V.Scored()
+    for rec in held:
+        for stage in [s["id"] for s in rec["stages"] if s["own"]]:
+            scored.add(rec, stage, *fitted.predict(rec, stage), group="s-l")
+    assert scored.mae_points < 1.0
+    assert scored.spearman > 0.95
+
+
+def test_leave_one_pair_out_holds_out_direct_grpo_with_its_student():
+    recs = _synthetic()
+
+    class Probe:
+        name = "probe"
+        seen: list[set[str]] = []
+
+        def fit(self, records):
+            Probe.seen.append({r["setting"].split("/")[1] for r in records})
+            return self
+
+        def predict(self, rec, stage):
+            return 0.5, 0.1
+
+    out = V.leave_one_pair_out(Probe(), recs)
+    assert V.pairs(recs) == ["m-l", "s-l", "s-m", "xs-m", "xs-s"]
+    held_sl = Probe.seen[V.pairs(recs).index("s-l")]
+    assert "s-l" not in held_sl and "s" not in held_sl and "m" in held_sl
+    assert {r["group"] for r in out.rows} == set(V.pairs(recs))
