@@ -90,6 +90,11 @@ def main() -> None:
     ap.add_argument("--max-settings", type=int, default=None, help="stop after this many new ones")
     ap.add_argument("--list", action="store_true", help="print what is measured and what is left")
     ap.add_argument(
+        "--recollect",
+        action="store_true",
+        help="rewrite the records of every setting whose runs are under --out (after a record format change)",
+    )
+    ap.add_argument(
         "--add",
         nargs=2,
         metavar=("DIR", "SETTING"),
@@ -110,6 +115,22 @@ def main() -> None:
         print(f"{len(new)} records of {root} added to {path} as {sid}")
         return
     have = {r["setting"] for r in R.load_records(path)} if path.is_file() else set()
+    if args.recollect:
+        for pair, labels, seed in settings(args.pairs, args.labels, args.seeds):
+            sid = setting_id(pair, labels, seed)
+            root = args.out / sid.removeprefix("toy/").replace("/", "-")
+            if sid not in have or not root.is_dir():
+                continue
+            direct = direct_id(pair, labels, seed)
+            new = R.share_base_eval(
+                [
+                    R.record_from_run(d, direct if d.name == "direct" else sid)
+                    for d in R.finished_runs(root)
+                ]
+            )
+            R.add_records(path, new)
+            print(f"{sid}: {len(new)} records rewritten")
+        return
     todo = [s for s in settings(args.pairs, args.labels, args.seeds) if setting_id(*s) not in have]
     if args.list:
         for s in settings(args.pairs, args.labels, args.seeds):
@@ -135,10 +156,12 @@ def main() -> None:
                 f"  {o.name}: exit {o.returncode} in {o.seconds:.0f} s", flush=True
             ),
         )
-        new = [
-            R.record_from_run(d, direct if d.name == "direct" else sid, zoo.root)
-            for d in R.finished_runs(root, list(comp.runs))
-        ]
+        new = R.share_base_eval(
+            [
+                R.record_from_run(d, direct if d.name == "direct" else sid, zoo.root)
+                for d in R.finished_runs(root, list(comp.runs))
+            ]
+        )
         R.add_records(path, new)
         have |= {sid, direct}
         print(

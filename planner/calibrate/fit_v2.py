@@ -28,8 +28,11 @@ Z90 = 1.645
 
 
 def _ref(model: dict[str, Any] | None, world: str) -> float:
+    """Accuracy before training on the world's reference benchmark (the run's own eval where known)."""
     if model is None:
         return 0.5
+    if "base_eval" in model:
+        return float(model["base_eval"])
     return float(model.get("by_benchmark", {}).get(M.REFERENCE[world], model["accuracy"]))
 
 
@@ -38,9 +41,29 @@ def _greedy(model: dict[str, Any] | None) -> float:
     return float(g) if g is not None else float("nan")
 
 
-def features(rows: Sequence[tuple[dict[str, Any], str]]) -> M.Points:
-    """The model's inputs for (record, stage) pairs."""
+def derived_models(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Models whose base accuracy some record marks as derived, not measured."""
+    return sorted(
+        {
+            m["name"]
+            for r in records
+            for m in (r["student"], r["teacher"])
+            if m is not None and m.get("base") == "derived"
+        }
+    )
+
+
+def shift_names(records: Sequence[dict[str, Any]]) -> list[str]:
+    return [f"{M.BASE_SHIFT.name}.{m}" for m in derived_models(records)]
+
+
+def features(rows: Sequence[tuple[dict[str, Any], str]], shifted: Sequence[str] = ()) -> M.Points:
+    """The model's inputs for (record, stage) pairs; ``shifted``: models with a fitted base shift."""
     cols: dict[str, list[Any]] = {f: [] for f in M.Points.__dataclass_fields__}
+
+    def shift(m: dict[str, Any] | None) -> int:
+        return list(shifted).index(m["name"]) if m is not None and m["name"] in shifted else -1
+
     for rec, stage in rows:
         world = rec["world"]
         s, t = rec["student"], rec["teacher"]
@@ -51,7 +74,7 @@ def features(rows: Sequence[tuple[dict[str, Any], str]]) -> M.Points:
             "slope": SLOPE.get(rec["benchmark"], 0),
             "output": OUTPUT[role],
             "base_ref_s": _ref(s, world),
-            "base_b_s": float(s["accuracy"]),
+            "base_b_s": float(s.get("base_eval", s["accuracy"])),
             "greedy_s": _greedy(s),
             "n_s": float(s["params"]),
             "has_t": t is not None,
@@ -69,6 +92,8 @@ def features(rows: Sequence[tuple[dict[str, Any], str]]) -> M.Points:
             "visits3": a["visits3"],
             "group3": a["group3"],
             "replay": a["replay_labels"] > 0,
+            "shift_s": shift(s),
+            "shift_t": shift(t),
         }
         for k, v in vals.items():
             cols[k].append(v)
@@ -89,22 +114,24 @@ def _rows(records: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]
 
 @dataclass
 class FittedV2:
-    order: list[str]
-    z: np.ndarray
-    cov: np.ndarray
-    structural_sd: np.ndarray  # per world
+    names: list[str]  # every parameter, base shifts last
+    z: np.ndarray  # free values, one per name
+    cov: np.ndarray  # their covariance from the fit (zero rows for those it did not move)
+    structural_sd: np.ndarray  # per world: residual spread beyond measurement noise
+    shifted: list[str]  # models with a fitted base shift
     residuals: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def values(self) -> dict[str, float]:
-        return {n: float(M.from_free(n, zi)) for n, zi in zip(self.order, self.z, strict=True)}
+        return {n: float(M.from_free(n, zi)) for n, zi in zip(self.names, self.z, strict=True)}
 
     def predict_many(
         self, rows: Sequence[tuple[dict[str, Any], str]]
     ) -> tuple[np.ndarray, np.ndarray]:
-        x = features(rows)
-        mean = M.predict_points(M.values(self.z, self.order), x)
-        grad = _jacobian(lambda z: M.predict_points(M.values(z, self.order), x), self.z)
+        """Predicted accuracy and the sd of the band (parameters, structure, measurement)."""
+        x = features(rows, self.shifted)
+        mean = M.predict_points(M.values(self.z, self.names), x)
+        grad = _jacobian(lambda z: M.predict_points(M.values(z, self.names), x), self.z)
         var_par = np.einsum("ij,jk,ik->i", grad, self.cov, grad)
         meas = np.array([measurement_sd(r, s) for r, s in rows])
         sd = np.sqrt(var_par + self.structural_sd[x.world] ** 2 + meas**2)
@@ -125,62 +152,71 @@ def _jacobian(fn: Any, z: np.ndarray, h: float = 1e-5) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def fit(records: Sequence[dict[str, Any]], max_iter: int = 200) -> FittedV2:
-    rows = _rows(records)
-    if not rows:
-        raise ValueError("no measured points to fit")
-    x = features(rows)
-    y = np.array([float(r["measured"][s]["accuracy"]) for r, s in rows])
-    sd = np.array([measurement_sd(r, s) for r, s in rows])
-    worlds_seen = set(x.world.tolist())
-    order = [
-        n
-        for n in M.names()
-        if not (M.spec(n).per_world and M.WORLDS.index(n.split(".")[1]) not in worlds_seen)
-    ]
-    # parameters of an unseen world stay at their priors (they do not enter)
-    z0 = np.array([M.to_free(n, M.spec(n).prior) for n in order])
-    prior_sd = np.array([M.spec(n).sd_log for n in order])
-
-    def residuals(z: np.ndarray) -> np.ndarray:
-        pred = M.predict_points(M.values(_full(z, order), M.names()), x)
-        return np.concatenate([(pred - y) / sd, (z - z0) / prior_sd])
-
-    z = z0.copy()
+def _levenberg_marquardt(residuals: Any, z: np.ndarray, max_iter: int) -> np.ndarray:
     r = residuals(z)
-    cost = float(r @ r)
-    lam = 1e-2
+    cost, lam = float(r @ r), 1e-2
     for _ in range(max_iter):
         jac = _jacobian(residuals, z)
         jtj, g = jac.T @ jac, jac.T @ r
-        improved = False
         for _ in range(12):
             step = np.linalg.solve(jtj + lam * np.diag(np.diag(jtj) + 1e-9), -g)
             trial = residuals(z + step)
             trial_cost = float(trial @ trial)
             if np.isfinite(trial_cost) and trial_cost < cost:
-                z, r, lam, improved = z + step, trial, max(lam / 3, 1e-7), True
+                z, r, lam = z + step, trial, max(lam / 3, 1e-7)
                 gain, cost = cost - trial_cost, trial_cost
                 break
             lam *= 4
-        if not improved or gain < 1e-7 * max(cost, 1.0):
-            break
-    jac = _jacobian(residuals, z)
-    cov = np.linalg.pinv(jac.T @ jac)
-    full = _full(z, order)
-    names = M.names()
-    pred = M.predict_points(M.values(full, names), x)
+        else:
+            return z  # no step lowers the cost: a minimum
+        if gain < 1e-7 * max(cost, 1.0):
+            return z
+    return z
+
+
+def fit(records: Sequence[dict[str, Any]], max_iter: int = 200) -> FittedV2:
+    """MAP fit to every measured point of ``records``; parameters of a world they lack stay at their priors."""
+    rows = _rows(records)
+    if not rows:
+        raise ValueError("no measured points to fit")
+    shifted = derived_models(records)
+    names = M.names() + shift_names(records)
+    x = features(rows, shifted)
+    y = np.array([float(r["measured"][s]["accuracy"]) for r, s in rows])
+    sd = np.array([measurement_sd(r, s) for r, s in rows])
+    seen = set(x.world.tolist())
+    free = [
+        i
+        for i, n in enumerate(names)
+        if not (M.spec(n).per_world and M.WORLDS.index(n.split(".")[1]) not in seen)
+    ]
+    prior = np.array([M.to_free(n, M.spec(n).prior) for n in names])
+    prior_sd = np.array([M.spec(n).sd_log for n in names])[free]
+
+    def full(zf: np.ndarray) -> np.ndarray:
+        out = prior.copy()
+        out[free] = zf
+        return out
+
+    def residuals(zf: np.ndarray) -> np.ndarray:
+        pred = M.predict_points(M.values(full(zf), names), x)
+        return np.concatenate([(pred - y) / sd, (zf - prior[free]) / prior_sd])
+
+    zf = _levenberg_marquardt(residuals, prior[free].copy(), max_iter)
+    jac = _jacobian(residuals, zf)
+    cov = np.zeros((len(names), len(names)))
+    cov[np.ix_(free, free)] = np.linalg.pinv(jac.T @ jac)
+    z = full(zf)
+    pred = M.predict_points(M.values(z, names), x)
     structural = np.zeros(len(M.WORLDS))
     for wi in range(len(M.WORLDS)):
         mask = x.world == wi
         if mask.sum() > 1:
             excess = np.mean((pred[mask] - y[mask]) ** 2 - sd[mask] ** 2)
-            dof = mask.sum() / max(mask.sum() - len(order) * mask.mean(), 1.0)
+            # the parameters' share of this world's points, as degrees of freedom used
+            dof = mask.sum() / max(mask.sum() - len(free) * mask.mean(), 1.0)
             structural[wi] = math.sqrt(max(excess * dof, 0.0))
-    cov_full = np.zeros((len(names), len(names)))
-    idx = [names.index(n) for n in order]
-    cov_full[np.ix_(idx, idx)] = cov
-    fitted = FittedV2(names, full, cov_full, structural)
+    fitted = FittedV2(names, z, cov, structural, shifted)
     fitted.residuals = [
         {
             "setting": rec["setting"],
@@ -194,15 +230,6 @@ def fit(records: Sequence[dict[str, Any]], max_iter: int = 200) -> FittedV2:
         for (rec, stage), yi, p in zip(rows, y, pred, strict=True)
     ]
     return fitted
-
-
-def _full(z: np.ndarray, order: list[str]) -> np.ndarray:
-    """The free vector over every parameter name, priors where ``order`` leaves one out."""
-    names = M.names()
-    out = np.array([M.to_free(n, M.spec(n).prior) for n in names])
-    for n, zi in zip(order, z, strict=True):
-        out[names.index(n)] = zi
-    return out
 
 
 @dataclass

@@ -13,7 +13,9 @@ needs and nothing heavy:
     figure's key;
 ``student`` / ``teacher``
     name, parameter count and accuracy before training on the benchmark
-    (sampled, and greedy where known); the teacher is null without one;
+    (sampled, and greedy where known, from the zoo's build); the student's
+    ``base_eval`` is its accuracy measured by the comparison's own runs on the
+    problems every stage is scored on; the teacher is null without one;
 ``labels``
     the label split (stage1, stage3, the prompt pool);
 ``stages``
@@ -179,11 +181,26 @@ def finished_runs(root: Path, names: list[str] | None = None) -> list[Path]:
     return run_dirs(root, names)
 
 
+def share_base_eval(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give every record of a comparison its student's measured base accuracy (``base_eval``).
+
+    The untrained student is evaluated by the runs that start from it (the workflow,
+    direct GRPO, the raw bridge) on the very problems every stage is scored on; a
+    run that starts from a checkpoint has no such eval, and the zoo's figure was
+    measured on other problems. The mean over the runs that have one serves all.
+    """
+    seen = [r["measured"]["base"]["accuracy"] for r in recs if "base" in r["measured"]]
+    if seen:
+        for r in recs:
+            r["student"]["base_eval"] = round(sum(seen) / len(seen), 5)
+    return recs
+
+
 def records_from_comparison(
     root: Path, setting: str, zoo_root: Path | None = None
 ) -> list[dict[str, Any]]:
     """A record for every finished run of a comparison directory (planner/calibrate/crossval.py)."""
-    return [record_from_run(d, setting, zoo_root) for d in finished_runs(root)]
+    return share_base_eval([record_from_run(d, setting, zoo_root) for d in finished_runs(root)])
 
 
 # ---------------------------------------------------------------------------

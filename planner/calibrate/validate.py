@@ -218,3 +218,71 @@ class FirstModel:
             for n in names
         }
         return _FittedV1(fit_response(start.params, obs, names, priors, max_evals=3000).params)
+
+
+# The workflows a user decides between at equal labels (planner/calibrate/arms.py's rows):
+# row -> (the run it is measured in, the stage it is read after)
+DECISIONS = {
+    "direct": ("direct", "student_rl"),
+    "raw_bridge": ("raw_bridge", "opd"),
+    "rl_bridge": ("workflow", "opd"),
+    "full": ("workflow", "student_rl"),
+}
+
+
+@dataclass
+class Decision:
+    setting: str
+    chosen: str  # the row the model predicts best
+    best: str  # the row measured best
+    measured: dict[str, float]  # row -> measured accuracy
+    predicted: dict[str, float]
+
+    @property
+    def regret_points(self) -> float:
+        return 100.0 * (self.measured[self.best] - self.measured[self.chosen])
+
+
+def _direct_of(rec: dict[str, Any], data: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Direct GRPO for a setting: in the setting itself, or the student's own (same labels and seed)."""
+    parts = rec["setting"].split("/")
+    own = [r for r in data if r["setting"] == rec["setting"] and r["arm"] == "direct"]
+    student = parts[1].split("-")[0]
+    shared = "/".join([parts[0], student, *parts[2:]])
+    found = own or [r for r in data if r["setting"] == shared and r["arm"] == "direct"]
+    return found[0] if found else None
+
+
+def decisions(
+    model: ResponseModel, records: Sequence[dict[str, Any]], extra: Sequence[dict[str, Any]] = ()
+) -> list[Decision]:
+    """For every toy setting with a workflow run: which workflow a fit that never saw the
+    setting's pair would choose, against the one measured best (leave one pair out)."""
+    data = toy(records)
+    out = []
+    for pair in pairs(data):
+        fitted = model.fit([r for r in data if not _held_pair(r, pair)] + list(extra))
+        for wf in (r for r in data if pair_of(r) == pair and r["arm"] == "workflow"):
+            runs = {r["arm"]: r for r in data if r["setting"] == wf["setting"]}
+            direct = _direct_of(wf, data)
+            if direct is not None:
+                runs["direct"] = direct
+            measured, predicted = {}, {}
+            for row, (arm, stage) in DECISIONS.items():
+                rec = runs.get(arm)
+                if rec is None or stage not in rec["measured"]:
+                    continue
+                measured[row] = float(rec["measured"][stage]["accuracy"])
+                predicted[row] = fitted.predict(rec, stage)[0]
+            if len(measured) < 2:
+                continue
+            out.append(
+                Decision(
+                    wf["setting"],
+                    max(predicted, key=predicted.__getitem__),
+                    max(measured, key=measured.__getitem__),
+                    measured,
+                    predicted,
+                )
+            )
+    return out

@@ -47,7 +47,7 @@ def comparison(tmp_path, fake_zoo):
     runs = arms.arm_plans(plan, (root / "workflow").resolve(), ("direct", "full", "replay"))
     acc = {"base": 0.09, "teacher_rl": 0.4, "warmup": 0.2, "opd": 0.27, "student_rl": 0.3}
     _run(root / "workflow", runs["workflow"], acc)
-    _run(root / "direct", runs["direct"], {"base": 0.09, "student_rl": 0.11})
+    _run(root / "direct", runs["direct"], {"base": 0.11, "student_rl": 0.12})
     _run(root / "replay", runs["replay"], {"base": 0.27, "student_rl": 0.29})
     return root, fake_zoo
 
@@ -57,7 +57,15 @@ def test_a_comparison_becomes_one_record_per_run(comparison):
     recs = {r["arm"]: r for r in R.records_from_comparison(root, "toy/s-m/L400/seed0", zoo)}
     assert set(recs) == {"workflow", "direct", "replay"}
     wf = recs["workflow"]
-    assert wf["student"] == {"name": "toy:s", "params": 154_000, "accuracy": 0.095, "greedy": 0.34}
+    # the zoo's figures, and the base the comparison's own runs measured (mean of workflow and direct)
+    assert wf["student"] == {
+        "name": "toy:s",
+        "params": 154_000,
+        "accuracy": 0.095,
+        "greedy": 0.34,
+        "base_eval": 0.1,
+    }
+    assert recs["replay"]["student"]["base_eval"] == 0.1  # it has no eval of the untrained student
     assert wf["teacher"]["name"] == "toy:m"
     assert [s["role"] for s in wf["stages"]] == ["teacher_rl", "warmup", "opd", "student_rl"]
     assert wf["measured"]["opd"]["accuracy"] == 0.27

@@ -144,7 +144,9 @@ def _synthetic():
     for student, teacher in (("xs", "s"), ("xs", "m"), ("s", "m"), ("s", "l"), ("m", "l")):
         for arm in ("workflow", "raw_bridge", "opd_only", "replay", "direct"):
             for labels in (100, 400):
-                recs.append(record(student, teacher, arm, labels))
+                rec = record(student, teacher, arm, labels)
+                if all(r["setting"] != rec["setting"] or r["arm"] != arm for r in recs):
+                    recs.append(rec)  # direct GRPO once per student
     rows = [(r, s) for r in recs for s in [x["id"] for x in r["stages"] if x["own"]]]
     truth = _predict(rows, TRUE)
     for (rec, stage), acc in zip(rows, truth, strict=True):
@@ -185,3 +187,33 @@ def test_leave_one_pair_out_holds_out_direct_grpo_with_its_student():
     held_sl = Probe.seen[V.pairs(recs).index("s-l")]
     assert "s-l" not in held_sl and "s" not in held_sl and "m" in held_sl
     assert {r["group"] for r in out.rows} == set(V.pairs(recs))
+
+
+def test_decisions_are_scored_against_the_workflow_measured_best():
+    recs = [
+        r
+        for r in _synthetic()
+        if r["setting"] in ("toy/s-m/L400/seed0", "toy/s/L400/seed0", "toy/m-l/L400/seed0")
+        or r["setting"] == "toy/m/L400/seed0"
+    ]
+    by = {(r["setting"], r["arm"]): r for r in recs}
+    by[("toy/s-m/L400/seed0", "workflow")]["measured"]["opd"]["accuracy"] = 0.30
+    by[("toy/s-m/L400/seed0", "workflow")]["measured"]["student_rl"]["accuracy"] = 0.28
+    by[("toy/s/L400/seed0", "direct")]["measured"]["student_rl"]["accuracy"] = 0.12
+
+    class Favours:
+        """Predicts the full workflow best everywhere."""
+
+        name = "favours stage 3"
+
+        def fit(self, records):
+            return self
+
+        def predict(self, rec, stage):
+            return (0.9 if (rec["arm"], stage) == ("workflow", "student_rl") else 0.1), 0.01
+
+    got = {d.setting: d for d in V.decisions(Favours(), recs)}
+    d = got["toy/s-m/L400/seed0"]
+    assert d.chosen == "full" and d.best == "rl_bridge"
+    assert d.regret_points == pytest.approx(2.0)
+    assert d.measured["direct"] == 0.12  # direct GRPO is read from the student's own setting
