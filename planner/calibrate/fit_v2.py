@@ -42,15 +42,15 @@ def _greedy(model: dict[str, Any] | None) -> float:
 
 
 def derived_models(records: Sequence[dict[str, Any]]) -> list[str]:
-    """Models whose base accuracy some record marks as derived, not measured."""
-    return sorted(
-        {
-            m["name"]
-            for r in records
-            for m in (r["student"], r["teacher"])
-            if m is not None and m.get("base") == "derived"
-        }
-    )
+    """``model`` (reference benchmark) and ``model@benchmark`` (another) whose base is derived, not measured."""
+    out = set()
+    for r in records:
+        for m in (r["student"], r["teacher"]):
+            if m is not None and m.get("base") == "derived":
+                out.add(m["name"])
+                if r["benchmark"] != M.REFERENCE[r["world"]]:
+                    out.add(f"{m['name']}@{r['benchmark']}")
+    return sorted(out)
 
 
 def shift_names(records: Sequence[dict[str, Any]]) -> list[str]:
@@ -61,8 +61,11 @@ def features(rows: Sequence[tuple[dict[str, Any], str]], shifted: Sequence[str] 
     """The model's inputs for (record, stage) pairs; ``shifted``: models with a fitted base shift."""
     cols: dict[str, list[Any]] = {f: [] for f in M.Points.__dataclass_fields__}
 
-    def shift(m: dict[str, Any] | None) -> int:
-        return list(shifted).index(m["name"]) if m is not None and m["name"] in shifted else -1
+    def shift(m: dict[str, Any] | None, bench: str | None = None) -> int:
+        key = m["name"] if m is not None else ""
+        if bench is not None and bench != M.REFERENCE[world]:
+            key = f"{key}@{bench}"
+        return list(shifted).index(key) if key in shifted else -1
 
     for rec, stage in rows:
         world = rec["world"]
@@ -94,6 +97,8 @@ def features(rows: Sequence[tuple[dict[str, Any], str]], shifted: Sequence[str] 
             "replay": a["replay_labels"] > 0,
             "shift_s": shift(s),
             "shift_t": shift(t),
+            "shift_bs": shift(s, rec["benchmark"]),
+            "shift_bt": shift(t, rec["benchmark"]),
         }
         for k, v in vals.items():
             cols[k].append(v)

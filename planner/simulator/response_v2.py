@@ -106,7 +106,8 @@ PARAMS: tuple[Param, ...] = (
 # A base accuracy that was derived, not measured (the paper's 8B and 14B), gets a logit
 # shift of its own, fitted with this prior: the figures after training then say
 # where the base must have been under this model, instead of the derivation's
-# assumption returning itself. One per such model: ``base_shift.<model>``.
+# assumption returning itself. One per such model and benchmark:
+# ``base_shift.<model>`` on the reference, ``base_shift.<model>@<benchmark>`` on another.
 BASE_SHIFT = Param("base_shift", 0.0, 0.2, source="derived base accuracies, +-3 points at 85%")
 LINEAR = {"cold_a", "cold_b", "base_shift"}
 
@@ -226,8 +227,12 @@ class Points:
     visits3: np.ndarray
     group3: np.ndarray
     replay: np.ndarray  # bool
-    shift_s: np.ndarray  # index of the student's base shift, -1 for a measured base
+    shift_s: (
+        np.ndarray
+    )  # index of the student's base shift on the reference, -1 for a measured base
     shift_t: np.ndarray
+    shift_bs: np.ndarray  # the same on the point's benchmark
+    shift_bt: np.ndarray
 
 
 def values(z: np.ndarray, order: list[str]) -> dict[str, Any]:
@@ -286,7 +291,8 @@ def predict_points(v: dict[str, Any], x: Points) -> np.ndarray:
     # read out: the reference logit's move, scaled onto the point's benchmark
     is_t = x.output == 0
     moved = np.where(is_t, th_t - th_t0, np.where(x.output == 1, th_b - th_s0, th_f - th_s0))
+    shifts = v[BASE_SHIFT.name]
     start = np.where(
-        is_t, logit(x.base_b_t) + slopes * shift_t, logit(x.base_b_s) + slopes * shift_s
+        is_t, logit(x.base_b_t) + shifts[x.shift_bt], logit(x.base_b_s) + shifts[x.shift_bs]
     )
     return sigmoid(start + slopes * moved)
