@@ -102,7 +102,7 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    from planner.calibrate import records as R
+    from planner import calibrate as R
     from s2d import compare
     from trainer.toy.zoo import build_zoo
 

@@ -36,14 +36,13 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["v1", "v2"], choices=["v1", "v2"])
     args = ap.parse_args()
 
-    from planner.calibrate import records as R
-    from planner.calibrate import validate as V
-    from planner.calibrate.fit_v2 import SecondModel
-    from planner.scenario.models import PROFILE_DIR
+    from planner import calibrate as V
+    from planner.calibrate import SecondModel
+    from planner.scenario import PROFILE_DIR
 
-    recs = R.load_records(args.records or R.DATASET)
+    recs = V.load_records(args.records or V.DATASET)
     paper = [r for r in recs if r["world"] == "paper"]
-    toy = V.toy(recs)
+    toy = V.toy_records(recs)
     settings = sorted({r["setting"] for r in toy})
     print(
         f"{len(recs)} records: {len(toy)} toy runs in {len(settings)} settings "

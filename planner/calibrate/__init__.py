@@ -7,9 +7,46 @@ cross-validation checks and the paper's comparison arms live beside it.
 
 from planner.calibrate.arms import PAPER_ROWS, ROWS, Row, arm_plans, check_workflow, prediction_plan
 from planner.calibrate.crossval import held_out_arms, leave_one_out, run_dirs
+from planner.calibrate.fit_v2 import FittedV2, SecondModel
 from planner.calibrate.from_runs import CalibrationReport, calibrate_from_runs
+from planner.calibrate.records import (
+    DATASET,
+    add_records,
+    finished_runs,
+    load_records,
+    paper_records,
+    record_from_run,
+    records_from_comparison,
+    share_base_eval,
+)
+from planner.calibrate.validate import (
+    FirstModel,
+    decisions,
+    in_sample,
+    leave_one_arm_out,
+    leave_one_pair_out,
+    pairs,
+    toy_records,
+)
 
 __all__ = [
+    "DATASET",
+    "FirstModel",
+    "FittedV2",
+    "SecondModel",
+    "add_records",
+    "decisions",
+    "finished_runs",
+    "in_sample",
+    "leave_one_arm_out",
+    "leave_one_pair_out",
+    "load_records",
+    "pairs",
+    "paper_records",
+    "record_from_run",
+    "records_from_comparison",
+    "share_base_eval",
+    "toy_records",
     "PAPER_ROWS",
     "ROWS",
     "CalibrationReport",

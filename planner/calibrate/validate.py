@@ -96,7 +96,7 @@ class Scored:
         }
 
 
-def toy(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def toy_records(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if r["world"] == "toy"]
 
 
@@ -107,7 +107,7 @@ def _held_pair(rec: dict[str, Any], pair: str) -> bool:
 
 
 def pairs(records: Sequence[dict[str, Any]]) -> list[str]:
-    return sorted({pair_of(r) for r in toy(records) if "-" in pair_of(r)})
+    return sorted({pair_of(r) for r in toy_records(records) if "-" in pair_of(r)})
 
 
 def _score(fitted: Fitted, held: Sequence[dict[str, Any]], group: str, into: Scored) -> None:
@@ -122,7 +122,7 @@ def leave_one_pair_out(
 ) -> Scored:
     """Fit on the other pairs' toy records (plus ``extra``, e.g. the paper's), predict the held-out pair."""
     out = Scored()
-    data = toy(records)
+    data = toy_records(records)
     for pair in pairs(data):
         held = [r for r in data if _held_pair(r, pair)]
         train = [r for r in data if not _held_pair(r, pair)] + list(extra)
@@ -134,7 +134,7 @@ def leave_one_arm_out(
     model: ResponseModel, records: Sequence[dict[str, Any]], extra: Sequence[dict[str, Any]] = ()
 ) -> Scored:
     out = Scored()
-    data = toy(records)
+    data = toy_records(records)
     for arm in sorted({r["arm"] for r in data}):
         held = [r for r in data if r["arm"] == arm]
         train = [r for r in data if r["arm"] != arm] + list(extra)
@@ -258,7 +258,7 @@ def decisions(
 ) -> list[Decision]:
     """For every toy setting with a workflow run: which workflow a fit that never saw the
     setting's pair would choose, against the one measured best (leave one pair out)."""
-    data = toy(records)
+    data = toy_records(records)
     out = []
     for pair in pairs(data):
         fitted = model.fit([r for r in data if not _held_pair(r, pair)] + list(extra))
