@@ -111,6 +111,10 @@ def _model(ref: Any, zoo: dict[str, Any]) -> dict[str, Any] | None:
     if ref is None:
         return None
     size = ref.path.removeprefix("toy:")
+    if size not in zoo["models"]:
+        raise UserError(
+            f"model {ref.path} is not a toy zoo model ({', '.join(sorted(zoo['models']))}); records are made of toy runs."
+        )
     facts = zoo["models"][size]
     return {
         "name": ref.path,
