@@ -4,8 +4,9 @@ Each *setting* is one pair of the zoo (student smaller than teacher: six pairs
 from the four sizes xs, s, m, l), one label budget (split evenly between
 teacher RL and stage 3) and one seed. For each setting the workflow plan
 (examples/toy_replication/plan.yaml with the pair, the labels and the seed
-swapped in) and its four arms (direct GRPO, raw-teacher bridge, replay
-control, OPD only) run through ``s2d run`` (``s2d.compare``), and each run
+swapped in) and the four other runs the comparison's rows need (direct GRPO,
+raw-teacher bridge, replay control, OPD only; the RL-teacher bridge, the
+bridge + stage 3 and the warmup-only rows read the workflow's own evals) run through ``s2d run`` (``s2d.compare``), and each run
 becomes one compact record in planner/data/measured_runs.jsonl: its
 from-scratch pipeline, the accuracy measured after each stage and what each
 stage spent, no weights (planner/calibrate/records.py). Direct GRPO reads

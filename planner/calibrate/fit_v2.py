@@ -2,12 +2,17 @@
 
 Maximum a posteriori with log-normal (logit-normal for fractions) priors,
 by Levenberg-Marquardt on the residual vector ``[(predicted - measured) / sd,
-(z - z_prior) / sd_prior]`` with a forward-difference Jacobian; a point's sd is
-the binomial one of its n x k samples (at least half a point). The band comes
-from the fit: the parameter covariance ``(J^T J)^-1`` carried to each
+(z - z_prior) / sd_prior]`` with a forward-difference Jacobian; a toy point's
+sd is the binomial one of its n x k samples (at least half a point), a paper
+figure's half a point (it is fitted as the target it is). The band comes
+from the fit: the posterior covariance ``(J^T J)^-1`` carried to each
 prediction through its gradient, plus the residual spread the fit leaves
 beyond measurement noise (the structural error of the model, one figure per
-world), plus the point's own measurement noise.
+world, with the degrees of freedom the fit spent on that world's points, the
+hat matrix's trace, taken off), plus the point's own measurement noise.
+The toy teacher's base accuracy and both models' greedy figures are the zoo's
+(measured at build, on other problems); the student's base is the
+comparison's own eval where the record has it (``base_eval``).
 """
 
 from __future__ import annotations
@@ -138,7 +143,7 @@ class FittedV2:
         mean = M.predict_points(M.values(self.z, self.names), x)
         grad = _jacobian(lambda z: M.predict_points(M.values(z, self.names), x), self.z)
         var_par = np.einsum("ij,jk,ik->i", grad, self.cov, grad)
-        meas = np.array([measurement_sd(r, s) for r, s in rows])
+        meas = np.array([measurement_sd(r, s) if s in r["measured"] else 0.0 for r, s in rows])
         sd = np.sqrt(var_par + self.structural_sd[x.world] ** 2 + meas**2)
         return mean, sd
 
@@ -209,18 +214,21 @@ def fit(records: Sequence[dict[str, Any]], max_iter: int = 200) -> FittedV2:
 
     zf = _levenberg_marquardt(residuals, prior[free].copy(), max_iter)
     jac = _jacobian(residuals, zf)
+    posterior = np.linalg.pinv(jac.T @ jac)  # the prior rows included: the posterior covariance
     cov = np.zeros((len(names), len(names)))
-    cov[np.ix_(free, free)] = np.linalg.pinv(jac.T @ jac)
+    cov[np.ix_(free, free)] = posterior
     z = full(zf)
     pred = M.predict_points(M.values(z, names), x)
+    # degrees of freedom the fit spent on each point: the diagonal of the hat matrix
+    j_data = jac[: len(y)]
+    used = np.einsum("ij,jk,ik->i", j_data, posterior, j_data)
     structural = np.zeros(len(M.WORLDS))
     for wi in range(len(M.WORLDS)):
         mask = x.world == wi
-        if mask.sum() > 1:
-            excess = np.mean((pred[mask] - y[mask]) ** 2 - sd[mask] ** 2)
-            # the parameters' share of this world's points, as degrees of freedom used
-            dof = mask.sum() / max(mask.sum() - len(free) * mask.mean(), 1.0)
-            structural[wi] = math.sqrt(max(excess * dof, 0.0))
+        n_w, p_w = int(mask.sum()), float(used[mask].sum())
+        if n_w > p_w + 1:
+            spread = np.sum((pred[mask] - y[mask]) ** 2) / (n_w - p_w)
+            structural[wi] = math.sqrt(max(spread - np.mean(sd[mask] ** 2), 0.0))
     fitted = FittedV2(names, z, cov, structural, shifted)
     fitted.residuals = [
         {

@@ -6,7 +6,10 @@ needs and nothing heavy:
 
 ``setting``
     what the run belongs to: ``toy/<student>-<teacher>/L<labels>/seed<seed>``
-    for the toy comparisons, ``paper`` for PAPER.md's figures;
+    for the toy comparisons (``toy/<student>/L<labels>/seed<seed>`` for direct
+    GRPO, which reads no teacher and serves every pair of its student; a
+    comparison added by hand names its own, e.g. ``toy/s-m/demo/seed0``),
+    ``paper`` for PAPER.md's figures;
 ``arm``
     which run of the comparison (planner/calibrate/arms.py: ``workflow``,
     ``direct``, ``raw_bridge``, ``replay``, ``opd_only``), or the paper
@@ -385,6 +388,8 @@ def allocation(rec: dict[str, Any], upto: str) -> dict[str, float]:
     out.update(group1=8.0, group3=8.0, labels1=0.0, prompts=float(lab.get("prompts", 0)))
     for s in stages:
         role = s["role"]
+        if "steps" not in s:
+            continue  # an eval stage: no budget, nothing trained
         if role == "teacher_rl":
             out["visits1"] += s["steps"] * s["prompts_per_step"]
             out["group1"] = float(s["samples_per_prompt"])
@@ -402,6 +407,8 @@ def allocation(rec: dict[str, Any], upto: str) -> dict[str, float]:
                 out["labels3"] += float(lab[source])
     if out["visits1"]:
         out["labels1"] = float(lab["stage1"])
+    if out["replay_labels"]:
+        out["labels3"] = 0.0  # a pipeline with a replay stage is the replay control (plan_inputs)
     return out
 
 

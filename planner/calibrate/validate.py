@@ -2,17 +2,23 @@
 
 A *response model* here is anything that can be fitted to records and then
 predict a record's accuracy after one of its stages with a standard deviation
-(:class:`ResponseModel`). Three checks, each scored by the mean absolute error
-in points, Spearman's rank correlation of predicted against measured, and the
-share of measured accuracies inside the predicted 90% band:
+(:class:`ResponseModel`). Three checks of its predictions, each scored by the
+mean absolute error in points, Spearman's rank correlation of predicted
+against measured, and the share of measured accuracies inside the predicted
+90% band, and one of the decisions it would make:
 
 * leave one pair out: fit on every toy record of the other teacher/student
-  pairs, predict every measured stage of the held-out pair's runs (its direct
-  GRPO runs, which belong to the student alone, are held out with it);
+  pairs, predict every measured stage of the held-out pair's runs. Direct
+  GRPO reads no teacher, so its runs belong to the student: held out with
+  every pair of that student, scored once. Teacher RL reads no student, so
+  another pair's identical teacher-RL stage (same teacher, labels, seed and
+  budget) is left out of the fit too;
 * leave one arm out: fit on every other arm of every setting, predict the
   held-out arm's runs;
 * in sample: fit on everything, predict everything (the paper's figures are
-  scored this way: each one is a point the fit saw).
+  scored this way: each one is a point the fit saw);
+* decisions: per setting, the workflow a fit that never saw its pair predicts
+  best against the one measured best (the regret, in points).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from planner.calibrate.crossval import spearman
-from planner.calibrate.records import pair_of, points
+from planner.calibrate.records import pair_of, points, record_key
 
 Z90 = 1.645
 
@@ -101,9 +107,39 @@ def toy_records(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _held_pair(rec: dict[str, Any], pair: str) -> bool:
-    """In the held-out pair: its own runs, and direct GRPO on its student (which reads no teacher)."""
-    p = pair_of(rec)
-    return p == pair or ("-" not in p and p == pair.split("-")[0])
+    """In the held-out pair: its own runs, and every direct GRPO run on its student
+    (direct GRPO reads no teacher, so it is the same experiment for every pair of that student)."""
+    if rec["arm"] == "direct":
+        return rec["student"]["name"].removeprefix("toy:") == pair.split("-")[0]
+    return pair_of(rec) == pair
+
+
+def _teacher_rl_key(rec: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What makes two teacher-RL stages the same experiment: teacher, labels, seed and budget."""
+    stage = next((s for s in rec["stages"] if s["role"] == "teacher_rl"), None)
+    if stage is None or rec["teacher"] is None:
+        return None
+    budget = tuple(stage.get(k) for k in ("steps", "prompts_per_step", "samples_per_prompt"))
+    return rec["teacher"]["name"], rec["labels"]["stage1"], rec.get("seed"), budget
+
+
+def _without_copies(
+    train: Sequence[dict[str, Any]], held: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``train`` with the teacher-RL points that repeat a held-out one taken out.
+
+    Teacher RL depends on the teacher, its labels and the seed only: the same stage
+    of another pair with that teacher is the held-out measurement again.
+    """
+    held_keys = {
+        _teacher_rl_key(r) for r in held if any(s["id"] == "teacher_rl" for s in r["stages"])
+    } - {None}
+    out = []
+    for r in train:
+        if _teacher_rl_key(r) in held_keys and "teacher_rl" in r["measured"]:
+            r = {**r, "measured": {k: v for k, v in r["measured"].items() if k != "teacher_rl"}}
+        out.append(r)
+    return out
 
 
 def pairs(records: Sequence[dict[str, Any]]) -> list[str]:
@@ -123,10 +159,14 @@ def leave_one_pair_out(
     """Fit on the other pairs' toy records (plus ``extra``, e.g. the paper's), predict the held-out pair."""
     out = Scored()
     data = toy_records(records)
+    scored: set[tuple[str, str, str]] = set()
     for pair in pairs(data):
         held = [r for r in data if _held_pair(r, pair)]
-        train = [r for r in data if not _held_pair(r, pair)] + list(extra)
-        _score(model.fit(train), held, pair, out)
+        train = _without_copies([r for r in data if not _held_pair(r, pair)], held)
+        # a direct run is held out with every pair of its student, but scored once
+        new = [r for r in held if record_key(r) not in scored]
+        scored |= {record_key(r) for r in new}
+        _score(model.fit(train + list(extra)), new, pair, out)
     return out
 
 
@@ -137,7 +177,7 @@ def leave_one_arm_out(
     data = toy_records(records)
     for arm in sorted({r["arm"] for r in data}):
         held = [r for r in data if r["arm"] == arm]
-        train = [r for r in data if r["arm"] != arm] + list(extra)
+        train = _without_copies([r for r in data if r["arm"] != arm], held) + list(extra)
         _score(model.fit(train), held, arm, out)
     return out
 
@@ -151,12 +191,6 @@ def in_sample(
     out = Scored()
     _score(model.fit(records), [r for r in records if which(r)], "in sample", out)
     return out
-
-
-def measurement_sd(m: dict[str, Any]) -> float:
-    """The binomial standard error of an avg@k over n problems, at least half a point."""
-    a, n = float(m["accuracy"]), max(int(m["n"]) * max(int(m["k"]), 1), 1)
-    return max(math.sqrt(max(a * (1 - a), 1e-4) / n), 0.005)
 
 
 @dataclass
@@ -186,6 +220,7 @@ class FirstModel:
     name: str = "response model v1 (s2d calibrate)"
 
     def fit(self, records: Sequence[dict[str, Any]]) -> _FittedV1:
+        from planner.calibrate.fit_v2 import measurement_sd
         from planner.calibrate.from_runs import PRIOR_SD_LOG
         from planner.calibrate.map_fit import Observation, fit_response
         from planner.calibrate.records import v1_inputs
@@ -205,7 +240,7 @@ class FirstModel:
                         v1_inputs(rec, stage),
                         ROLE_OUTPUT[roles[stage]],
                         float(m["accuracy"]),
-                        measurement_sd(m),
+                        measurement_sd(rec, stage),
                         rec["benchmark"],
                     )
                 )
@@ -261,7 +296,9 @@ def decisions(
     data = toy_records(records)
     out = []
     for pair in pairs(data):
-        fitted = model.fit([r for r in data if not _held_pair(r, pair)] + list(extra))
+        held = [r for r in data if _held_pair(r, pair)]
+        train = _without_copies([r for r in data if not _held_pair(r, pair)], held)
+        fitted = model.fit(train + list(extra))
         for wf in (r for r in data if pair_of(r) == pair and r["arm"] == "workflow"):
             runs = {r["arm"]: r for r in data if r["setting"] == wf["setting"]}
             direct = _direct_of(wf, data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -92,17 +93,39 @@ def test_a_run_from_another_runs_checkpoint_is_its_pipeline_from_scratch(compari
     assert a["replay_labels"] == rec["labels"]["stage1"] and a["labels3"] == 0
 
 
-def test_allocation_counts_as_the_plan_simulator_does(comparison):
+@pytest.mark.parametrize("arm", ["workflow", "direct", "replay"])
+def test_allocation_counts_as_the_plan_simulator_does(comparison, tmp_path, arm):
+    """Every stage of every arm: the record's counts are plan_inputs' counts of the same plan."""
+    import yaml
+
+    from planner.scenario.spec import load_scenario
+    from planner.simulator.lineage import from_scratch
+    from planner.simulator.plans import plan_inputs
+    from planner.simulator.simulator import Simulator
+
     root, zoo = comparison
-    rec = R.record_from_run(root / "workflow", "toy/s-m/L400/seed0", zoo)
-    st = {s["id"]: s for s in rec["stages"]}
-    a = R.allocation(rec, "opd")
-    assert a["visits1"] == st["teacher_rl"]["steps"] * st["teacher_rl"]["prompts_per_step"]
-    w = st["warmup"]
-    assert a["warmup_samples"] == w["steps"] * w["prompts_per_step"] * w["samples_per_prompt"]
-    assert a["visits3"] == 0 and a["labels3"] == 0  # truncated after opd
-    full = R.allocation(rec, "student_rl")
-    assert full["labels3"] == rec["labels"]["stage3"] and full["replay_labels"] == 0
+    data = yaml.safe_load((ROOT / "examples" / "toy_scenario.yaml").read_text())
+    data.update(zoo=str(zoo), teachers=["toy:m"])
+    (tmp_path / "sc.yaml").write_text(yaml.safe_dump(data))
+    problem = Simulator.create(load_scenario(tmp_path / "sc.yaml"))
+    plan = from_scratch(load_plan(root / arm / "plan.yaml"))
+    rec = R.record_from_run(root / arm, "toy/s-m/L400/seed0", zoo)
+    fields = (
+        "labels1",
+        "visits1",
+        "warmup_samples",
+        "opd_samples",
+        "labels3",
+        "visits3",
+        "replay_labels",
+    )
+    for i, stage in enumerate(plan.stages):
+        want, _, _ = plan_inputs(problem, replace(plan, stages=plan.stages[: i + 1]))
+        got = R.v1_inputs(rec, stage.id)
+        for f in fields:
+            assert float(np.asarray(getattr(got, f))[0]) == float(
+                np.asarray(getattr(want, f))[0]
+            ), (arm, stage.id, f)
 
 
 def test_records_are_added_by_key_sorted_and_atomically(tmp_path, comparison):
