@@ -121,6 +121,19 @@ def observations_from_run(
     return obs, compute
 
 
+def calibration_priors(start: Profile) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """The parameters a calibration refits (marked ``fit``) and their priors: the profile's values."""
+    names = [n for n, meta in start.priors.items() if meta.get("fit")]
+    priors = {
+        n: {
+            "prior": getattr(start.params, n),
+            "sd_log": float(start.priors[n].get("calibration_sd_log", PRIOR_SD_LOG)),
+        }
+        for n in names
+    }
+    return names, priors
+
+
 def calibrate_from_runs(
     problem: Simulator,
     run_dirs: list[Path],
@@ -146,14 +159,7 @@ def calibrate_from_runs(
             f"no eval events on benchmark {problem.sc.benchmark!r} after a training stage in {', '.join(map(str, run_dirs))}; run plans with evaluation after each stage, or pick the scenario whose benchmark they measured."
         )
     start = problem.profile
-    names = [n for n, meta in start.priors.items() if meta.get("fit")]
-    priors = {
-        n: {
-            "prior": getattr(start.params, n),
-            "sd_log": float(start.priors[n].get("calibration_sd_log", PRIOR_SD_LOG)),
-        }
-        for n in names
-    }
+    names, priors = calibration_priors(start)
     before = [predicted(o, start.params) for o in observations]  # keys repeat across seeds
     fit = fit_response(start.params, observations, names, priors, max_evals=3000)
     points = [

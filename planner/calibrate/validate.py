@@ -221,7 +221,7 @@ class FirstModel:
 
     def fit(self, records: Sequence[dict[str, Any]]) -> _FittedV1:
         from planner.calibrate.fit_v2 import measurement_sd
-        from planner.calibrate.from_runs import PRIOR_SD_LOG
+        from planner.calibrate.from_runs import calibration_priors
         from planner.calibrate.map_fit import Observation, fit_response
         from planner.calibrate.records import v1_inputs
         from planner.scenario.models import PROFILE_DIR
@@ -244,14 +244,7 @@ class FirstModel:
                         rec["benchmark"],
                     )
                 )
-        names = [n for n, meta in start.priors.items() if meta.get("fit")]
-        priors = {
-            n: {
-                "prior": getattr(start.params, n),
-                "sd_log": float(start.priors[n].get("calibration_sd_log", PRIOR_SD_LOG)),
-            }
-            for n in names
-        }
+        names, priors = calibration_priors(start)
         return _FittedV1(fit_response(start.params, obs, names, priors, max_evals=3000).params)
 
 
