@@ -63,6 +63,11 @@ def prepare(plan: Plan, out: Path, rows: tuple[str, ...]) -> Comparison:
     return Comparison(plan=plan, out=out, runs=runs)
 
 
+def print_outcome(outcome: RunOutcome) -> None:
+    """One line per finished run, for scripts that run comparisons (``execute``'s ``on_finish``)."""
+    print(f"  {outcome.name}: exit {outcome.returncode} in {outcome.seconds:.0f} s", flush=True)
+
+
 def execute(
     comp: Comparison,
     zoo_root: Path,

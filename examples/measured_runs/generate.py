@@ -153,9 +153,7 @@ def main() -> None:
             comp,
             zoo.root,
             args.lanes,
-            on_finish=lambda o: print(
-                f"  {o.name}: exit {o.returncode} in {o.seconds:.0f} s", flush=True
-            ),
+            on_finish=compare.print_outcome,
         )
         new = R.share_base_eval(
             [

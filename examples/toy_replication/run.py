@@ -88,9 +88,7 @@ def main() -> None:
             comp,
             zoo.root,
             args.lanes,
-            on_finish=lambda o: print(
-                f"  {o.name}: exit {o.returncode} in {o.seconds:.0f} s", flush=True
-            ),
+            on_finish=compare.print_outcome,
         )
         print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
         per_seed[seed] = compare.table_rows(

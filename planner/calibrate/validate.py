@@ -147,10 +147,15 @@ def pairs(records: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _score(fitted: Fitted, held: Sequence[dict[str, Any]], group: str, into: Scored) -> None:
-    for rec in held:
-        for stage in points(rec):
-            mean, sd = fitted.predict(rec, stage)
-            into.add(rec, stage, mean, sd, group)
+    rows = [(rec, stage) for rec in held for stage in points(rec)]
+    many = getattr(fitted, "predict_many", None)  # one batched pass where the model offers it
+    if many is not None and rows:
+        means, sds = many(rows)
+        predicted = list(zip(means.tolist(), sds.tolist(), strict=True))
+    else:
+        predicted = [fitted.predict(rec, stage) for rec, stage in rows]
+    for (rec, stage), (mean, sd) in zip(rows, predicted, strict=True):
+        into.add(rec, stage, mean, sd, group)
 
 
 def leave_one_pair_out(
