@@ -24,26 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from planner.calibrate.records import allocation, points
+from planner.calibrate.records import points
 from planner.simulator import response_v2 as M
+from planner.simulator.pipelines import features
+from planner.simulator.response import Profile
 
-OUTPUT = {"teacher_rl": 0, "warmup": 1, "opd": 1, "student_rl": 2}
-SLOPE = {"aime24": 1, "aime25": 2}
 Z90 = 1.645
-
-
-def _ref(model: dict[str, Any] | None, world: str) -> float:
-    """Accuracy before training on the world's reference benchmark (the run's own eval where known)."""
-    if model is None:
-        return 0.5
-    if "base_eval" in model:
-        return float(model["base_eval"])
-    return float(model.get("by_benchmark", {}).get(M.REFERENCE[world], model["accuracy"]))
-
-
-def _greedy(model: dict[str, Any] | None) -> float:
-    g = model.get("greedy") if model else None
-    return float(g) if g is not None else float("nan")
 
 
 def derived_models(records: Sequence[dict[str, Any]]) -> list[str]:
@@ -62,54 +48,6 @@ def shift_names(records: Sequence[dict[str, Any]]) -> list[str]:
     return [f"{M.BASE_SHIFT.name}.{m}" for m in derived_models(records)]
 
 
-def features(rows: Sequence[tuple[dict[str, Any], str]], shifted: Sequence[str] = ()) -> M.Points:
-    """The model's inputs for (record, stage) pairs; ``shifted``: models with a fitted base shift."""
-    cols: dict[str, list[Any]] = {f: [] for f in M.Points.__dataclass_fields__}
-
-    def shift(m: dict[str, Any] | None, bench: str | None = None) -> int:
-        key = m["name"] if m is not None else ""
-        if bench is not None and bench != M.REFERENCE[world]:
-            key = f"{key}@{bench}"
-        return list(shifted).index(key) if key in shifted else -1
-
-    for rec, stage in rows:
-        world = rec["world"]
-        s, t = rec["student"], rec["teacher"]
-        a = allocation(rec, stage)
-        role = next(x["role"] for x in rec["stages"] if x["id"] == stage)
-        vals = {
-            "world": M.WORLDS.index(world),
-            "slope": SLOPE.get(rec["benchmark"], 0),
-            "output": OUTPUT[role],
-            "base_ref_s": _ref(s, world),
-            "base_b_s": float(s.get("base_eval", s["accuracy"])),
-            "greedy_s": _greedy(s),
-            "n_s": float(s["params"]),
-            "has_t": t is not None,
-            "base_ref_t": _ref(t, world),
-            "base_b_t": float(t["accuracy"]) if t else 0.5,
-            "greedy_t": _greedy(t),
-            "n_t": float(t["params"]) if t else float(s["params"]),
-            "labels1": a["labels1"],
-            "visits1": a["visits1"],
-            "group1": a["group1"],
-            "warmup": a["warmup_samples"],
-            "opd": a["opd_samples"],
-            "prompts": max(a["prompts"], 1.0),
-            "labels3": a["labels3"] or a["replay_labels"],
-            "visits3": a["visits3"],
-            "group3": a["group3"],
-            "replay": a["replay_labels"] > 0,
-            "shift_s": shift(s),
-            "shift_t": shift(t),
-            "shift_bs": shift(s, rec["benchmark"]),
-            "shift_bt": shift(t, rec["benchmark"]),
-        }
-        for k, v in vals.items():
-            cols[k].append(v)
-    return M.Points(**{k: np.asarray(v) for k, v in cols.items()})
-
-
 def measurement_sd(rec: dict[str, Any], stage: str) -> float:
     m = rec["measured"][stage]
     if rec["world"] == "paper":
@@ -123,50 +61,29 @@ def _rows(records: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]
 
 
 @dataclass
-class FittedV2:
-    names: list[str]  # every parameter, base shifts last
-    z: np.ndarray  # free values, one per name
-    cov: np.ndarray  # their covariance from the fit (zero rows for those it did not move)
-    structural_sd: np.ndarray  # per world: residual spread beyond measurement noise
-    shifted: list[str]  # models with a fitted base shift
-    residuals: list[dict[str, Any]] = field(default_factory=list)
+class FittedV2(M.Fitted):
+    """A fit with its in-sample residuals, predicting records (measurement noise added)."""
 
-    @property
-    def values(self) -> dict[str, float]:
-        return {n: float(M.from_free(n, zi)) for n, zi in zip(self.names, self.z, strict=True)}
+    residuals: list[dict[str, Any]] = field(default_factory=list)
 
     def predict_many(
         self, rows: Sequence[tuple[dict[str, Any], str]]
     ) -> tuple[np.ndarray, np.ndarray]:
         """Predicted accuracy and the sd of the band (parameters, structure, measurement)."""
-        x = features(rows, self.shifted)
-        mean = M.predict_points(M.values(self.z, self.names), x)
-        grad = _jacobian(lambda z: M.predict_points(M.values(z, self.names), x), self.z)
-        var_par = np.einsum("ij,jk,ik->i", grad, self.cov, grad)
+        mean, sd = self.predict_points(features(rows, self.shifted))
         meas = np.array([measurement_sd(r, s) if s in r["measured"] else 0.0 for r, s in rows])
-        sd = np.sqrt(var_par + self.structural_sd[x.world] ** 2 + meas**2)
-        return mean, sd
+        return mean, np.sqrt(sd**2 + meas**2)
 
     def predict(self, rec: dict[str, Any], stage: str) -> tuple[float, float]:
         mean, sd = self.predict_many([(rec, stage)])
         return float(mean[0]), float(sd[0])
 
 
-def _jacobian(fn: Any, z: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    base = fn(z)
-    cols = []
-    for i in range(len(z)):
-        dz = z.copy()
-        dz[i] += h
-        cols.append((fn(dz) - base) / h)
-    return np.stack(cols, axis=1)
-
-
 def _levenberg_marquardt(residuals: Any, z: np.ndarray, max_iter: int) -> np.ndarray:
     r = residuals(z)
     cost, lam = float(r @ r), 1e-2
     for _ in range(max_iter):
-        jac = _jacobian(residuals, z)
+        jac = M.jacobian(residuals, z)
         jtj, g = jac.T @ jac, jac.T @ r
         for _ in range(12):
             step = np.linalg.solve(jtj + lam * np.diag(np.diag(jtj) + 1e-9), -g)
@@ -213,7 +130,7 @@ def fit(records: Sequence[dict[str, Any]], max_iter: int = 200) -> FittedV2:
         return np.concatenate([(pred - y) / sd, (zf - prior[free]) / prior_sd])
 
     zf = _levenberg_marquardt(residuals, prior[free].copy(), max_iter)
-    jac = _jacobian(residuals, zf)
+    jac = M.jacobian(residuals, zf)
     posterior = np.linalg.pinv(jac.T @ jac)  # the prior rows included: the posterior covariance
     cov = np.zeros((len(names), len(names)))
     cov[np.ix_(free, free)] = posterior
@@ -253,3 +170,20 @@ class SecondModel:
 
     def fit(self, records: Sequence[dict[str, Any]]) -> FittedV2:
         return fit(records)
+
+
+def second_profile(records: Sequence[dict[str, Any]], dataset: str) -> Profile:
+    """A planner profile (planner/simulator/second.py) of the fit to ``records``."""
+    fitted = fit(records)
+    toy = [r for r in records if r["world"] == "toy"]
+    settings = {r["setting"] for r in toy}
+    n_toy = sum(len(points(r)) for r in toy)
+    n_paper = sum(len(points(r)) for r in records if r["world"] == "paper")
+    sd = dict(zip(M.WORLDS, fitted.structural_sd, strict=True))
+    source = (
+        f"the second response model fitted on {dataset}: {n_toy} points of {len(toy)} toy runs in "
+        f"{len(settings)} settings and {n_paper} paper figures; structural sd "
+        + ", ".join(f"{w} {100 * s:.2f} points" for w, s in sd.items())
+    )
+    base = M.Fitted(fitted.names, fitted.z, fitted.cov, fitted.structural_sd, fitted.shifted)
+    return Profile(name="response-v2", params=M.SecondParams(base), priors={}, source=source)

@@ -34,7 +34,8 @@ from planner.contracts.rundir import RunDir
 from planner.contracts.runlog import Spend, read_events
 from planner.simulator.lineage import from_scratch
 from planner.simulator.plans import ROLE_OUTPUT, plan_inputs
-from planner.simulator.response import Profile
+from planner.simulator.response import Profile, ResponseParams
+from planner.simulator.response_v2 import SecondParams
 from planner.simulator.simulator import Simulator
 
 PRIOR_SD_LOG = 0.5
@@ -145,6 +146,11 @@ def calibrate_from_runs(
     world) with their runs: their accuracies join the fit, so one profile serves
     both; compute is fitted on ``problem``'s own runs only (its hardware).
     """
+    if isinstance(problem.profile.params, SecondParams):
+        raise UserError(
+            f"{problem.profile.name} is a fit of the second response model; `s2d calibrate` refits the first model's profile from run directories. "
+            "Start from a first-model profile (leave --profile out), or refit the second model on measured-run records with examples/measured_runs/fit_profile.py."
+        )
     observations, compute = [], []
     for d in run_dirs:
         o, c = observations_from_run(problem, Path(d))
@@ -159,6 +165,7 @@ def calibrate_from_runs(
             f"no eval events on benchmark {problem.sc.benchmark!r} after a training stage in {', '.join(map(str, run_dirs))}; run plans with evaluation after each stage, or pick the scenario whose benchmark they measured."
         )
     start = problem.profile
+    assert isinstance(start.params, ResponseParams)  # refused above
     names, priors = calibration_priors(start)
     before = [predicted(o, start.params) for o in observations]  # keys repeat across seeds
     fit = fit_response(start.params, observations, names, priors, max_evals=3000)

@@ -44,12 +44,12 @@ from typing import Any
 
 from planner.contracts.errors import UserError
 from planner.contracts.files import atomic_write_text, read_text
-from planner.contracts.kinds import kind_of
 from planner.contracts.plan import load_plan
 from planner.contracts.rundir import RunDir
 from planner.contracts.runlog import Spend, read_events
 from planner.scenario.zoo import ZOO_FILE, resolve_zoo
 from planner.simulator.lineage import from_scratch
+from planner.simulator.pipelines import allocation, stage_row
 
 DATASET = Path(__file__).parent.parent / "data" / "measured_runs.jsonl"
 REQUIRED = ("setting", "arm", "world", "benchmark", "student", "labels", "stages", "measured")
@@ -86,28 +86,6 @@ def add_records(path: Path, new: list[dict[str, Any]]) -> None:
     merged.sort(key=record_key)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in merged))
-
-
-def _stage_row(stage: Any, own: bool) -> dict[str, Any]:
-    b = stage.budget
-    row: dict[str, Any] = {
-        "id": stage.id,
-        "kind": stage.kind,
-        "role": kind_of(stage).role(stage),
-        "model": stage.model,
-        "data": stage.data,
-        "own": own,
-    }
-    if b is not None:
-        row.update(
-            steps=b.steps,
-            prompts_per_step=b.prompts_per_step,
-            samples_per_prompt=b.samples_per_prompt,
-            max_new_tokens=b.max_new_tokens,
-            learning_rate=stage.optim.learning_rate,
-            replay=bool(getattr(stage.options, "replay", False)),
-        )
-    return row
 
 
 def _model(ref: Any, zoo: dict[str, Any]) -> dict[str, Any] | None:
@@ -175,7 +153,7 @@ def record_from_run(run_dir: Path, setting: str, zoo_root: Path | None = None) -
             "temperature": plan.evaluation.temperature,
             "max_problems": plan.evaluation.max_problems,
         },
-        "stages": [_stage_row(s, s.id in own) for s in full.stages],
+        "stages": [stage_row(s, s.id in own) for s in full.stages],
         "measured": measured,
         "spent": spent,
     }
@@ -368,48 +346,6 @@ def points(rec: dict[str, Any]) -> list[str]:
     as its base; the origin's record already holds that point.
     """
     return [s["id"] for s in rec["stages"] if s["own"] and s["id"] in rec["measured"]]
-
-
-def allocation(rec: dict[str, Any], upto: str) -> dict[str, float]:
-    """The pipeline up to and including stage ``upto``, counted as the response model reads a plan.
-
-    The counting rules are planner/simulator/plans.py's ``plan_inputs``: RL visits are
-    steps x prompts per step, bridge samples steps x prompts x samples; a student GRPO
-    stage that re-reads stage-1 labels behind a bridge (or says ``replay``) is the
-    replay control. ``group1``/``group3`` are the RL stages' samples per prompt.
-    """
-    ids = [s["id"] for s in rec["stages"]]
-    stages = rec["stages"][: ids.index(upto) + 1]
-    lab = rec["labels"]
-    has_teacher = rec["teacher"] is not None
-    out = dict.fromkeys(
-        ("visits1", "warmup_samples", "opd_samples", "visits3", "labels3", "replay_labels"), 0.0
-    )
-    out.update(group1=8.0, group3=8.0, labels1=0.0, prompts=float(lab.get("prompts", 0)))
-    for s in stages:
-        role = s["role"]
-        if "steps" not in s:
-            continue  # an eval stage: no budget, nothing trained
-        if role == "teacher_rl":
-            out["visits1"] += s["steps"] * s["prompts_per_step"]
-            out["group1"] = float(s["samples_per_prompt"])
-        elif role in ("warmup", "opd"):
-            key = "warmup_samples" if role == "warmup" else "opd_samples"
-            out[key] += s["steps"] * s["prompts_per_step"] * s["samples_per_prompt"]
-        elif role == "student_rl":
-            out["visits3"] += s["steps"] * s["prompts_per_step"]
-            out["group3"] = float(s["samples_per_prompt"])
-            bridged = out["warmup_samples"] + out["opd_samples"] > 0
-            source = (s["data"] or "").removeprefix("labels.")
-            if s.get("replay") or (has_teacher and bridged and source == "stage1"):
-                out["replay_labels"] = float(lab["stage1"])
-            elif source in ("stage1", "stage3"):
-                out["labels3"] += float(lab[source])
-    if out["visits1"]:
-        out["labels1"] = float(lab["stage1"])
-    if out["replay_labels"]:
-        out["labels3"] = 0.0  # a pipeline with a replay stage is the replay control (plan_inputs)
-    return out
 
 
 def v1_inputs(rec: dict[str, Any], upto: str) -> Any:

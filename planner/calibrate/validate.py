@@ -229,9 +229,10 @@ class FirstModel:
         from planner.calibrate.from_runs import calibration_priors
         from planner.calibrate.map_fit import Observation, fit_response
         from planner.calibrate.records import v1_inputs
+        from planner.contracts.errors import UserError
         from planner.scenario.models import PROFILE_DIR
         from planner.simulator.plans import ROLE_OUTPUT
-        from planner.simulator.response import load_profile
+        from planner.simulator.response import ResponseParams, load_profile
 
         start = load_profile(self.profile or PROFILE_DIR / "response_toy.yaml")
         obs = []
@@ -250,6 +251,10 @@ class FirstModel:
                     )
                 )
         names, priors = calibration_priors(start)
+        if not isinstance(start.params, ResponseParams):
+            raise UserError(
+                f"{start.name}: the first model's refit starts from a first-model profile"
+            )
         return _FittedV1(fit_response(start.params, obs, names, priors, max_evals=3000).params)
 
 

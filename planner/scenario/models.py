@@ -35,6 +35,8 @@ class ModelProfile:
     # benchmark -> accuracy (0..1) before training; grpo: after direct GRPO where measured
     base_accuracy: dict[str, float] = field(default_factory=dict)
     grpo_accuracy: dict[str, float] = field(default_factory=dict)
+    # benchmark -> greedy-decoding accuracy before training, where measured (the toy zoo's)
+    greedy_accuracy: dict[str, float] = field(default_factory=dict)
     provenance: str = ""
     interpolated: bool = False
     # The shapes the memory estimate reads (planner.simulator.memory); 0 where unknown.
@@ -158,6 +160,9 @@ def toy_models(zoo: Path) -> dict[str, ModelProfile]:
             params=float(m["params"]),
             vocab_size=int(m["vocab_size"]),
             base_accuracy={TOY_BENCHMARK: float(m["sampled_accuracy"])},
+            greedy_accuracy={TOY_BENCHMARK: float(m["greedy_accuracy"])}
+            if m.get("greedy_accuracy") is not None
+            else {},
             provenance=f"measured sampled accuracy in {zoo / 'zoo.json'}",
             **shape_fields(m),
         )

@@ -22,8 +22,9 @@ from planner.contracts.plan import Plan, plan_from_dict
 from planner.contracts.schema import to_plain
 from planner.scenario.spec import Scenario
 from planner.simulator.memory import GIB, stage_memories
-from planner.simulator.population import NONE, Evaluated, Population, inputs_for
-from planner.simulator.response import ResponseParams, predict
+from planner.simulator.population import NONE, Evaluated, Population, predict_population
+from planner.simulator.response import ResponseParams
+from planner.simulator.response_v2 import SecondParams
 
 KIND = {"teacher_rl": "grpo", "warmup": "forward_kl", "opd": "opd", "student_rl": "grpo"}
 
@@ -33,18 +34,14 @@ def _slug(text: str) -> str:
 
 
 def warmup_only(
-    sc: Scenario, pop: Population, params: ResponseParams
+    sc: Scenario, pop: Population, params: ResponseParams | SecondParams
 ) -> tuple[np.ndarray, np.ndarray]:
     """The students' predicted accuracy (and sd) after the warmup, before OPD and stage 3.
 
     For every allocation of ``pop`` at once (one array each).
     """
-    from dataclasses import replace
-
     n = len(pop)
-    zero = np.zeros(n)
-    x = replace(inputs_for(sc, pop), opd_samples=zero, labels3=zero, visits3=zero)
-    out = predict(x, params, sc.benchmark)
+    out = predict_population(sc, params, pop, bridge_only=True)
     return np.broadcast_to(out.bridge, (n,)), np.broadcast_to(out.sd_bridge, (n,))
 
 
@@ -55,7 +52,7 @@ def plan_for(
     profile_name: str,
     name: str | None = None,
     band_z: float = 1.645,
-    params: ResponseParams | None = None,
+    params: ResponseParams | SecondParams | None = None,
     warmup: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Plan:
     """Allocation ``i`` of ``ev`` as a plan; ``warmup``: :func:`warmup_only` of ``ev.pop``, if at hand."""

@@ -28,6 +28,7 @@ from planner.simulator.cost import StageShape
 from planner.simulator.lineage import from_scratch
 from planner.simulator.memory import GIB, StageMemory, grpo_memory, opd_memory, warmup_memory
 from planner.simulator.response import Inputs, predict
+from planner.simulator.response_v2 import SecondParams
 from planner.simulator.simulator import Simulator
 
 
@@ -176,6 +177,43 @@ def memory_warnings(problem: Simulator, plan: Plan) -> list[str]:
     return out
 
 
+def _stage_predictions(
+    problem: Simulator, full: Plan, roles: dict[str, str]
+) -> dict[str, tuple[float, float]]:
+    """Accuracy and sd after each stage of a from-scratch plan (``final``: after the last).
+
+    The first model predicts the plan truncated after each stage; the second reads
+    the plan as a record, as it reads a measured run (planner/simulator/second.py).
+    An eval stage reports the student as it stands.
+    """
+    params, bench = problem.profile.params, problem.sc.benchmark
+    out: dict[str, tuple[float, float]] = {}
+    if isinstance(params, SecondParams):
+        from planner.simulator import second
+
+        trained = second.predict_stages(problem.sc, full, _teacher_profile(problem, full), params)
+        student = (problem.sc.student.accuracy(bench, "student"), 0.0)
+        for s in full.stages:
+            if roles[s.id] == "teacher_rl":
+                out[s.id] = trained[s.id]
+            else:
+                student = trained.get(s.id, student)
+                out[s.id] = student
+        out["final"] = student
+        return out
+    n = len(full.stages)
+    for i in range(n + 1):
+        x, _, _ = plan_inputs(problem, replace(full, stages=full.stages[: i + 1]))
+        res = predict(x, params, bench)
+        key = full.stages[i].id if i < n else "final"
+        which = ROLE_OUTPUT.get(roles[key], "final") if i < n else "final"
+        out[key] = (
+            float(np.asarray(getattr(res, which))[0]),
+            float(np.asarray(getattr(res, f"sd_{which}"))[0]),
+        )
+    return out
+
+
 def simulate_plan(problem: Simulator, plan: Plan) -> Plan:
     """``plan`` with its prediction: each stage predicted from the plan truncated after it.
 
@@ -190,18 +228,13 @@ def simulate_plan(problem: Simulator, plan: Plan) -> Plan:
     own = {s.id for s in plan.stages}
     _, per_stage, roles = plan_inputs(problem, full)
     per_stage = {k: v for k, v in per_stage.items() if k in own}
-    bench = sc.benchmark
     z = params.band_z
     stages = {}
-    out = None
-    for i, s in enumerate(full.stages):
+    predicted = _stage_predictions(problem, full, roles)
+    for s in full.stages:
         if s.id not in own:
             continue
-        x, _, _ = plan_inputs(problem, replace(full, stages=full.stages[: i + 1]))
-        out = predict(x, params, bench)
-        which = ROLE_OUTPUT.get(roles[s.id], "final")
-        a = float(np.asarray(getattr(out, which))[0])
-        sd = float(np.asarray(getattr(out, f"sd_{which}"))[0])
+        a, sd = predicted[s.id]
         mem = stage_memory(problem, full, s)
         stages[s.id] = StagePrediction(
             a,
@@ -211,15 +244,13 @@ def simulate_plan(problem: Simulator, plan: Plan) -> Plan:
             float(f"{mem.needed / GIB:.4g}") if mem else 0.0,
             mem.sharding if mem else "none",
         )
-    if out is None:
-        out = predict(plan_inputs(problem, full)[0], params, bench)
     prediction = Prediction(
         compute_unit=sc.compute_unit,  # type: ignore[arg-type]
         stages=stages,
         labels_used=plan.labels_used,
         total_compute=float(sum(per_stage.values())),
-        final_accuracy=float(out.final[0]),
-        benchmark=bench,
+        final_accuracy=predicted["final"][0],
+        benchmark=sc.benchmark,
         source=problem.profile.name,
     )
     return replace(plan, prediction=prediction)

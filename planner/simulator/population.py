@@ -13,7 +13,7 @@ cannot fit in memory even fully sharded (planner/simulator/memory.py) is invalid
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,8 @@ from planner.contracts.errors import UserError
 from planner.scenario.spec import STAGES, Scenario
 from planner.simulator import cost as C
 from planner.simulator.memory import StageMemory, stage_memories
-from planner.simulator.response import Inputs, ResponseParams, predict
+from planner.simulator.response import Inputs, Outputs, ResponseParams, predict
+from planner.simulator.response_v2 import SecondParams
 
 NONE = -1  # teacher index of direct GRPO
 
@@ -222,10 +223,30 @@ def inputs_for(sc: Scenario, pop: Population) -> Inputs:
     )
 
 
-def evaluate(sc: Scenario, costs: CostTable, params: ResponseParams, pop: Population) -> Evaluated:
+def predict_population(
+    sc: Scenario, params: ResponseParams | SecondParams, pop: Population, bridge_only: bool = False
+) -> Outputs:
+    """Teacher, bridge and final accuracy of every allocation under either response model.
+
+    ``bridge_only``: the students after the warmup alone (no OPD, no stage 3).
+    """
+    if isinstance(params, SecondParams):
+        from planner.simulator.second import outputs
+
+        return outputs(sc, pop, params, bridge_only)
+    x = inputs_for(sc, pop)
+    if bridge_only:
+        zero = np.zeros(len(pop))
+        x = replace(x, opd_samples=zero, labels3=zero, visits3=zero)
+    return predict(x, params, sc.benchmark)
+
+
+def evaluate(
+    sc: Scenario, costs: CostTable, params: ResponseParams | SecondParams, pop: Population
+) -> Evaluated:
     t = pop.teacher
     has_t = t != NONE
-    out = predict(inputs_for(sc, pop), params, sc.benchmark)
+    out = predict_population(sc, params, pop)
     stage_compute = {s: pop.steps[s] * costs.per_step(s, t) for s in STAGES}
     total = sum(stage_compute.values())
     trained = sum(pop.steps.values()) > 0

@@ -56,6 +56,7 @@ from planner.contracts.errors import UserError, ValidationError, excerpt
 from planner.contracts.files import load_yaml_text, read_text
 from planner.contracts.schema import FieldProblems, Rule, number
 from planner.scenario.models import PROFILE_DIR
+from planner.simulator.response_v2 import SecondParams, second_from_dict
 
 DEFAULT_PROFILE = PROFILE_DIR / "response_paper.yaml"
 
@@ -109,7 +110,7 @@ class Profile:
     """A response profile file: parameter values with their priors and sources."""
 
     name: str
-    params: ResponseParams
+    params: ResponseParams | SecondParams  # the first model's, or a fit of the second's
     priors: dict[str, dict[str, Any]]  # name -> {prior, sd_log, fit, source, calibration_sd_log}
     source: str = ""
     hardware_overrides: dict[str, float] = field(default_factory=dict)
@@ -154,6 +155,13 @@ PRIOR_RULES: dict[str, Rule | None] = {
 
 def _profile_from_dict(raw: Any, source: str) -> Profile:
     """Check a profile document whole (every problem at once, each field named) and build it."""
+    if isinstance(raw, dict) and raw.get("model") == "response_v2":
+        return Profile(
+            name=str(raw.get("name", Path(source).stem)),
+            params=second_from_dict(raw, source),
+            priors={},
+            source=str(raw.get("source", "")),
+        )
     problems = FieldProblems()
     if not isinstance(raw, dict) or not isinstance(raw.get("params"), dict):
         problems.add(
@@ -209,12 +217,23 @@ def _profile_from_dict(raw: Any, source: str) -> Profile:
     )
 
 
+def shipped_profiles() -> list[str]:
+    """Names ``--profile`` accepts for the profiles shipped in planner/profiles/ (``v2``: the second model)."""
+    return sorted(p.stem.removeprefix("response_") for p in PROFILE_DIR.glob("response_*.yaml"))
+
+
 def load_profile(path: str | Path | None = None) -> Profile:
-    """A response profile YAML (duplicate keys refused), every number finite and in its range."""
+    """A response profile YAML (duplicate keys refused), every number finite and in its range.
+
+    ``path`` is a file, or the name of a shipped profile (``v2``, ``toy``, ``paper``, ...).
+    """
     path = Path(path) if path else DEFAULT_PROFILE
+    shipped = PROFILE_DIR / f"response_{path}.yaml"
+    if not path.exists() and path.name == str(path) and shipped.is_file():
+        path = shipped
     if not path.is_file() and not path.is_dir():
         raise UserError(
-            f"response profile {path} does not exist; give a file written by `s2d calibrate --out`, or leave --profile out for the paper's default."
+            f"response profile {path} does not exist; give a file written by `s2d calibrate --out`, a shipped profile's name ({', '.join(shipped_profiles())}), or leave --profile out for the default."
         )
     raw = load_yaml_text(read_text(path, "response profile"), str(path))
     return _profile_from_dict(raw, str(path))
@@ -222,6 +241,18 @@ def load_profile(path: str | Path | None = None) -> Profile:
 
 def dump_profile(profile: Profile) -> str:
     p = profile.params
+    if isinstance(p, SecondParams):
+        second: dict[str, Any] = {
+            "name": profile.name,
+            "model": "response_v2",
+            "source": profile.source,
+            "band_z": p.band_z,
+            "interpolated_sd_factor": p.interpolated_sd_factor,
+            # for reading: the fitted values; the fit below is what predictions use
+            "values": {k: float(f"{v:.6g}") for k, v in p.fitted.values.items()},
+            "fit": p.fitted.to_dict(),
+        }
+        return yaml.safe_dump(second, sort_keys=False, width=100)
     data: dict[str, Any] = {"name": profile.name, "source": profile.source, "params": {}}
     for name in SCALAR_PARAMS:
         data["params"][name] = {

@@ -69,6 +69,8 @@ from typing import Any
 
 import numpy as np
 
+from planner.contracts.errors import UserError
+
 WORLDS = ("toy", "paper")
 REFERENCE = {"toy": "toy", "paper": "math"}
 N_REF = {"toy": 4.5e5, "paper": 1.72e9}  # the size each world's compute scale is quoted at
@@ -309,3 +311,121 @@ def predict_points(v: dict[str, Any], x: Points) -> np.ndarray:
         is_t, logit(x.base_b_t) + shifts[x.shift_bt], logit(x.base_b_s) + shifts[x.shift_bs]
     )
     return sigmoid(start + slopes * moved)
+
+
+# ---------------------------------------------------------------------------
+# a fitted model: the parameters, their covariance and the spread the fit left
+
+
+def jacobian(fn: Any, z: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Forward-difference Jacobian of ``fn`` (a vector function) at ``z``."""
+    base = fn(z)
+    cols = []
+    for i in range(len(z)):
+        dz = z.copy()
+        dz[i] += h
+        cols.append((fn(dz) - base) / h)
+    return np.stack(cols, axis=1)
+
+
+@dataclass
+class Fitted:
+    """Fitted values (free space), their posterior covariance and the structural sd per world.
+
+    ``predict_points`` gives the mean and the sd of a prediction's band: the parameter
+    covariance carried through the gradient plus the world's structural spread
+    (planner/calibrate/fit_v2.py says how each is estimated). A measured point's
+    own noise is the caller's to add.
+    """
+
+    names: list[str]  # every parameter, base shifts last
+    z: np.ndarray  # free values, one per name
+    cov: np.ndarray  # their covariance from the fit (zero rows for those it did not move)
+    structural_sd: np.ndarray  # per world: residual spread beyond measurement noise
+    shifted: list[str]  # models (and model@benchmark) with a fitted base shift
+
+    @property
+    def values(self) -> dict[str, float]:
+        return {n: float(from_free(n, zi)) for n, zi in zip(self.names, self.z, strict=True)}
+
+    def predict_points(self, x: Points) -> tuple[np.ndarray, np.ndarray]:
+        mean = predict_points(values(self.z, self.names), x)
+        grad = jacobian(lambda z: predict_points(values(z, self.names), x), self.z)
+        var_par = np.einsum("ij,jk,ik->i", grad, self.cov, grad)
+        return mean, np.sqrt(np.maximum(var_par, 0.0) + self.structural_sd[x.world] ** 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for a profile file (free values and covariance at full precision)."""
+        return {
+            "names": list(self.names),
+            "free_values": [float(v) for v in self.z],
+            "covariance": [[float(v) for v in row] for row in self.cov],
+            "structural_sd": {w: float(s) for w, s in zip(WORLDS, self.structural_sd, strict=True)},
+            "shifted": list(self.shifted),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str) -> Fitted:
+        try:
+            order = [str(n) for n in d["names"]]
+            z = np.asarray(d["free_values"], dtype=float)
+            cov = np.asarray(d["covariance"], dtype=float)
+            structural = np.array([float(d["structural_sd"][w]) for w in WORLDS])
+            shifted = [str(s) for s in d.get("shifted", [])]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(
+                f"{where}: not a fitted second-version response model ({e!r})"
+            ) from None
+        missing = sorted(set(names()) - set(order))
+        if missing:
+            raise ValueError(f"{where}: the fit lacks parameters {', '.join(missing)}")
+        n = len(order)
+        if (
+            z.shape != (n,)
+            or cov.shape != (n, n)
+            or not (
+                np.all(np.isfinite(z))
+                and np.all(np.isfinite(cov))
+                and np.all(np.isfinite(structural))
+            )
+        ):
+            raise ValueError(
+                f"{where}: free_values must have one finite number per name ({n}) and covariance be {n} x {n}, finite"
+            )
+        return cls(order, z, cov, structural, shifted)
+
+
+@dataclass
+class SecondParams:
+    """A profile's fit of the second model, with how wide its band is drawn."""
+
+    fitted: Fitted
+    band_z: float = 1.645  # half-width of the band in sd (a 90% band)
+    interpolated_sd_factor: float = 2.0  # band widening where a model's figures are estimated
+
+    def benchmarks(self, world: str) -> list[str]:
+        """The benchmarks the fit reads out in a world: the reference, then its second views."""
+        return [REFERENCE[world]] + (["aime24", "aime25"] if world == "paper" else [])
+
+
+def second_from_dict(raw: dict[str, Any], source: str) -> SecondParams:
+    """The ``fit`` block of a ``model: response_v2`` profile, every number checked."""
+    try:
+        fitted = Fitted.from_dict(raw.get("fit") or {}, f"{source}: fit")
+    except ValueError as e:
+        raise UserError(
+            f"{e}; write the profile with `python examples/measured_runs/fit_profile.py --out FILE`."
+        ) from None
+    out = SecondParams(fitted)
+    for key in ("band_z", "interpolated_sd_factor"):
+        if key in raw:
+            v = raw[key]
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not np.isfinite(v)
+                or v <= 0
+            ):
+                raise UserError(f"{source}: {key}: expected a positive number, got {v!r}.")
+            setattr(out, key, float(v))
+    return out

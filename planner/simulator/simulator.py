@@ -20,6 +20,7 @@ from planner.scenario.models import PROFILE_DIR
 from planner.scenario.spec import Scenario
 from planner.simulator.population import CostTable, Evaluated, decode, evaluate
 from planner.simulator.response import DEFAULT_PROFILE, Profile, load_profile
+from planner.simulator.response_v2 import SecondParams
 
 
 def default_profile_path(sc: Scenario) -> str | None:
@@ -36,6 +37,11 @@ def check_benchmark(sc: Scenario, profile: Profile, profile_source: str) -> None
     whether GRPO's signal is judged on it); a benchmark missing from the table would
     silently be treated as the training distribution itself.
     """
+    if isinstance(profile.params, SecondParams):
+        from planner.simulator import second
+
+        second.check_benchmark(sc, profile.params, profile_source)
+        return
     scales = profile.params.benchmark_rl_scale
     bench = sc.benchmark
     if bench in scales:

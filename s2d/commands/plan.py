@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--profile",
         default=None,
-        help="response profile YAML (from s2d calibrate); default: the shipped one",
+        help="response profile YAML (from s2d calibrate), or a shipped one's name (v2: the second model); default: the world's first-model profile",
     )
     p.add_argument(
         "--json", action="store_true", help="print machine-readable JSON instead of tables"

@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="scenario YAML the plan runs under (hardware, model priors, benchmark)",
     )
     p.add_argument(
-        "--profile", default=None, help="response profile YAML (default: the shipped one)"
+        "--profile",
+        default=None,
+        help="response profile YAML, or a shipped one's name (v2: the second model); default: the world's first-model profile",
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=run)

@@ -1,0 +1,191 @@
+"""The second response model as the planner uses it: the shipped fit, search and simulate alike, bad input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import yaml
+
+from planner.calibrate.fit_v2 import second_profile
+from planner.calibrate.records import DATASET, load_records
+from planner.contracts.errors import UserError
+from planner.scenario.spec import load_scenario
+from planner.search.emit import plan_for, warmup_only
+from planner.simulator import second
+from planner.simulator.plans import simulate_plan
+from planner.simulator.response import load_profile
+from planner.simulator.response_v2 import SecondParams
+from planner.simulator.simulator import Simulator
+from s2d.cli import main
+
+# one allocation per workflow: (teacher index, stage-1 share of labels, shares per stage)
+WORKFLOWS = {
+    "direct": (-1, 0.5, [0, 0, 0, 1]),
+    "raw bridge": (0, 0.5, [0, 1, 1, 0]),
+    "rl bridge": (0, 1.0, [1, 1, 1, 0]),
+    "full": (0, 0.6, [1, 1, 1, 1]),
+    "no warmup": (0, 0.6, [1, 0, 1, 1]),
+}
+
+
+def _v2(path) -> Simulator:
+    return Simulator.create(load_scenario(path), "v2")
+
+
+def test_the_shipped_profile_is_the_fit_of_the_packaged_dataset():
+    # a dataset that grew without `python examples/measured_runs/fit_profile.py` fails here
+    shipped = load_profile("v2").params
+    assert isinstance(shipped, SecondParams)
+    refit = second_profile(load_records(), DATASET.name).params
+    assert isinstance(refit, SecondParams)
+    assert refit.fitted.names == shipped.fitted.names
+    assert refit.fitted.shifted == shipped.fitted.shifted
+    np.testing.assert_allclose(refit.fitted.z, shipped.fitted.z, atol=1e-4)
+    np.testing.assert_allclose(refit.fitted.structural_sd, shipped.fitted.structural_sd, atol=1e-4)
+
+
+@pytest.mark.parametrize("world", ["toy", "paper"])
+def test_search_and_simulate_predict_an_emitted_plan_alike(world, toy_problem_path, paper_scenario):
+    """The population reader (search) and the record reader (simulate) count a plan the same way."""
+    problem = _v2(toy_problem_path if world == "toy" else paper_scenario())
+    sc = problem.sc
+    rows = list(WORKFLOWS.values())
+    ev = problem.evaluate(
+        np.array([r[0] for r in rows]),
+        np.array([r[1] for r in rows]),
+        np.array([r[2] for r in rows], dtype=float),
+        0.8,
+    )
+    assert ev.valid.all()
+    warm = warmup_only(sc, ev.pop, problem.profile.params)
+    for i, name in enumerate(WORKFLOWS):
+        plan = plan_for(
+            sc, ev, i, "v2", name.replace(" ", "-"), 1.645, problem.profile.params, warm
+        )
+        again = simulate_plan(problem, replace(plan, prediction=None))
+        assert plan.prediction is not None and again.prediction is not None
+        assert set(again.prediction.stages) == set(plan.prediction.stages), name
+        for stage, p in plan.prediction.stages.items():
+            q = again.prediction.stages[stage]
+            assert q.accuracy == pytest.approx(p.accuracy, abs=1e-9), (name, stage)
+            assert (q.low, q.high) == pytest.approx((p.low, p.high), abs=1e-9), (name, stage)
+        assert again.prediction.final_accuracy == pytest.approx(ev.final_acc[i], abs=1e-9)
+
+
+def test_training_moves_the_prediction_and_the_band_comes_from_the_fit(toy_problem_path):
+    problem = _v2(toy_problem_path)
+    base = problem.sc.student.accuracy("toy", "student")
+    ev = problem.evaluate(
+        np.array([0, -1]),
+        np.array([0.6, 0.5]),
+        np.array([[1, 1, 1, 1], [0, 0, 0, 1]], dtype=float),
+        1.0,
+    )
+    # the fitted toy world: both workflows train the student above its base, with a band
+    # at least the world's structural spread wide and no wider than a few points
+    structural = problem.profile.params.fitted.structural_sd[0]
+    assert (ev.final_acc > base).all()
+    assert (ev.sd_final >= structural - 1e-12).all() and (ev.sd_final < 0.1).all()
+    assert ev.teacher_acc[0] > 0 and ev.teacher_acc[1] == 0.0 and ev.sd_teacher[1] == 0.0
+
+
+def test_an_estimated_model_widens_the_band_by_the_profile_factor(paper_scenario):
+    measured = _v2(paper_scenario(teachers=[{"model": "qwen3-8b", "measured": True}]))
+    estimated = _v2(paper_scenario(teachers=[{"model": "qwen3-8b", "measured": False}]))
+    args = (np.array([0]), np.array([0.6]), np.array([[1, 1, 1, 1]], dtype=float), 1.0)
+    a, b = measured.evaluate(*args), estimated.evaluate(*args)
+    assert b.final_acc[0] == pytest.approx(a.final_acc[0])
+    assert b.sd_final[0] == pytest.approx(2.0 * a.sd_final[0])
+
+
+def test_a_derived_base_gets_the_fitted_shift_and_a_given_one_is_taken_as_given(paper_scenario):
+    shipped = load_scenario(paper_scenario(teachers=["qwen3-8b"]))
+    given = load_scenario(
+        paper_scenario(teachers=[{"model": "qwen3-8b", "accuracy": {"math": 0.853}}])
+    )
+    assert second.model_facts(shipped.teachers[0], shipped)["base"] == "derived"
+    assert second.model_facts(given.teachers[0], given)["base"] == "measured"
+    assert second.model_facts(shipped.student, shipped)["base"] == "measured"
+
+
+def test_a_benchmark_the_second_model_cannot_read_is_refused(paper_scenario, capsys):
+    path = paper_scenario(
+        student={"model": "qwen3-1.7b", "accuracy": {"gsm8k": 0.8}},
+        teachers=[{"model": "qwen3-8b", "accuracy": {"gsm8k": 0.9}}],
+        objective={"benchmark": "gsm8k"},
+    )
+    with pytest.raises(UserError, match="math, aime24, aime25"):
+        _v2(path)
+    assert main(["plan", str(path), "--profile", "v2", "--trials", "5"]) == 2
+    assert "no readout for 'gsm8k'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "fit, words",
+    [
+        ({}, "not a fitted second-version response model"),
+        (
+            {
+                "names": ["rl_exponent"],
+                "free_values": [0.1],
+                "covariance": [[1.0]],
+                "structural_sd": {"toy": 0, "paper": 0},
+            },
+            "lacks parameters",
+        ),
+    ],
+)
+def test_a_broken_second_model_profile_exits_2_and_says_how_to_write_one(
+    fit, words, paper_scenario, tmp_path, capsys
+):
+    bad = tmp_path / "v2.yaml"
+    bad.write_text(yaml.safe_dump({"name": "broken", "model": "response_v2", "fit": fit}))
+    assert main(["plan", str(paper_scenario()), "--profile", str(bad), "--trials", "5"]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "fit_profile.py" in err
+
+
+def test_calibrate_from_a_second_model_profile_is_refused_with_what_to_do(
+    toy_problem_path, tmp_path, capsys
+):
+    (tmp_path / "run").mkdir()
+    code = main(
+        [
+            "calibrate",
+            str(tmp_path / "run"),
+            "--scenario",
+            str(toy_problem_path),
+            "--profile",
+            "v2",
+            "--out",
+            str(tmp_path / "cal.yaml"),
+        ]
+    )
+    assert code == 2
+    assert "second response model" in capsys.readouterr().err
+    assert not (tmp_path / "cal.yaml").exists()
+
+
+def test_plan_with_the_second_model_writes_a_plan_that_simulates_to_its_prediction(
+    paper_scenario, tmp_path, capsys
+):
+    scenario, out = str(paper_scenario()), tmp_path / "plans"
+    assert main(["plan", scenario, "--profile", "v2", "--trials", "40", "--out", str(out)]) == 0
+    best = yaml.safe_load((out / "best.yaml").read_text())
+    assert best["prediction"]["source"] == "response-v2"
+    capsys.readouterr()
+    plan = str(out / "best.yaml")
+    assert main(["simulate", plan, "--scenario", scenario, "--profile", "v2", "--json"]) == 0
+    simulated = json.loads(capsys.readouterr().out)
+    assert simulated["final_accuracy"] == pytest.approx(best["prediction"]["final_accuracy"])
+    for row in simulated["stages"]:
+        assert row["accuracy"] == pytest.approx(best["prediction"]["stages"][row["id"]]["accuracy"])
+
+
+def test_an_unknown_profile_name_lists_the_shipped_ones(paper_scenario, capsys):
+    assert main(["plan", str(paper_scenario()), "--profile", "v3", "--trials", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "response profile v3 does not exist" in err and "paper, toy, toy_measured, v2" in err
