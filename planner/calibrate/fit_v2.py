@@ -172,9 +172,11 @@ class SecondModel:
         return fit(records)
 
 
-def second_profile(records: Sequence[dict[str, Any]], dataset: str) -> Profile:
-    """A planner profile (planner/simulator/second.py) of the fit to ``records``."""
-    fitted = fit(records)
+def second_profile(
+    records: Sequence[dict[str, Any]], dataset: str, fitted: FittedV2 | None = None
+) -> Profile:
+    """A planner profile (planner/simulator/second.py) of the fit to ``records`` (``fitted``, if done)."""
+    fitted = fitted or fit(records)
     toy = [r for r in records if r["world"] == "toy"]
     settings = {r["setting"] for r in toy}
     n_toy = sum(len(points(r)) for r in toy)

@@ -122,6 +122,115 @@ def observations_from_run(
     return obs, compute
 
 
+def _hardware_fit(
+    problem: Simulator, compute: list[tuple[float, float]]
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """The hardware's utilisation scaled by measured / predicted compute: report and overrides."""
+    hardware: dict[str, dict[str, float]] = {}
+    overrides = dict(problem.profile.hardware_overrides)
+    if compute:
+        ratio = sum(m for m, _ in compute) / sum(p for _, p in compute)
+        hw = problem.sc.hardware
+        for name, value in (
+            ("decode_step_overhead_s", hw.decode_step_overhead_s * ratio),
+            ("train_mfu", hw.train_mfu / ratio),
+            ("score_mfu", hw.score_mfu / ratio),
+            ("prefill_mfu", hw.prefill_mfu / ratio),
+            ("decode_bandwidth_util", hw.decode_bandwidth_util / ratio),
+        ):
+            hardware[name] = {"before": getattr(hw, name), "after": value, "ratio": ratio}
+            overrides[name] = value
+    return hardware, overrides
+
+
+def record_of_run(problem: Simulator, run_dir: Path) -> dict[str, Any]:
+    """A run directory as a measured-runs record, its model facts from ``problem``'s scenario.
+
+    The form of planner/calibrate/records.py (a toy run's own record takes its facts
+    from the zoo instead): the from-scratch pipeline, ``own`` where this run trained,
+    the accuracy after each stage on the scenario's benchmark. A run that starts from
+    another run's checkpoint measures that checkpoint as its ``base``.
+    """
+    from planner.simulator import second
+    from planner.simulator.plans import _teacher_profile
+
+    rd = RunDir(run_dir)
+    if not rd.plan.is_file() or not rd.events.is_file():
+        raise UserError(
+            f"{run_dir} is not a run directory (it needs {rd.PLAN} and {rd.EVENTS}); give directories written by `s2d run`."
+        )
+    plan = load_plan(rd.plan)
+    full = from_scratch(plan)
+    own = {s.id for s in plan.stages}
+    rec = second.plan_record(problem.sc, full, _teacher_profile(problem, full))
+    rec.update(setting=f"calibration/{run_dir.name}", arm=run_dir.name)
+    for row in rec["stages"]:
+        row["own"] = row["id"] in own
+    inherited = [s.id for s in full.stages if s.id not in own and s.model == "student"]
+    ids = {s.id for s in full.stages}
+    bench = problem.sc.benchmark
+    for ev in read_events(rd.events):
+        stage = ev.get("stage")
+        if (
+            ev.kind != "eval"
+            or ev.get("benchmark") != bench
+            or (stage not in ids and stage != "base")
+        ):
+            continue
+        key = (inherited[-1] if inherited else "base") if stage == "base" else stage
+        rec["measured"][key] = {
+            "accuracy": measured_accuracy(run_dir, stage, bench, ev["accuracy"]),
+            "n": _count(run_dir, stage, bench, "n", ev["n"]),
+            "k": _count(run_dir, stage, bench, "k", ev["k"]),
+        }
+    return rec
+
+
+def _calibrate_second(problem: Simulator, run_dirs: list[Path]) -> CalibrationReport:
+    """Refit the second model on the packaged measured runs plus these runs' records."""
+    from planner.calibrate.fit_v2 import fit, second_profile
+    from planner.calibrate.records import load_records, points
+    from planner.simulator.pipelines import features
+
+    start = problem.profile
+    assert isinstance(start.params, SecondParams)
+    own = [record_of_run(problem, Path(d)) for d in run_dirs]
+    rows = [(r, s) for r in own for s in points(r)]
+    if not rows:
+        raise UserError(
+            f"no eval events on benchmark {problem.sc.benchmark!r} after a training stage in {', '.join(map(str, run_dirs))}; run plans with evaluation after each stage, or pick the scenario whose benchmark they measured."
+        )
+    compute: list[tuple[float, float]] = []
+    for d in run_dirs:
+        compute += observations_from_run(problem, Path(d))[1]
+    records = [*load_records(), *own]
+    before = [
+        float(v)
+        for v in start.params.fitted.predict_points(features(rows, start.params.fitted.shifted))[0]
+    ]
+    fitted = fit(records)
+    after = [float(v) for v in fitted.predict_many(rows)[0]]
+    point_rows = [
+        {
+            "run": rec["arm"],
+            "stage": stage,
+            "measured": float(rec["measured"][stage]["accuracy"]),
+            "prior": prior,
+            "predicted": post,
+            "error": round(100 * (post - float(rec["measured"][stage]["accuracy"])), 2),
+        }
+        for (rec, stage), prior, post in zip(rows, before, after, strict=True)
+    ]
+    hardware, overrides = _hardware_fit(problem, compute)
+    refit = second_profile(
+        records, f"the packaged measured runs and {len(own)} run(s) of {problem.sc.name}", fitted
+    )
+    refit.name = f"{start.name}+calibrated"
+    refit.hardware_overrides = overrides
+    refit.fit_report = point_rows
+    return CalibrationReport(refit, point_rows, hardware, list(fitted.names))
+
+
 def calibration_priors(start: Profile) -> tuple[list[str], dict[str, dict[str, float]]]:
     """The parameters a calibration refits (marked ``fit``) and their priors: the profile's values."""
     names = [n for n, meta in start.priors.items() if meta.get("fit")]
@@ -147,10 +256,7 @@ def calibrate_from_runs(
     both; compute is fitted on ``problem``'s own runs only (its hardware).
     """
     if isinstance(problem.profile.params, SecondParams):
-        raise UserError(
-            f"{problem.profile.name} is a fit of the second response model; `s2d calibrate` refits the first model's profile from run directories. "
-            "Start from a first-model profile (leave --profile out), or refit the second model on measured-run records with examples/measured_runs/fit_profile.py."
-        )
+        return _calibrate_second(problem, [*run_dirs, *(Path(d) for _, ds in others for d in ds)])
     observations, compute = [], []
     for d in run_dirs:
         o, c = observations_from_run(problem, Path(d))
@@ -180,20 +286,7 @@ def calibrate_from_runs(
         }
         for o, prior in zip(observations, before, strict=True)
     ]
-    hardware: dict[str, dict[str, float]] = {}
-    overrides = dict(start.hardware_overrides)
-    if compute:
-        ratio = sum(m for m, _ in compute) / sum(p for _, p in compute)
-        hw = problem.sc.hardware
-        for name, value in (
-            ("decode_step_overhead_s", hw.decode_step_overhead_s * ratio),
-            ("train_mfu", hw.train_mfu / ratio),
-            ("score_mfu", hw.score_mfu / ratio),
-            ("prefill_mfu", hw.prefill_mfu / ratio),
-            ("decode_bandwidth_util", hw.decode_bandwidth_util / ratio),
-        ):
-            hardware[name] = {"before": getattr(hw, name), "after": value, "ratio": ratio}
-            overrides[name] = value
+    hardware, overrides = _hardware_fit(problem, compute)
     profile = Profile(
         name=f"{start.name}+calibrated",
         params=fit.params,

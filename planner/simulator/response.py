@@ -153,16 +153,33 @@ PRIOR_RULES: dict[str, Rule | None] = {
 }
 
 
+def _number_table(raw: dict[str, Any], key: str, problems: FieldProblems) -> dict[str, float]:
+    """``raw[key]``: a mapping of names to positive numbers (each problem recorded)."""
+    out: dict[str, float] = {}
+    table = raw.get(key) or {}
+    if not isinstance(table, dict):
+        problems.add(key, f"expected a mapping, got {type(table).__name__}")
+        return out
+    for k, v in table.items():
+        out[str(k)] = number(v, f"{key}.{str(k)[:80]}", problems, _POSITIVE)
+    return out
+
+
 def _profile_from_dict(raw: Any, source: str) -> Profile:
     """Check a profile document whole (every problem at once, each field named) and build it."""
+    problems = FieldProblems()
     if isinstance(raw, dict) and raw.get("model") == "response_v2":
+        overrides = _number_table(raw, "hardware_overrides", problems)
+        if problems:
+            raise ValidationError(source, problems)
         return Profile(
             name=str(raw.get("name", Path(source).stem)),
             params=second_from_dict(raw, source),
             priors={},
             source=str(raw.get("source", "")),
+            hardware_overrides=overrides,
+            fit_report=list(raw.get("fit_report") or []),
         )
-    problems = FieldProblems()
     if not isinstance(raw, dict) or not isinstance(raw.get("params"), dict):
         problems.add(
             "params",
@@ -190,18 +207,8 @@ def _profile_from_dict(raw: Any, source: str) -> Profile:
     for name in SCALAR_PARAMS:
         if name not in raw["params"]:
             problems.add(f"params.{name}", "missing", "give it a value: params.NAME.value")
-    scales: dict[str, float] = {}
-    overrides: dict[str, float] = {}
-    for key, into, limits in (
-        ("benchmark_rl_scale", scales, _POSITIVE),
-        ("hardware_overrides", overrides, _POSITIVE),
-    ):
-        table = raw.get(key) or {}
-        if not isinstance(table, dict):
-            problems.add(key, f"expected a mapping, got {type(table).__name__}")
-            continue
-        for k, v in table.items():
-            into[str(k)] = number(v, f"{key}.{str(k)[:80]}", problems, limits)
+    scales = _number_table(raw, "benchmark_rl_scale", problems)
+    overrides = _number_table(raw, "hardware_overrides", problems)
     fit_report = raw.get("fit_report") or []
     if not isinstance(fit_report, list):
         problems.add("fit_report", f"expected a list, got {type(fit_report).__name__}")
@@ -252,6 +259,12 @@ def dump_profile(profile: Profile) -> str:
             "values": {k: float(f"{v:.6g}") for k, v in p.fitted.values.items()},
             "fit": p.fitted.to_dict(),
         }
+        if profile.hardware_overrides:
+            second["hardware_overrides"] = {
+                k: float(f"{v:.6g}") for k, v in profile.hardware_overrides.items()
+            }
+        if profile.fit_report:
+            second["fit_report"] = profile.fit_report
         return yaml.safe_dump(second, sort_keys=False, width=100)
     data: dict[str, Any] = {"name": profile.name, "source": profile.source, "params": {}}
     for name in SCALAR_PARAMS:

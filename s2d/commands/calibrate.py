@@ -26,7 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the scenario the runs were planned for (hardware, model facts, benchmark)",
     )
     p.add_argument("--out", type=Path, required=True, help="profile YAML to write")
-    p.add_argument("--profile", default=None, help="starting profile (default: the shipped one)")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="starting profile (default: the world's first-model one); v2 (or a second-model file) refits the second model on the packaged measured runs plus these",
+    )
     p.add_argument("--json", action="store_true", help="print the fit report as JSON")
     p.set_defaults(func=run)
 

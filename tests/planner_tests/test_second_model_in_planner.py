@@ -14,6 +14,7 @@ from planner.calibrate.records import DATASET, load_records
 from planner.contracts.errors import UserError
 from planner.scenario.spec import load_scenario
 from planner.search.emit import plan_for, warmup_only
+from planner.search.pipeline import make_plans
 from planner.simulator import second
 from planner.simulator.plans import simulate_plan
 from planner.simulator.response import load_profile
@@ -148,25 +149,33 @@ def test_a_broken_second_model_profile_exits_2_and_says_how_to_write_one(
     assert words in err and "fit_profile.py" in err
 
 
-def test_calibrate_from_a_second_model_profile_is_refused_with_what_to_do(
+def test_calibrate_refits_the_second_model_on_the_dataset_and_the_runs_and_plan_uses_it(
     toy_problem_path, tmp_path, capsys
 ):
-    (tmp_path / "run").mkdir()
-    code = main(
-        [
-            "calibrate",
-            str(tmp_path / "run"),
-            "--scenario",
-            str(toy_problem_path),
-            "--profile",
-            "v2",
-            "--out",
-            str(tmp_path / "cal.yaml"),
-        ]
-    )
-    assert code == 2
-    assert "second response model" in capsys.readouterr().err
-    assert not (tmp_path / "cal.yaml").exists()
+    """Runs that measured 8 points above the prediction pull the refit toward them."""
+    from tests.planner_tests.test_calibration_runs import _fake_run
+
+    plan = make_plans(toy_problem_path, out=tmp_path / "p", trials=30, profile="v2").best
+    assert plan.prediction is not None and plan.prediction.source == "response-v2"
+    for seed in (0, 1):
+        _fake_run(tmp_path / f"run{seed}", replace(plan, seed=seed), 0.08, 1.5, "cpu_seconds")
+    out = tmp_path / "cal.yaml"
+    args = ["calibrate", str(tmp_path / "run0"), str(tmp_path / "run1"), "--scenario"]
+    assert main([*args, str(toy_problem_path), "--profile", "v2", "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    points = report["points"]
+    assert len(points) == 2 * len(plan.stages)
+    before = np.mean([abs(p["prior"] - p["measured"]) for p in points])
+    after = np.mean([abs(p["predicted"] - p["measured"]) for p in points])
+    assert before == pytest.approx(0.08, abs=1e-6) and after < 0.5 * before
+    cal = load_profile(out)
+    assert isinstance(cal.params, SecondParams) and cal.name == "response-v2+calibrated"
+    assert cal.hardware_overrides["train_mfu"] < load_scenario(toy_problem_path).hardware.train_mfu
+    again = simulate_plan(Simulator.create(load_scenario(toy_problem_path), str(out)), plan)
+    assert again.prediction is not None
+    lifted = again.prediction.final_accuracy - plan.prediction.final_accuracy
+    assert lifted > 0.04
+    assert again.prediction.total_compute > 1.3 * plan.prediction.total_compute
 
 
 def test_plan_with_the_second_model_writes_a_plan_that_simulates_to_its_prediction(
