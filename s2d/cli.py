@@ -37,6 +37,7 @@ COMMAND_MODULES = [
     "s2d.commands.data",
     "s2d.commands.simulate",
     "s2d.commands.calibrate",
+    "s2d.commands.pilot",
 ]
 
 

@@ -70,7 +70,7 @@ def print_outcome(outcome: RunOutcome) -> None:
 
 def execute(
     comp: Comparison,
-    zoo_root: Path,
+    zoo_root: Path | None,
     n_lanes: int = 2,
     on_finish: Callable[[RunOutcome], None] | None = None,
 ) -> None:
@@ -98,8 +98,7 @@ def execute(
                         str(comp.out / "plans" / f"{name}.yaml"),
                         "--run-dir",
                         str(run_dir),
-                        "--toy-zoo",
-                        str(zoo_root),
+                        *(["--toy-zoo", str(zoo_root)] if zoo_root is not None else []),
                         "--quiet",
                     ],
                     env=env,

@@ -40,7 +40,7 @@ def test_every_command_is_covered():
     assert {"s2d run", "s2d plan", "s2d validate", "s2d toy build", "s2d data inspect"} <= set(
         COMMANDS
     )
-    assert len(COMMANDS) == 11
+    assert len(COMMANDS) == 12
 
 
 @pytest.mark.parametrize("prog", sorted(PARSERS))
