@@ -49,9 +49,11 @@ def lanes_for(runs: list[str], n_lanes: int) -> list[list[str]]:
     lanes: list[list[str]] = [[] for _ in range(max(1, n_lanes))]
     lanes[0] = [r for r in runs if r == "workflow"] + [r for r in runs if r in AFTER_WORKFLOW]
     others = [r for r in runs if r != "workflow" and r not in AFTER_WORKFLOW]
-    # Lane 0 carries the long workflow chain: the other runs share the remaining lanes.
+    # Lane 0 carries the long workflow chain: the other runs share the remaining lanes
+    # (all of them when there is no chain).
+    free = list(range(1 if lanes[0] else 0, len(lanes))) or [0]
     for i, r in enumerate(others):
-        lanes[1 + i % (len(lanes) - 1) if len(lanes) > 1 else 0].append(r)
+        lanes[free[i % len(free)]].append(r)
     return [lane for lane in lanes if lane]
 
 

@@ -162,6 +162,50 @@ def fit(records: Sequence[dict[str, Any]], max_iter: int = 200) -> FittedV2:
     return fitted
 
 
+def update(start: M.Fitted, records: Sequence[dict[str, Any]], max_iter: int = 200) -> FittedV2:
+    """``start`` moved toward ``records`` (a user's own runs): MAP with ``start`` as the prior's centre.
+
+    Each parameter may move as far as its prior width in
+    planner/simulator/response_v2.py allows: the user's setting is taken as a new
+    world of the same family, not as more draws from the worlds ``start`` was
+    fitted on (its posterior covariance as the prior, tried on synthetic worlds,
+    moved too little where the world differed and chose worse; README, "Pilot
+    runs"). Refitting the whole dataset with the runs added let 117 packaged
+    points outweigh a user's handful. The structural sd stays ``start``'s: a few
+    runs cannot estimate it.
+    """
+    rows = _rows(records)
+    if not rows:
+        raise ValueError("no measured points to fit")
+    names, shifted = list(start.names), list(start.shifted)
+    x = features(rows, shifted)
+    y = np.array([float(r["measured"][s]["accuracy"]) for r, s in rows])
+    sd = np.array([measurement_sd(r, s) for r, s in rows])
+    seen = set(x.world.tolist())
+    free = [
+        i
+        for i, n in enumerate(names)
+        if not (M.spec(n).per_world and M.WORLDS.index(n.split(".")[1]) not in seen)
+    ]
+    centre = start.z.copy()
+    prior_sd = np.array([M.spec(n).sd_log for n in names])[free]
+
+    def full(zf: np.ndarray) -> np.ndarray:
+        out = centre.copy()
+        out[free] = zf
+        return out
+
+    def residuals(zf: np.ndarray) -> np.ndarray:
+        pred = M.predict_points(M.values(full(zf), names), x)
+        return np.concatenate([(pred - y) / sd, (zf - centre[free]) / prior_sd])
+
+    zf = _levenberg_marquardt(residuals, centre[free].copy(), max_iter)
+    jac = M.jacobian(residuals, zf)
+    cov_out = np.zeros((len(names), len(names)))
+    cov_out[np.ix_(free, free)] = np.linalg.pinv(jac.T @ jac)
+    return FittedV2(names, full(zf), cov_out, start.structural_sd.copy(), shifted)
+
+
 @dataclass
 class SecondModel:
     """The second response model, as the validation checks see it."""

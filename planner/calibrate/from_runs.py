@@ -187,9 +187,10 @@ def record_of_run(problem: Simulator, run_dir: Path) -> dict[str, Any]:
 
 
 def _calibrate_second(problem: Simulator, run_dirs: list[Path]) -> CalibrationReport:
-    """Refit the second model on the packaged measured runs plus these runs' records."""
-    from planner.calibrate.fit_v2 import fit, second_profile
-    from planner.calibrate.records import load_records, points
+    """Move the second model's fit toward these runs (``fit_v2.update``), hardware scaled as for the first."""
+    from planner.calibrate.fit_v2 import update
+    from planner.calibrate.records import points
+    from planner.simulator import response_v2 as M
     from planner.simulator.pipelines import features
 
     start = problem.profile
@@ -203,12 +204,11 @@ def _calibrate_second(problem: Simulator, run_dirs: list[Path]) -> CalibrationRe
     compute: list[tuple[float, float]] = []
     for d in run_dirs:
         compute += observations_from_run(problem, Path(d))[1]
-    records = [*load_records(), *own]
     before = [
         float(v)
         for v in start.params.fitted.predict_points(features(rows, start.params.fitted.shifted))[0]
     ]
-    fitted = fit(records)
+    fitted = update(start.params.fitted, own)
     after = [float(v) for v in fitted.predict_many(rows)[0]]
     point_rows = [
         {
@@ -222,12 +222,18 @@ def _calibrate_second(problem: Simulator, run_dirs: list[Path]) -> CalibrationRe
         for (rec, stage), prior, post in zip(rows, before, after, strict=True)
     ]
     hardware, overrides = _hardware_fit(problem, compute)
-    refit = second_profile(
-        records, f"the packaged measured runs and {len(own)} run(s) of {problem.sc.name}", fitted
+    refit = Profile(
+        name=f"{start.name}+calibrated",
+        params=SecondParams(
+            M.Fitted(fitted.names, fitted.z, fitted.cov, fitted.structural_sd, fitted.shifted),
+            start.params.band_z,
+            start.params.interpolated_sd_factor,
+        ),
+        priors={},
+        source=f"{start.source}; moved toward {len(rows)} measured point(s) of {len(own)} run(s) of {problem.sc.name}",
+        hardware_overrides=overrides,
+        fit_report=point_rows,
     )
-    refit.name = f"{start.name}+calibrated"
-    refit.hardware_overrides = overrides
-    refit.fit_report = point_rows
     return CalibrationReport(refit, point_rows, hardware, list(fitted.names))
 
 

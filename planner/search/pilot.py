@@ -60,7 +60,7 @@ def workflow_of(ev: Evaluated, i: int, teachers: list[str]) -> str:
 
 
 def contenders(problem: Simulator, label_steps: int = 10, share_steps: int = 10) -> list[Contender]:
-    """The best allocation of each workflow on the grid, best objective first."""
+    """The best allocation of each workflow on the grid, best objective first, each rival's chance set."""
     sc = problem.sc
     names = [t.name for t in sc.teachers]
     z = problem.profile.params.band_z
@@ -81,7 +81,36 @@ def contenders(problem: Simulator, label_steps: int = 10, share_steps: int = 10)
         )
         for key, (objective, ev, i) in best.items()
     ]
-    return sorted(out, key=lambda c: -c.objective)
+    out.sort(key=lambda c: -c.objective)
+    for rival in out[1:]:
+        rival.chance = chance_better(rival, out[0])
+    return out
+
+
+def student_learned(records: list[dict]) -> bool:
+    """Whether any pilot measured its student above its own base by more than twice the noise.
+
+    A pilot too short for the student to move (the toy world's warmup first costs
+    accuracy before it gives any) says how short runs start, not where full-length
+    ones end: a refit on it alone extrapolates from nothing.
+    """
+    for rec in records:
+        base = rec["measured"].get("base")
+        if base is None:
+            continue
+        roles = {s["id"]: s["role"] for s in rec["stages"] if s["own"]}
+        for stage, m in rec["measured"].items():
+            if roles.get(stage) not in ("warmup", "opd", "student_rl"):
+                continue
+            noise = math.sqrt(
+                sum(
+                    max(x["accuracy"] * (1 - x["accuracy"]), 1e-4) / max(x["n"] * max(x["k"], 1), 1)
+                    for x in (m, base)
+                )
+            )
+            if m["accuracy"] > base["accuracy"] + 2 * noise:
+                return True
+    return False
 
 
 def chance_better(rival: Contender, decision: Contender) -> float:
@@ -120,7 +149,7 @@ def _slug(workflow: str) -> str:
 
 def propose(
     problem: Simulator,
-    share: float = 0.2,
+    share: float = 0.5,
     max_pilots: int = 3,
     min_chance: float = 0.1,
     found: list[Contender] | None = None,
@@ -130,8 +159,6 @@ def propose(
     if not ranked:
         return [], []
     decision, rivals = ranked[0], ranked[1:]
-    for r in rivals:
-        r.chance = chance_better(r, decision)
     likely = sorted((r for r in rivals if r.chance >= min_chance), key=lambda r: -r.chance)
     chosen = [decision, *likely[: max(max_pilots - 1, 0)]] if likely else []
     if not chosen:

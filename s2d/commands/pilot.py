@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=examples(
             "s2d pilot examples/toy_scenario.yaml --out pilots/toy",
             "s2d pilot examples/toy_scenario.yaml --out pilots/toy --dry-run   # propose only",
-            "s2d pilot examples/toy_scenario.yaml --out pilots/toy --share 0.1 --max-pilots 2",
+            "s2d pilot examples/toy_scenario.yaml --out pilots/toy --share 0.3 --max-pilots 2",
         ),
     )
     p.add_argument("scenario", type=Path, help="scenario YAML")
@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--share",
         type=share,
-        default=0.2,
+        default=0.5,
         help="share of the budget all pilots spend",
     )
     p.add_argument(
@@ -139,35 +139,57 @@ def run(args: argparse.Namespace) -> int:
         return show.done(doc)
 
     from planner.calibrate import calibrate_from_runs
+    from planner.calibrate.from_runs import record_of_run
     from planner.contracts import atomic_write_text
+    from planner.search.pilot import student_learned
     from planner.simulator import dump_profile
-    from s2d.compare import Comparison, execute
 
-    comp = Comparison(
-        plan=decision.plan, out=out / "pilots", runs={p.plan.name: p.plan for p in pilots}
-    )
     zoo = Path(sc.zoo) if sc.world == "toy" and sc.zoo else None
-    execute(comp, zoo, args.lanes, on_finish=None if args.json else show.finished)
-    report = calibrate_from_runs(problem, [comp.run_dir(p.plan.name) for p in pilots])
+    dirs = execute_pilots(
+        [p.plan for p in pilots],
+        out / "pilots",
+        zoo,
+        args.lanes,
+        None if args.json else show.finished,
+    )
+    report = calibrate_from_runs(problem, dirs)
     atomic_write_text(out / "calibrated.yaml", dump_profile(report.profile))
     after_problem = Simulator.create(sc, str(out / "calibrated.yaml"))
     after = contenders(after_problem)
-    best = after[0]
+    informative = student_learned([record_of_run(problem, d) for d in dirs])
+    best = after[0] if informative else decision
     save_plan(best.plan, out / "best.yaml")
     doc.update(
         points=report.points,
         after=[_decision_row(c) for c in after],
+        informative=informative,
         changed=best.workflow != decision.workflow,
     )
     show.points(report.points)
     show.decisions("the workflows after the pilots", after)
-    verb = "changed" if doc["changed"] else "stayed"
-    show.line(
-        f"decision {verb}: {decision.workflow} ({100 * decision.final:.1f} predicted) -> {best.workflow} ({100 * best.final:.1f} predicted); wrote {out / 'best.yaml'} and {out / 'calibrated.yaml'}"
-    )
+    if not informative:
+        show.line(
+            f"the pilots were too short for the student to move above its base at any stage, so the refit extrapolates from nothing: the decision stays {decision.workflow}; wrote it to {out / 'best.yaml'} ({out / 'calibrated.yaml'} holds the refit). Pilot again with a larger --share."
+        )
+    else:
+        verb = "changed" if doc["changed"] else "stayed"
+        show.line(
+            f"decision {verb}: {decision.workflow} ({100 * decision.final:.1f} predicted) -> {best.workflow} ({100 * best.final:.1f} predicted); wrote {out / 'best.yaml'} and {out / 'calibrated.yaml'}"
+        )
     if args.json:
         print(json.dumps(doc, indent=2))
     return 0
+
+
+def execute_pilots(
+    plans: list[Any], out: Path, zoo: Path | None, lanes: int, on_finish: Any = None
+) -> list[Path]:
+    """Run the pilot plans with ``s2d run`` (``lanes`` at a time, resuming); their run directories."""
+    from s2d.compare import Comparison, execute
+
+    comp = Comparison(plan=plans[0], out=out, runs={p.name: p for p in plans})
+    execute(comp, zoo, lanes, on_finish=on_finish)
+    return [comp.run_dir(p.name) for p in plans]
 
 
 class _Printer:
@@ -203,7 +225,8 @@ class _Printer:
         for col in ("workflow", "predicted %", "90% band", self.unit, "chance it beats the first"):
             t.add_column(col, justify="left" if col == "workflow" else "right")
         for i, c in enumerate(ranked):
-            low, high = 100 * (c.final - 1.645 * c.sd), 100 * (c.final + 1.645 * c.sd)
+            low = 100 * max(c.final - 1.645 * c.sd, 0.0)
+            high = 100 * min(c.final + 1.645 * c.sd, 1.0)
             t.add_row(
                 c.workflow,
                 f"{100 * c.final:.1f}",

@@ -17,6 +17,8 @@ def test_runs_that_reuse_the_workflow_wait_for_it():
     assert lanes[0] == ["workflow", "replay", "opd_only"]
     assert sorted(lanes[1]) == ["direct", "raw_bridge"]
     assert compare.lanes_for(["workflow", "direct"], 1) == [["workflow", "direct"]]
+    # without a workflow chain (pilots) every lane takes runs
+    assert compare.lanes_for(["a", "b", "c"], 2) == [["a", "c"], ["b"]]
 
 
 def _fake_run(run_dir: Path, stages: dict[str, tuple[float, float]]) -> None:

@@ -92,3 +92,101 @@ def test_bad_options_exit_2(flag, value, paper_scenario, tmp_path, capsys):
     assert main(["pilot", str(paper_scenario()), "--out", str(tmp_path / "o"), flag, value]) == 2
     assert "must be a fraction of the budget" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def _world(path, **values) -> Simulator:
+    """The shipped second model with some values replaced: a stand-in for how the world behaves."""
+    from planner.simulator import response_v2 as M
+
+    truth = _sim(path)
+    fit = truth.profile.params.fitted
+    for name, v in values.items():
+        fit.z[fit.names.index(name)] = M.to_free(name, v)
+    return truth
+
+
+def _measured_in(world: Simulator, flat: bool = False):
+    """Pilot runs whose evals measure what ``world`` predicts (``flat``: the student never moves).
+
+    Written as s2d run writes them: the base eval, then each stage's end and eval.
+    """
+    from dataclasses import replace
+
+    from planner.contracts.plan import save_plan
+    from planner.contracts.runlog import EventWriter, Spend
+    from planner.simulator.plans import simulate_plan
+
+    base = world.sc.student.accuracy("toy", "student")
+
+    def execute(plans, out, zoo, lanes, on_finish=None):
+        dirs = []
+        for p in plans:
+            truth = simulate_plan(world, replace(p, prediction=None))
+            run = out / p.name
+            save_plan(truth, run / "plan.yaml")
+            with EventWriter(run / "events.jsonl") as w:
+                w.emit("run_start", plan=p.name)
+                w.emit("eval", stage="base", benchmark="toy", accuracy=base, n=400, k=4)
+                for s in truth.stages:
+                    pred = truth.prediction.stages[s.id]
+                    student = s.model == "student"
+                    acc = base if flat and student else pred.accuracy
+                    w.emit("stage_start", stage=s.id, stage_kind=s.kind)
+                    w.emit(
+                        "stage_end", stage=s.id, status="ok", spent=Spend(cpu_seconds=pred.compute)
+                    )
+                    w.emit("eval", stage=s.id, benchmark="toy", accuracy=acc, n=400, k=4)
+                w.emit("run_end", status="ok")
+            dirs.append(run)
+        return dirs
+
+    return execute
+
+
+# A world where the pilots carry the information that decides (README, "Pilot runs", has the
+# whole table of ten, worlds where they do not among them).
+@pytest.mark.parametrize("world", [{"rl_mid.toy": 3000.0}], ids=["rl-slower-than-fitted"])
+def test_planning_after_the_pilots_chooses_better_in_the_world_they_measured(
+    world, toy_problem_path, tmp_path, monkeypatch, capsys
+):
+    from dataclasses import replace
+
+    from planner.simulator.plans import simulate_plan
+
+    truth = _world(toy_problem_path, **world)
+    monkeypatch.setattr("s2d.commands.pilot.execute_pilots", _measured_in(truth))
+    out = tmp_path / "pilot"
+    assert main(["pilot", str(toy_problem_path), "--out", str(out), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+
+    def measured(plan):
+        return simulate_plan(truth, replace(plan, prediction=None)).prediction.final_accuracy
+
+    best_in_world = contenders(truth)[0].final
+    before, after = load_plan(out / "before.yaml"), load_plan(out / "best.yaml")
+    # the uncalibrated decision is wrong in this world; after the pilots it is the world's best
+    assert measured(before) < best_in_world - 0.002
+    assert measured(after) == pytest.approx(best_in_world, abs=0.002)
+    assert len(doc["points"]) == sum(
+        len(
+            [
+                s
+                for s in load_plan(out / "pilots" / "plans" / f"{p['name']}.yaml").stages
+                if s.budget
+            ]
+        )
+        for p in doc["pilots"]
+    )
+
+
+def test_pilots_too_short_to_move_the_student_leave_the_decision_as_it_was(
+    toy_problem_path, tmp_path, monkeypatch, capsys
+):
+    # what the toy world's short pilots did: the student measured at its base after every stage
+    truth = _world(toy_problem_path)
+    monkeypatch.setattr("s2d.commands.pilot.execute_pilots", _measured_in(truth, flat=True))
+    out = tmp_path / "pilot"
+    assert main(["pilot", str(toy_problem_path), "--out", str(out)]) == 0
+    assert "too short for the student to move" in capsys.readouterr().out
+    assert (out / "best.yaml").read_text() == (out / "before.yaml").read_text()
+    assert (out / "calibrated.yaml").is_file()
