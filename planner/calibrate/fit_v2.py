@@ -101,13 +101,20 @@ def _levenberg_marquardt(residuals: Any, z: np.ndarray, max_iter: int) -> np.nda
     return z
 
 
-def fit(records: Sequence[dict[str, Any]], max_iter: int = 200) -> FittedV2:
-    """MAP fit to every measured point of ``records``; parameters of a world they lack stay at their priors."""
-    rows = _rows(records)
-    if not rows:
-        raise ValueError("no measured points to fit")
-    shifted = derived_models(records)
-    names = M.names() + shift_names(records)
+def _map(
+    rows: Sequence[tuple[dict[str, Any], str]],
+    names: list[str],
+    shifted: list[str],
+    centre: np.ndarray,
+    max_iter: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, M.Points, np.ndarray, np.ndarray]:
+    """MAP over ``rows`` with priors centred on ``centre`` (free space), each parameter's prior width.
+
+    Parameters of a world the rows lack stay at the centre. Returns the fitted free
+    values, their posterior covariance (zero rows for those held), the degrees of
+    freedom the fit spent on each point (the hat matrix's diagonal), and the points,
+    measured accuracies and sds.
+    """
     x = features(rows, shifted)
     y = np.array([float(r["measured"][s]["accuracy"]) for r, s in rows])
     sd = np.array([measurement_sd(r, s) for r, s in rows])
@@ -117,28 +124,37 @@ def fit(records: Sequence[dict[str, Any]], max_iter: int = 200) -> FittedV2:
         for i, n in enumerate(names)
         if not (M.spec(n).per_world and M.WORLDS.index(n.split(".")[1]) not in seen)
     ]
-    prior = np.array([M.to_free(n, M.spec(n).prior) for n in names])
     prior_sd = np.array([M.spec(n).sd_log for n in names])[free]
 
     def full(zf: np.ndarray) -> np.ndarray:
-        out = prior.copy()
+        out = centre.copy()
         out[free] = zf
         return out
 
     def residuals(zf: np.ndarray) -> np.ndarray:
         pred = M.predict_points(M.values(full(zf), names), x)
-        return np.concatenate([(pred - y) / sd, (zf - prior[free]) / prior_sd])
+        return np.concatenate([(pred - y) / sd, (zf - centre[free]) / prior_sd])
 
-    zf = _levenberg_marquardt(residuals, prior[free].copy(), max_iter)
+    zf = _levenberg_marquardt(residuals, centre[free].copy(), max_iter)
     jac = M.jacobian(residuals, zf)
     posterior = np.linalg.pinv(jac.T @ jac)  # the prior rows included: the posterior covariance
     cov = np.zeros((len(names), len(names)))
     cov[np.ix_(free, free)] = posterior
-    z = full(zf)
-    pred = M.predict_points(M.values(z, names), x)
-    # degrees of freedom the fit spent on each point: the diagonal of the hat matrix
     j_data = jac[: len(y)]
     used = np.einsum("ij,jk,ik->i", j_data, posterior, j_data)
+    return full(zf), cov, used, x, y, sd
+
+
+def fit(records: Sequence[dict[str, Any]], max_iter: int = 200) -> FittedV2:
+    """MAP fit to every measured point of ``records``; parameters of a world they lack stay at their priors."""
+    rows = _rows(records)
+    if not rows:
+        raise ValueError("no measured points to fit")
+    shifted = derived_models(records)
+    names = M.names() + shift_names(records)
+    prior = np.array([M.to_free(n, M.spec(n).prior) for n in names])
+    z, cov, used, x, y, sd = _map(rows, names, shifted, prior, max_iter)
+    pred = M.predict_points(M.values(z, names), x)
     structural = np.zeros(len(M.WORLDS))
     for wi in range(len(M.WORLDS)):
         mask = x.world == wi
@@ -178,32 +194,8 @@ def update(start: M.Fitted, records: Sequence[dict[str, Any]], max_iter: int = 2
     if not rows:
         raise ValueError("no measured points to fit")
     names, shifted = list(start.names), list(start.shifted)
-    x = features(rows, shifted)
-    y = np.array([float(r["measured"][s]["accuracy"]) for r, s in rows])
-    sd = np.array([measurement_sd(r, s) for r, s in rows])
-    seen = set(x.world.tolist())
-    free = [
-        i
-        for i, n in enumerate(names)
-        if not (M.spec(n).per_world and M.WORLDS.index(n.split(".")[1]) not in seen)
-    ]
-    centre = start.z.copy()
-    prior_sd = np.array([M.spec(n).sd_log for n in names])[free]
-
-    def full(zf: np.ndarray) -> np.ndarray:
-        out = centre.copy()
-        out[free] = zf
-        return out
-
-    def residuals(zf: np.ndarray) -> np.ndarray:
-        pred = M.predict_points(M.values(full(zf), names), x)
-        return np.concatenate([(pred - y) / sd, (zf - centre[free]) / prior_sd])
-
-    zf = _levenberg_marquardt(residuals, centre[free].copy(), max_iter)
-    jac = M.jacobian(residuals, zf)
-    cov_out = np.zeros((len(names), len(names)))
-    cov_out[np.ix_(free, free)] = np.linalg.pinv(jac.T @ jac)
-    return FittedV2(names, full(zf), cov_out, start.structural_sd.copy(), shifted)
+    z, cov, _, _, _, _ = _map(rows, names, shifted, start.z, max_iter)
+    return FittedV2(names, z, cov, start.structural_sd.copy(), shifted)
 
 
 @dataclass

@@ -259,13 +259,7 @@ def dump_profile(profile: Profile) -> str:
             "values": {k: float(f"{v:.6g}") for k, v in p.fitted.values.items()},
             "fit": p.fitted.to_dict(),
         }
-        if profile.hardware_overrides:
-            second["hardware_overrides"] = {
-                k: float(f"{v:.6g}") for k, v in profile.hardware_overrides.items()
-            }
-        if profile.fit_report:
-            second["fit_report"] = profile.fit_report
-        return yaml.safe_dump(second, sort_keys=False, width=100)
+        return _dump_with_calibration(second, profile)
     data: dict[str, Any] = {"name": profile.name, "source": profile.source, "params": {}}
     for name in SCALAR_PARAMS:
         data["params"][name] = {
@@ -273,6 +267,11 @@ def dump_profile(profile: Profile) -> str:
             **profile.priors.get(name, {}),
         }
     data["benchmark_rl_scale"] = dict(p.benchmark_rl_scale)
+    return _dump_with_calibration(data, profile)
+
+
+def _dump_with_calibration(data: dict[str, Any], profile: Profile) -> str:
+    """``data`` with what a calibration added (hardware overrides, the fit report), as YAML."""
     if profile.hardware_overrides:
         data["hardware_overrides"] = {
             k: float(f"{v:.6g}") for k, v in profile.hardware_overrides.items()

@@ -25,6 +25,7 @@ as given.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -172,11 +173,11 @@ def outputs(
     an emitted plan's warmup stage reports them.
     """
     n = len(pop)
-    parts = [population_points(sc, pop, params.fitted, o) for o in (TEACHER, BRIDGE, FINAL)]
+    one = population_points(sc, pop, params.fitted, TEACHER)
     if bridge_only:
         zero = np.zeros(n)
-        for p in parts:
-            p.opd, p.labels3, p.visits3 = zero, zero, zero
+        one = replace(one, opd=zero, labels3=zero, visits3=zero)
+    parts = [replace(one, output=np.full(n, o)) for o in (TEACHER, BRIDGE, FINAL)]
     mean, sd = params.fitted.predict_points(_stack(parts))
     scale = np.where(_interpolated(sc, pop), params.interpolated_sd_factor, 1.0)
     trained_t = (pop.teacher >= 0) & (pop.steps["teacher_rl"] > 0)
