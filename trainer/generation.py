@@ -315,6 +315,47 @@ def _spare_default_group() -> Iterator[None]:
         dist.destroy_process_group = destroy
 
 
+def reload_colocated_weights(generation: Any) -> None:
+    """TRL's colocated weight sync, through vLLM's in-place reload (the CPU backend's way in).
+
+    vLLM's CPU backend repacks each linear layer's weight into its GEMM kernel's format
+    after loading (oneDNN, or the AMX kernels where the CPU has them) and replaces the
+    parameter by an empty one, so TRL's colocated sync, which hands the trained weights to
+    ``model.load_weights`` one parameter at a time, fails on the first of them (``'Parameter'
+    object has no attribute 'weight_loader'``); a build without those kernels keeps plain
+    weights and never showed it. ``model_runner.reload_weights`` restores each layer's
+    checkpoint-format parameters, loads into them and repacks: it is given TRL's own walk
+    over the trained parameters (gathered under ZeRO-3 or FSDP, PEFT adapters merged) as one
+    iterator. A layer that shares a tied weight it did not load itself (Qwen3's ``lm_head``,
+    tied to the embedding) is left with the kernel's copy of the old weight, so every layer
+    whose GEMM kept its plain weight (the embedding kind) is repacked from it afterwards:
+    without that, vLLM sampled from the previous step's output projection. Then the prefix
+    cache is dropped, as TRL's sync does.
+    """
+    runner = generation.llm.llm_engine.model_executor.driver_worker.model_runner
+    runner.reload_weights(
+        weights_iterator=generation._iter_named_params(), is_checkpoint_format=True
+    )
+    for module in runner.model.modules():
+        weight = getattr(module, "weight", None)
+        if hasattr(module, "cpu_linear") and weight is not None and weight.numel() > 0:
+            module.quant_method.process_weights_after_loading(module)
+    generation.llm.reset_prefix_cache()
+
+
+def route_colocated_sync(trainer: Any) -> None:
+    """Send a TRL trainer's colocated vLLM weight sync through :func:`reload_colocated_weights`
+    where vLLM runs on the CPU backend; GPUs and ``vllm_mode: server`` keep TRL's own sync."""
+    generation = getattr(trainer, "vllm_generation", None)
+    if generation is None or generation.mode != "colocate":
+        return
+    from vllm.platforms import current_platform
+
+    if current_platform.is_cpu():
+        # looked up at each call, so that a test can watch the syncs
+        generation.sync_weights = lambda: reload_colocated_weights(generation)
+
+
 def vllm_missing() -> str | None:
     """Why vLLM cannot run here, or None."""
     import importlib.util

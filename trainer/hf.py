@@ -32,6 +32,7 @@ from transformers import (
 
 from planner.contracts import UserError, atomic_write_text, fsync_dir
 from trainer.context import SpendMeter, StageContext, StageResult
+from trainer.generation import route_colocated_sync
 from trainer.stages import StageInterrupted
 
 
@@ -137,6 +138,7 @@ def quiet_libraries() -> None:
 def prepare_trainer(trainer: Any, ctx: StageContext) -> Any:
     """Attach the stage context and drop the trainer's console printers."""
     trainer.s2d_ctx = ctx
+    route_colocated_sync(trainer)
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer
