@@ -10,7 +10,8 @@
    runs side by side.
 4. Show the runs live, side by side, in ``s2d watch`` on a terminal (the same view as
    ``s2d watch OUT``; a line summary otherwise).
-5. Print the paper's table, predicted beside measured, with labels and compute.
+5. Print the paper's table, predicted beside measured, with labels and compute,
+   and whether the planner's choice measured best of the workflows run.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import yaml
 
 from planner.calibrate import PAPER_ROWS, check_workflow
+from planner.calibrate.arms import ROWS, WORKFLOW_ROWS, row_of
 from planner.contracts import Plan, UserError, atomic_write_text
 from planner.scenario import PROFILE_DIR
 
@@ -73,7 +75,17 @@ def _pool_size(zoo_root: Path, name: str) -> int:
         return sum(1 for line in f if line.strip())
 
 
-def choose_plan(scenario_path: Path, out: Path, cfg: DemoConfig) -> tuple[Plan, list[str]]:
+@dataclass
+class Choice:
+    """What the demo runs, and what the planner chose."""
+
+    plan: Plan  # the four-stage plan the demo runs (with the comparison arms built from it)
+    best: Plan  # the planner's best plan
+    ran_best: bool  # plan is best (eval settings aside)
+    notes: list[str]
+
+
+def choose_plan(scenario_path: Path, out: Path, cfg: DemoConfig) -> Choice:
     """The planner's best plan if it is a workflow with a real stage 3, else the best such trial."""
     from planner.search import make_plans
 
@@ -83,7 +95,7 @@ def choose_plan(scenario_path: Path, out: Path, cfg: DemoConfig) -> tuple[Plan, 
     if best is None:
         raise UserError("the planner found no feasible plan for the demo scenario")
     if _is_demo_workflow(best):
-        return _with_eval_settings(best), notes
+        return Choice(_with_eval_settings(best), best, True, notes)
     workflow = _best_workflow(result)
     if workflow is None:
         raise UserError(
@@ -93,7 +105,42 @@ def choose_plan(scenario_path: Path, out: Path, cfg: DemoConfig) -> tuple[Plan, 
     notes.append(
         f"the planner's best plan was {best.name} (predicted {predicted:.1f}%); the demo runs the best four-stage plan that holds back at least {MIN_STAGE3_SHARE:.0%} of the labels for a stage 3 that reads them all"
     )
-    return _with_eval_settings(workflow), notes
+    return Choice(_with_eval_settings(workflow), best, False, notes)
+
+
+def verdict(rows: list[dict[str, Any]], choice: Choice) -> tuple[str, dict[str, Any]]:
+    """Whether the planner's choice measured best of the workflows run (the replay control aside).
+
+    The planner's choice is read as the row of its kind (planner.calibrate.arms.row_of);
+    when its best plan was not the four-stage plan the demo runs, that row is measured at
+    the demo plan's allocation, and the line says so.
+    """
+    labels = {r.key: r.label for r in ROWS}
+    measured = {
+        r["key"]: float(r["measured"])
+        for r in rows
+        if r["key"] in WORKFLOW_ROWS and r["measured"] is not None
+    }
+    chosen = row_of(choice.best)
+    out: dict[str, Any] = {"planner_plan": choice.best.name, "planner_choice": chosen}
+    if not measured:
+        return "no workflow was measured: nothing to judge the planner's choice by", out
+    best = max(measured, key=measured.__getitem__)
+    out["measured_best"] = best
+    top = f"{labels[best]} measured best ({100 * measured[best]:.1f}%)"
+    if chosen is None or chosen not in measured:
+        return (
+            f"the planner's best plan ({choice.best.name}) is none of the workflows run; {top}",
+            out,
+        )
+    regret = 100 * (measured[best] - measured[chosen])
+    out["regret_points"] = round(regret, 2)
+    what = f"the planner chose the {labels[chosen]}"
+    if not choice.ran_best:
+        what += " (here measured inside the four-stage plan's runs, not at its own allocation)"
+    if regret <= 0:
+        return f"{what}: it measured best of the workflows ({100 * measured[chosen]:.1f}%)", out
+    return f"{what}: {100 * measured[chosen]:.1f}%, {regret:.1f} points under the best; {top}", out
 
 
 def _is_demo_workflow(plan: Plan) -> bool:
@@ -158,8 +205,9 @@ def run_demo(cfg: DemoConfig, console: Any) -> int:
     scenario_path = atomic_write_text(
         cfg.out / "scenario.yaml", yaml.safe_dump(scenario_dict(zoo.root, cfg), sort_keys=False)
     )
-    plan, notes = choose_plan(scenario_path, cfg.out / "planner", cfg)
-    for note in notes:
+    choice = choose_plan(scenario_path, cfg.out / "planner", cfg)
+    plan = choice.plan
+    for note in choice.notes:
         console.print(Text.assemble(("planner:", "dim"), f" {note}"))
     comp = compare.prepare(plan, cfg.out, PAPER_ROWS)
     predicted = compare.predictions(plan, scenario_path, PAPER_ROWS)
@@ -193,6 +241,8 @@ def run_demo(cfg: DemoConfig, console: Any) -> int:
         raise errors[0]
     rows = compare.table_rows(comp, PAPER_ROWS, predicted)
     print_table(console, rows, plan)
+    line, judged = verdict(rows, choice)
+    console.print(Text.assemble(("planner:", "bold"), f" {line}"))
     wall = time.perf_counter() - t0
     console.print(
         f"demo wall time: {wall / 60:.1f} min ({wall:.0f} s; zoo {'reused' if zoo.reused else f'built in {zoo.build_seconds:.0f} s'}); runs and plans in {cfg.out}"
@@ -204,6 +254,7 @@ def run_demo(cfg: DemoConfig, console: Any) -> int:
                 "seed": cfg.seed,
                 "wall_seconds": round(wall, 1),
                 "zoo_reused": zoo.reused,
+                **judged,
                 "rows": rows,
             },
             sort_keys=False,

@@ -12,7 +12,11 @@ Leave one pair out and leave one arm out score toy points the fit did not
 see; v2 is fitted jointly on the other toy records and the paper's figures,
 v1 (which has one world's parameters) on the toy records alone. The paper's
 figures are scored in sample: each one is a point the fit saw (v2's fit is
-the joint one, on every record). Then the
+the joint one, on every record). v2's toy band takes its structural term from
+leaving one pair out over the fit's own pairs (planner/calibrate/fit_v2.py,
+``transfer_sd``): inside each held-out fold that cross-validation sees the
+fold's training pairs only, so the coverage is out of sample too;
+``v2-in-sample-sd`` is the same fit with the in-sample spread instead. Then the
 decision each setting asks (direct GRPO, the raw-teacher bridge, the RL-teacher
 bridge, or the bridge and stage 3), chosen by a fit that never saw the
 setting's pair, against the workflow measured best: the regret in points.
@@ -34,7 +38,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "validation.json")
-    ap.add_argument("--models", nargs="+", default=["v1", "v2"], choices=["v1", "v2"])
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        default=["v1", "v2", "v2-in-sample-sd"],
+        choices=["v1", "v2", "v2-in-sample-sd"],
+    )
     args = ap.parse_args()
 
     from planner import calibrate as V
@@ -49,12 +58,22 @@ def main() -> None:
         f"{len(recs)} records: {len(toy)} toy runs in {len(settings)} settings "
         f"({', '.join(V.pairs(recs))}), {len(paper)} paper figures"
     )
-    # model, what joins each fit beside the toy records, and the fit the paper is scored on
-    # (v1 has one world's parameters: the paper's own profile refitted to the paper alone;
-    # v2 is fitted on every record at once, so its shared parameters serve both worlds)
+    # model, what joins each fit beside the toy records, the fit the paper is scored on (v1
+    # has one world's parameters: the paper's own profile refitted to the paper alone; v2 is
+    # fitted on every record at once, so its shared parameters serve both worlds), and the
+    # model that decides (None: none; v2's band does not change its means, so its decisions
+    # are made without the nested cross-validation of the band)
+    in_sample_sd = SecondModel(transfer=False, name="response model v2, in-sample structural sd")
     models = {
-        "v1": (V.FirstModel(), (), V.FirstModel(str(PROFILE_DIR / "response_paper.yaml")), paper),
-        "v2": (SecondModel(), paper, SecondModel(), recs),
+        "v1": (
+            V.FirstModel(),
+            (),
+            V.FirstModel(str(PROFILE_DIR / "response_paper.yaml")),
+            paper,
+            V.FirstModel(),
+        ),
+        "v2": (SecondModel(), paper, SecondModel(), recs, SecondModel(transfer=False)),
+        "v2-in-sample-sd": (in_sample_sd, paper, in_sample_sd, recs, None),
     }
     lines = [
         "| model | check | n | MAE (points) | worst | Spearman | 90% band coverage |",
@@ -70,7 +89,7 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for key in args.models:
-        model, extra, paper_model, paper_fit = models[key]
+        model, extra, paper_model, paper_fit, decider = models[key]
         t0 = time.perf_counter()
         checks = {
             "leave one pair out": V.leave_one_pair_out(model, recs, extra),
@@ -81,7 +100,7 @@ def main() -> None:
             ),
         }
         report[key] = {name: {**c.summary(), "rows": c.rows} for name, c in checks.items()}
-        chosen = V.decisions(model, recs, extra)
+        chosen = V.decisions(decider, recs, extra) if decider is not None else []
         report[key]["decisions"] = [
             {**d.__dict__, "regret_points": round(d.regret_points, 2)} for d in chosen
         ]

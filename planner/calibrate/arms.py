@@ -58,6 +58,22 @@ ROWS = (
 PAPER_ROWS = ("direct", "raw_bridge", "rl_bridge", "full", "replay")
 
 
+# the rows a user chooses between (the replay control answers a question, it is no workflow)
+WORKFLOW_ROWS = ("direct", "raw_bridge", "rl_bridge", "full")
+
+
+def row_of(plan: Plan) -> str | None:
+    """Which of WORKFLOW_ROWS a plan is (by the training stages it has), None for another shape."""
+    ids = {s.id for s in plan.stages if s.kind != "eval"}
+    if plan.teacher is None:
+        return "direct" if ids == {"student_rl"} else None
+    if "opd" not in ids:
+        return None
+    if "teacher_rl" not in ids:
+        return "raw_bridge" if "student_rl" not in ids else None
+    return "full" if "student_rl" in ids else "rl_bridge"
+
+
 def check_workflow(plan: Plan) -> None:
     ids = tuple(s.id for s in plan.stages if s.kind != "eval")
     if ids != WORKFLOW_STAGES or plan.teacher is None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import yaml
 
+from planner.calibrate.arms import direct_grpo, raw_bridge, row_of
 from s2d.cli import main
+from s2d.demo import Choice, verdict
+from tests.builders import plan as tiny_plan
 
 
 @pytest.mark.extended
@@ -31,6 +36,10 @@ def test_demo_plans_runs_every_arm_and_prints_the_table(tiny_zoo, tmp_path, caps
         assert setting in printed
     assert "demo wall time" in printed
     summary = yaml.safe_load((out / "summary.yaml").read_text())
+    # the planner's choice is judged against the workflows measured, in print and in the summary
+    assert "planner: the planner" in printed
+    assert summary["measured_best"] in ("direct", "raw_bridge", "rl_bridge", "full")
+    assert summary["planner_choice"] in ("direct", "raw_bridge", "rl_bridge", "full", None)
     rows = {r["key"]: r for r in summary["rows"]}
     assert set(rows) == {"direct", "raw_bridge", "rl_bridge", "full", "replay"}
     assert all(r["measured"] is not None for r in rows.values())
@@ -39,3 +48,45 @@ def test_demo_plans_runs_every_arm_and_prints_the_table(tiny_zoo, tmp_path, caps
     )
     for run in ("workflow", "direct", "raw_bridge", "replay"):
         assert (out / run / "events.jsonl").exists()
+
+
+def _rows(**measured):
+    return [{"key": k, "measured": v} for k, v in measured.items()]
+
+
+def test_each_workflow_plan_is_read_as_its_row():
+    full = tiny_plan()
+    bridge = replace(full, stages=[s for s in full.stages if s.id != "student_rl"])
+    raw_then_rl = replace(full, stages=[s for s in full.stages if s.id != "teacher_rl"])
+    assert [row_of(p) for p in (full, bridge, raw_bridge(full), direct_grpo(full))] == [
+        "full",
+        "rl_bridge",
+        "raw_bridge",
+        "direct",
+    ]
+    assert row_of(raw_then_rl) is None  # no row of the paper's table is that workflow
+
+
+def test_the_demo_says_whether_the_planners_choice_measured_best():
+    full = tiny_plan()
+    bridge = replace(full, stages=[s for s in full.stages if s.id != "student_rl"])
+    rows = _rows(direct=0.20, raw_bridge=0.25, rl_bridge=0.31, full=0.30, replay=0.40)
+
+    line, out = verdict(rows, Choice(full, full, True, []))
+    # the replay control is a control, not a workflow: the bridge measured best
+    assert out == {
+        "planner_plan": full.name,
+        "planner_choice": "full",
+        "measured_best": "rl_bridge",
+        "regret_points": pytest.approx(1.0),
+    }
+    assert "1.0 points under the best" in line and "RL-teacher bridge measured best (31.0%)" in line
+
+    line, out = verdict(rows, Choice(full, bridge, False, []))
+    assert out["regret_points"] == 0 and "measured best of the workflows (31.0%)" in line
+    assert "not at its own allocation" in line  # its row was measured inside the demo's plan
+
+    raw_then_rl = replace(full, name="raw-then-rl", stages=full.stages[1:])
+    line, out = verdict(rows, Choice(full, raw_then_rl, False, []))
+    assert out["planner_choice"] is None and "raw-then-rl) is none of the workflows run" in line
+    assert "regret_points" not in out
