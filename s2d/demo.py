@@ -126,13 +126,17 @@ def verdict(rows: list[dict[str, Any]], choice: Choice) -> tuple[str, dict[str, 
     if not measured:
         return "no workflow was measured: nothing to judge the planner's choice by", out
     best = max(measured, key=measured.__getitem__)
+    if chosen is not None and measured.get(chosen) == measured[best]:
+        best = chosen  # on a tie the planner's choice is the one measured best
     out["measured_best"] = best
     top = f"{labels[best]} measured best ({100 * measured[best]:.1f}%)"
-    if chosen is None or chosen not in measured:
+    if chosen is None:
         return (
             f"the planner's best plan ({choice.best.name}) is none of the workflows run; {top}",
             out,
         )
+    if chosen not in measured:
+        return f"the planner chose the {labels[chosen]}, which was not measured; {top}", out
     regret = 100 * (measured[best] - measured[chosen])
     out["regret_points"] = round(regret, 2)
     what = f"the planner chose the {labels[chosen]}"

@@ -325,22 +325,32 @@ def reload_colocated_weights(generation: Any) -> None:
     object has no attribute 'weight_loader'``); a build without those kernels keeps plain
     weights and never showed it. ``model_runner.reload_weights`` restores each layer's
     checkpoint-format parameters, loads into them and repacks: it is given TRL's own walk
-    over the trained parameters (gathered under ZeRO-3 or FSDP, PEFT adapters merged) as one
-    iterator. A layer that shares a tied weight it did not load itself (Qwen3's ``lm_head``,
-    tied to the embedding) is left with the kernel's copy of the old weight, so every layer
-    whose GEMM kept its plain weight (the embedding kind) is repacked from it afterwards:
-    without that, vLLM sampled from the previous step's output projection. Then the prefix
-    cache is dropped, as TRL's sync does.
+    over the trained parameters as one iterator, each tensor copied, since the reload holds
+    a layer's tensors until the layer is complete (q, k and v; gate and up) while TRL's walk
+    vouches for each only while it is yielded (re-partitioned under ZeRO-3, freed by FSDP,
+    unmerged for PEFT after the last). A layer sharing a tied weight it did not load itself
+    (Qwen3's ``lm_head``, tied to the embedding) keeps the kernel's copy of the old weight,
+    so the layers of a tied weight are repacked from it afterwards: without that, vLLM
+    sampled from the previous step's output projection. Then the prefix cache is dropped,
+    as TRL's sync does. (TRL's sync also wakes a sleeping engine first; vLLM's CPU backend
+    has no sleep mode.)
     """
     runner = generation.llm.llm_engine.model_executor.driver_worker.model_runner
-    runner.reload_weights(
-        weights_iterator=generation._iter_named_params(), is_checkpoint_format=True
-    )
-    for module in runner.model.modules():
+    weights = ((name, tensor.detach().clone()) for name, tensor in generation._iter_named_params())
+    runner.reload_weights(weights_iterator=weights, is_checkpoint_format=True)
+    for module in tied_gemm_layers(runner.get_model()):
+        module.quant_method.process_weights_after_loading(module)
+    generation.llm.reset_prefix_cache()
+
+
+def tied_gemm_layers(model: Any) -> list[Any]:
+    """The layers with a CPU GEMM kernel over a plain weight that another such layer shares."""
+    by_weight: dict[int, list[Any]] = {}
+    for module in model.modules():
         weight = getattr(module, "weight", None)
         if hasattr(module, "cpu_linear") and weight is not None and weight.numel() > 0:
-            module.quant_method.process_weights_after_loading(module)
-    generation.llm.reset_prefix_cache()
+            by_weight.setdefault(id(weight), []).append(module)
+    return [m for group in by_weight.values() if len(group) > 1 for m in group]
 
 
 def route_colocated_sync(trainer: Any) -> None:

@@ -67,7 +67,7 @@ def row_of(plan: Plan) -> str | None:
     ids = {s.id for s in plan.stages if s.kind != "eval"}
     if plan.teacher is None:
         return "direct" if ids == {"student_rl"} else None
-    if "opd" not in ids:
+    if not {"warmup", "opd"} <= ids:  # every bridge row warms up, then distils on-policy
         return None
     if "teacher_rl" not in ids:
         return "raw_bridge" if "student_rl" not in ids else None

@@ -65,6 +65,8 @@ def test_each_workflow_plan_is_read_as_its_row():
         "direct",
     ]
     assert row_of(raw_then_rl) is None  # no row of the paper's table is that workflow
+    no_warmup = replace(full, stages=[s for s in full.stages if s.id != "warmup"])
+    assert row_of(no_warmup) is None  # every bridge row warms up first
 
 
 def test_the_demo_says_whether_the_planners_choice_measured_best():
@@ -90,3 +92,9 @@ def test_the_demo_says_whether_the_planners_choice_measured_best():
     line, out = verdict(rows, Choice(full, raw_then_rl, False, []))
     assert out["planner_choice"] is None and "raw-then-rl) is none of the workflows run" in line
     assert "regret_points" not in out
+
+    # a tie goes to the planner's choice; a chosen row without a measurement says so
+    line, out = verdict(_rows(rl_bridge=0.31, full=0.31), Choice(full, full, True, []))
+    assert out["measured_best"] == "full" and out["regret_points"] == 0
+    line, out = verdict(_rows(rl_bridge=0.31, full=None), Choice(full, full, True, []))
+    assert "which was not measured" in line and out["measured_best"] == "rl_bridge"

@@ -279,3 +279,19 @@ def test_the_joint_fit_on_the_packaged_dataset_keeps_every_paper_figure_within_a
     assert max(abs(r["error"]) for r in paper) <= 1.0
     toy = [abs(r["error"]) for r in fitted.residuals if r["setting"] != "paper"]
     assert toy and sum(toy) / len(toy) < 2.0  # points, in sample
+
+
+def test_the_transfer_band_grows_with_what_held_out_pairs_miss():
+    recs = _synthetic()
+    exact = F.transfer_sd(recs)  # data the model made: held-out pairs are predicted
+    # one pair whose every stage measured 8 points above what the model says
+    off = copy.deepcopy(recs)
+    for rec in off:
+        if rec["setting"].split("/")[1] == "s-m":
+            for m in rec["measured"].values():
+                m["accuracy"] = min(float(m["accuracy"]) + 0.08, 1.0)
+    shifted = F.transfer_sd(off)
+    assert exact is not None and shifted is not None
+    assert exact < 0.005 and shifted > 0.03
+    two_pairs = [r for r in recs if r["setting"].split("/")[1] in ("xs-s", "s-m")]
+    assert F.transfer_sd(two_pairs) is None  # two folds say too little about a third
