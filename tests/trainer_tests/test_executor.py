@@ -199,7 +199,9 @@ def test_missing_model_directory_is_a_clear_error(tmp_path):
 @pytest.mark.extended  # about 40 s: the second tier, beside the SIGKILL-at-four-points test
 def test_sigkill_mid_stage_then_resume_finishes_without_rerunning_stages(tiny_zoo, tmp_path):
     plan = load_plan(TINY_PLAN)
-    plan.stages[1].budget.steps = 12  # the warmup: long enough to be killed in the middle
+    # the warmup: long enough to be killed in the middle, polled often enough to catch it (12
+    # steps took 0.5 s on a fast CPU: the stage had ended before a 0.2 s poll saw step 4)
+    plan.stages[1].budget.steps = 200
     plan_path = save_plan(plan, tmp_path / "plan.yaml")
     run_dir = tmp_path / "run"
     env = {**os.environ, "S2D_TOY_ZOO": str(tiny_zoo.root), "OMP_NUM_THREADS": "1"}
@@ -215,7 +217,7 @@ def test_sigkill_mid_stage_then_resume_finishes_without_rerunning_stages(tiny_zo
             proc.send_signal(signal.SIGKILL)
             killed = True
             break
-        time.sleep(0.2)
+        time.sleep(0.02)
     proc.wait(timeout=30)
     assert killed, proc.stdout.read() if proc.stdout else ""
     out = subprocess.run(
@@ -230,9 +232,10 @@ def test_sigkill_mid_stage_then_resume_finishes_without_rerunning_stages(tiny_zo
     ends = Counter(e["stage"] for e in events if e.kind == "stage_end")
     assert all(n == 1 for n in ends.values()) and len(ends) == 5
     restarts = [e for e in events if e.kind == "stage_start" and e["stage"] == "warmup"]
-    assert len(restarts) == 2 and restarts[1]["resumed_from"].startswith(
-        "stages/warmup/checkpoints/checkpoint-"
-    )
+    second = next(i for i, e in enumerate(events) if e.kind == "run_start" and e["resumed"])
+    before = [e for e in events[:second] if e.kind == "stage_end" and e["stage"] == "warmup"]
+    assert len(restarts) == 2 and not before  # killed mid-stage
+    assert restarts[1]["resumed_from"].startswith("stages/warmup/checkpoints/checkpoint-")
     assert events[-1].kind == "run_end" and events[-1]["status"] == "ok"
     assert "teacher_rl" not in [e["stage"] for e in events if e.kind == "stage_start"][1:]
 
