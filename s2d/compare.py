@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,9 +57,16 @@ def lanes_for(runs: list[str], n_lanes: int) -> list[list[str]]:
     return [lane for lane in lanes if lane]
 
 
-def prepare(plan: Plan, out: Path, rows: tuple[str, ...]) -> Comparison:
+def prepare(
+    plan: Plan, out: Path, rows: tuple[str, ...], extra: Mapping[str, Plan] | None = None
+) -> Comparison:
+    """The workflow, the arms the rows need, and ``extra`` runs (name -> plan) beside them."""
     out.mkdir(parents=True, exist_ok=True)
     runs = arm_plans(plan, (out / "workflow").resolve(), rows)
+    for name, p in (extra or {}).items():
+        if name in runs:
+            raise ValueError(f"run {name!r} is already one of the comparison's runs")
+        runs[name] = p
     for name, p in runs.items():
         save_plan(p, out / "plans" / f"{name}.yaml")
     return Comparison(plan=plan, out=out, runs=runs)
@@ -225,12 +232,15 @@ def predictions(
 
 
 def table_rows(
-    comp: Comparison, rows: tuple[str, ...], predicted: dict[str, Any], benchmark: str | None = None
+    comp: Comparison,
+    rows: tuple[str, ...],
+    predicted: dict[str, Any],
+    benchmark: str | None = None,
+    extra: tuple[Row, ...] = (),
 ) -> list[dict[str, Any]]:
+    """The table's rows in ROWS order, then ``extra`` rows (each read from its own run)."""
     out = []
-    for row in ROWS:
-        if row.key not in rows:
-            continue
+    for row in (*(r for r in ROWS if r.key in rows), *extra):
         m = measure(comp, row, benchmark)
         out.append(
             {

@@ -7,7 +7,10 @@
    measured runs (planner/profiles/response_toy_measured.yaml).
 3. Run the plan's workflow and the arms it is judged against (direct GRPO with
    the same labels, the bridge from a raw teacher, the replay control), two
-   runs side by side.
+   runs side by side. The table needs a four-stage plan; when the planner's
+   best plan is another workflow (say, every label on teacher RL and no stage
+   3), the demo runs the best four-stage trial for the table and the planner's
+   own plan beside it, at its own allocation.
 4. Show the runs live, side by side, in ``s2d watch`` on a terminal (the same view as
    ``s2d watch OUT``; a line summary otherwise).
 5. Print the paper's table, predicted beside measured, with labels and compute,
@@ -25,7 +28,7 @@ from typing import Any
 import yaml
 
 from planner.calibrate import PAPER_ROWS, check_workflow
-from planner.calibrate.arms import ROWS, WORKFLOW_ROWS, row_of
+from planner.calibrate.arms import ROWS, WORKFLOW_ROWS, Row, row_of
 from planner.contracts import Plan, UserError, atomic_write_text
 from planner.scenario import PROFILE_DIR
 
@@ -37,6 +40,8 @@ MEASURED_PROFILE = PROFILE_DIR / "response_toy_measured.yaml"
 # the table compares stage 3 with the replay control: a plan that holds back a
 # handful of labels for stage 3, or never reads them all, would make that row meaningless
 MIN_STAGE3_SHARE = 0.25
+# the run of the planner's own plan when it is not the four-stage plan the table needs
+CHOSEN_RUN = "chosen"
 
 
 @dataclass
@@ -81,8 +86,29 @@ class Choice:
 
     plan: Plan  # the four-stage plan the demo runs (with the comparison arms built from it)
     best: Plan  # the planner's best plan
-    ran_best: bool  # plan is best (eval settings aside)
+    ran_best: bool  # plan is best (eval settings aside); else best runs beside it as CHOSEN_RUN
     notes: list[str]
+
+    def extra_runs(self) -> dict[str, Plan]:
+        """The planner's own plan, when the four-stage comparison does not already run it."""
+        return {} if self.ran_best else {CHOSEN_RUN: _with_eval_settings(self.best)}
+
+    def extra_rows(self) -> tuple[Row, ...]:
+        if self.ran_best:
+            return ()
+        kind = row_of(self.best)
+        what = {r.key: r.label for r in ROWS}[kind] if kind else self.best.name
+        last = [s.id for s in self.best.stages if s.kind != "eval"][-1]
+        sources = sorted({s.label_source for s in self.best.stages if s.label_source})
+        return (
+            Row(
+                CHOSEN_RUN,
+                f"planner's choice: {what}, own allocation",
+                CHOSEN_RUN,
+                last,
+                " + ".join(f"stage {src.removeprefix('stage')}" for src in sources) or "none",
+            ),
+        )
 
 
 def choose_plan(scenario_path: Path, out: Path, cfg: DemoConfig) -> Choice:
@@ -103,7 +129,7 @@ def choose_plan(scenario_path: Path, out: Path, cfg: DemoConfig) -> Choice:
         )
     predicted = 100 * best.prediction.final_accuracy if best.prediction else float("nan")
     notes.append(
-        f"the planner's best plan was {best.name} (predicted {predicted:.1f}%); the demo runs the best four-stage plan that holds back at least {MIN_STAGE3_SHARE:.0%} of the labels for a stage 3 that reads them all"
+        f"the planner's best plan is {best.name} (predicted {predicted:.1f}%), not a four-stage plan; the demo runs it as '{CHOSEN_RUN}' beside the best four-stage plan that holds back at least {MIN_STAGE3_SHARE:.0%} of the labels for a stage 3 that reads them all, and the comparison arms built from that"
     )
     return Choice(_with_eval_settings(workflow), best, False, notes)
 
@@ -111,40 +137,48 @@ def choose_plan(scenario_path: Path, out: Path, cfg: DemoConfig) -> Choice:
 def verdict(rows: list[dict[str, Any]], choice: Choice) -> tuple[str, dict[str, Any]]:
     """Whether the planner's choice measured best of the workflows run (the replay control aside).
 
-    The planner's choice is read as the row of its kind (planner.calibrate.arms.row_of);
-    when its best plan was not the four-stage plan the demo runs, that row is measured at
-    the demo plan's allocation, and the line says so.
+    The planner's choice is its own run when the demo ran it beside the four-stage
+    plan (CHOSEN_RUN), else the four-stage plan's row of its kind
+    (planner.calibrate.arms.row_of).
     """
     labels = {r.key: r.label for r in ROWS}
+    labels[CHOSEN_RUN] = "planner's own plan"
     measured = {
         r["key"]: float(r["measured"])
         for r in rows
-        if r["key"] in WORKFLOW_ROWS and r["measured"] is not None
+        if r["key"] in (*WORKFLOW_ROWS, CHOSEN_RUN) and r["measured"] is not None
     }
-    chosen = row_of(choice.best)
-    out: dict[str, Any] = {"planner_plan": choice.best.name, "planner_choice": chosen}
+    kind = row_of(choice.best)
+    out: dict[str, Any] = {
+        "planner_plan": choice.best.name,
+        "planner_run": "workflow" if choice.ran_best else CHOSEN_RUN,
+        "planner_choice": kind,
+    }
     if not measured:
         return "no workflow was measured: nothing to judge the planner's choice by", out
+    mine = kind if choice.ran_best else CHOSEN_RUN
     best = max(measured, key=measured.__getitem__)
-    if chosen is not None and measured.get(chosen) == measured[best]:
-        best = chosen  # on a tie the planner's choice is the one measured best
+    if mine is not None and measured.get(mine) == measured[best]:
+        best = mine  # on a tie the planner's choice is the one measured best
     out["measured_best"] = best
     top = f"{labels[best]} measured best ({100 * measured[best]:.1f}%)"
-    if chosen is None:
+    if choice.ran_best:
+        what = f"the planner chose the {labels[kind]}" if kind else ""
+    else:
+        shape = f"the {labels[kind]}" if kind else "none of the paper's workflows"
+        what = f"the planner's own plan ({choice.best.name}: {shape}, run at its own allocation)"
+    if mine is None:
         return (
             f"the planner's best plan ({choice.best.name}) is none of the workflows run; {top}",
             out,
         )
-    if chosen not in measured:
-        return f"the planner chose the {labels[chosen]}, which was not measured; {top}", out
-    regret = 100 * (measured[best] - measured[chosen])
+    if mine not in measured:
+        return f"{what}, which was not measured; {top}", out
+    regret = 100 * (measured[best] - measured[mine])
     out["regret_points"] = round(regret, 2)
-    what = f"the planner chose the {labels[chosen]}"
-    if not choice.ran_best:
-        what += " (here measured inside the four-stage plan's runs, not at its own allocation)"
     if regret <= 0:
-        return f"{what}: it measured best of the workflows ({100 * measured[chosen]:.1f}%)", out
-    return f"{what}: {100 * measured[chosen]:.1f}%, {regret:.1f} points under the best; {top}", out
+        return f"{what}: it measured best of the workflows ({100 * measured[mine]:.1f}%)", out
+    return f"{what}: {100 * measured[mine]:.1f}%, {regret:.1f} points under the best; {top}", out
 
 
 def _is_demo_workflow(plan: Plan) -> bool:
@@ -213,8 +247,10 @@ def run_demo(cfg: DemoConfig, console: Any) -> int:
     plan = choice.plan
     for note in choice.notes:
         console.print(Text.assemble(("planner:", "dim"), f" {note}"))
-    comp = compare.prepare(plan, cfg.out, PAPER_ROWS)
+    comp = compare.prepare(plan, cfg.out, PAPER_ROWS, choice.extra_runs())
     predicted = compare.predictions(plan, scenario_path, PAPER_ROWS)
+    if not choice.ran_best and choice.best.prediction is not None:
+        predicted[CHOSEN_RUN] = choice.best.prediction.final_accuracy
     console.print(f"running {', '.join(comp.runs)} in {cfg.out} ({cfg.lanes} at a time)")
 
     errors: list[BaseException] = []
@@ -243,7 +279,7 @@ def run_demo(cfg: DemoConfig, console: Any) -> int:
     worker.join()
     if errors:
         raise errors[0]
-    rows = compare.table_rows(comp, PAPER_ROWS, predicted)
+    rows = compare.table_rows(comp, PAPER_ROWS, predicted, extra=choice.extra_rows())
     print_table(console, rows, plan)
     line, judged = verdict(rows, choice)
     console.print(Text.assemble(("planner:", "bold"), f" {line}"))

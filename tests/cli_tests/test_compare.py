@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from planner.calibrate.arms import PAPER_ROWS, ROWS
+import pytest
+
+from planner.calibrate.arms import PAPER_ROWS, ROWS, Row
 from planner.contracts.plan import load_plan
 from planner.contracts.runlog import EventWriter, Spend
 from s2d import compare
@@ -65,3 +68,24 @@ def test_table_reads_accuracy_after_the_rows_stage_and_adds_reused_compute(tmp_p
     assert [r["key"] for r in compare.table_rows(comp, PAPER_ROWS, {})] == [
         r.key for r in ROWS if r.key in PAPER_ROWS
     ]
+
+
+def test_an_extra_run_is_scheduled_and_read_as_its_own_row(tmp_path):
+    plan = load_plan(EXAMPLE)
+    bridge = replace(plan, stages=[s for s in plan.stages if s.id != "student_rl"])
+    comp = compare.prepare(plan, tmp_path, PAPER_ROWS, {"chosen": bridge})
+    assert set(comp.runs) == {"workflow", "direct", "raw_bridge", "replay", "chosen"}
+    assert (tmp_path / "plans" / "chosen.yaml").exists()
+    assert "chosen" in compare.lanes_for(list(comp.runs), 2)[1]  # not after the workflow
+    _fake_run(
+        tmp_path / "chosen",
+        {"teacher_rl": (0.5, 100), "warmup": (0.2, 50), "opd": (0.28, 20)},
+    )
+    row = Row("chosen", "planner's choice", "chosen", "opd", "stage 1")
+    rows = compare.table_rows(comp, PAPER_ROWS, {"chosen": 0.3}, extra=(row,))
+    assert [r["key"] for r in rows][-1] == "chosen"
+    mine = rows[-1]
+    assert mine["measured"] == 0.28 and mine["predicted"] == 0.3
+    assert mine["cpu_seconds"] == 170 and mine["labels"] == plan.labels.stage1
+    with pytest.raises(ValueError, match="already one of the comparison's runs"):
+        compare.prepare(plan, tmp_path, PAPER_ROWS, {"direct": bridge})

@@ -38,10 +38,13 @@ def test_demo_plans_runs_every_arm_and_prints_the_table(tiny_zoo, tmp_path, caps
     summary = yaml.safe_load((out / "summary.yaml").read_text())
     # the planner's choice is judged against the workflows measured, in print and in the summary
     assert "planner: the planner" in printed
-    assert summary["measured_best"] in ("direct", "raw_bridge", "rl_bridge", "full")
+    assert summary["measured_best"] in ("direct", "raw_bridge", "rl_bridge", "full", "chosen")
     assert summary["planner_choice"] in ("direct", "raw_bridge", "rl_bridge", "full", None)
     rows = {r["key"]: r for r in summary["rows"]}
-    assert set(rows) == {"direct", "raw_bridge", "rl_bridge", "full", "replay"}
+    # the planner's own plan runs beside the four-stage plan when it is another one
+    own = {"chosen"} if summary["planner_run"] == "chosen" else set()
+    assert set(rows) == {"direct", "raw_bridge", "rl_bridge", "full", "replay", *own}
+    assert (out / "chosen" / "events.jsonl").exists() == bool(own)
     assert all(r["measured"] is not None for r in rows.values())
     assert (
         rows["raw_bridge"]["labels"] == 0 and rows["direct"]["labels"] == rows["full"]["labels"] > 0
@@ -78,23 +81,47 @@ def test_the_demo_says_whether_the_planners_choice_measured_best():
     # the replay control is a control, not a workflow: the bridge measured best
     assert out == {
         "planner_plan": full.name,
+        "planner_run": "workflow",
         "planner_choice": "full",
         "measured_best": "rl_bridge",
         "regret_points": pytest.approx(1.0),
     }
     assert "1.0 points under the best" in line and "RL-teacher bridge measured best (31.0%)" in line
 
+    # a best plan that is not the four-stage plan runs beside it and is judged by its own run
     line, out = verdict(rows, Choice(full, bridge, False, []))
-    assert out["regret_points"] == 0 and "measured best of the workflows (31.0%)" in line
-    assert "not at its own allocation" in line  # its row was measured inside the demo's plan
+    assert "which was not measured" in line and out["measured_best"] == "rl_bridge"
+    line, out = verdict([*rows, *_rows(chosen=0.33)], Choice(full, bridge, False, []))
+    assert out["measured_best"] == "chosen" and out["regret_points"] == 0
+    assert "run at its own allocation" in line and "measured best of the workflows (33.0%)" in line
+    line, out = verdict([*rows, *_rows(chosen=0.29)], Choice(full, bridge, False, []))
+    assert out["planner_choice"] == "rl_bridge" and out["regret_points"] == pytest.approx(2.0)
+    assert "2.0 points under the best; RL-teacher bridge measured best (31.0%)" in line
 
     raw_then_rl = replace(full, name="raw-then-rl", stages=full.stages[1:])
-    line, out = verdict(rows, Choice(full, raw_then_rl, False, []))
+    line, out = verdict(rows, Choice(full, raw_then_rl, True, []))
     assert out["planner_choice"] is None and "raw-then-rl) is none of the workflows run" in line
     assert "regret_points" not in out
+    line, out = verdict([*rows, *_rows(chosen=0.35)], Choice(full, raw_then_rl, False, []))
+    assert "none of the paper's workflows" in line and out["measured_best"] == "chosen"
 
     # a tie goes to the planner's choice; a chosen row without a measurement says so
     line, out = verdict(_rows(rl_bridge=0.31, full=0.31), Choice(full, full, True, []))
     assert out["measured_best"] == "full" and out["regret_points"] == 0
     line, out = verdict(_rows(rl_bridge=0.31, full=None), Choice(full, full, True, []))
     assert "which was not measured" in line and out["measured_best"] == "rl_bridge"
+
+
+def test_a_best_plan_that_is_not_the_four_stage_plan_runs_beside_it():
+    full = tiny_plan()
+    bridge = replace(full, name="bridge", stages=[s for s in full.stages if s.id != "student_rl"])
+    assert Choice(full, full, True, []).extra_runs() == {}
+    assert Choice(full, full, True, []).extra_rows() == ()
+    choice = Choice(full, bridge, False, [])
+    ((name, plan),) = choice.extra_runs().items()
+    assert name == "chosen" and [s.id for s in plan.stages] == [s.id for s in bridge.stages]
+    assert plan.evaluation.max_problems == 200  # evaluated as the comparison's runs are
+    (row,) = choice.extra_rows()
+    assert (row.run, row.stage) == ("chosen", "opd")
+    assert row.label == "planner's choice: RL-teacher bridge, own allocation"
+    assert row.labels == "stage 1"
