@@ -20,6 +20,10 @@ fold's training pairs only, so the coverage is out of sample too;
 decision each setting asks (direct GRPO, the raw-teacher bridge, the RL-teacher
 bridge, or the bridge and stage 3), chosen by a fit that never saw the
 setting's pair, against the workflow measured best: the regret in points.
+Last, *another zoo build*: the runs of planner/data/rebuilt_zoo_runs.jsonl
+(the planners' own toy plans and one `s2d demo`, run on a zoo the same
+config built on another CPU kind, so other models) predicted by each model
+fitted on the whole dataset, and the table of those predictions.
 """
 
 from __future__ import annotations
@@ -37,6 +41,12 @@ sys.path.insert(0, str(REPO))
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=Path, default=None)
+    ap.add_argument(
+        "--transfer",
+        type=Path,
+        default=None,
+        help="runs to score as a transfer check (default: the rebuilt zoo's)",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "validation.json")
     ap.add_argument(
         "--models",
@@ -51,6 +61,7 @@ def main() -> None:
     from planner.scenario import PROFILE_DIR
 
     recs = V.load_records(args.records or V.DATASET)
+    other = V.load_records(args.transfer or V.REBUILT_ZOO)
     paper = [r for r in recs if r["world"] == "paper"]
     toy = V.toy_records(recs)
     settings = sorted({r["setting"] for r in toy})
@@ -93,6 +104,7 @@ def main() -> None:
             "paper figures, in sample": V.in_sample(
                 paper_model, paper_fit, lambda r: r["world"] == "paper"
             ),
+            "another zoo build": V.transfer(model, [*toy, *extra], other),
         }
         report[key] = {name: {**c.summary(), "rows": c.rows} for name, c in checks.items()}
         chosen = V.decisions(decider, recs, extra) if decider is not None else []
@@ -120,7 +132,42 @@ def main() -> None:
         print(f"{key}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, default=float))
-    print("\n".join(lines + decision_lines))
+    print("\n".join(lines + decision_lines + transfer_table(report, models)))
+
+
+def transfer_table(report: dict, models: dict) -> list[str]:
+    """Each run of the other zoo build, stage by stage: measured, and each model's prediction."""
+    from planner.calibrate.validate import Z90
+
+    keys = [k for k in report if report[k]["another zoo build"]["rows"]]
+    if not keys:
+        return []
+    by: dict[tuple[str, str, str], dict[str, dict]] = {}
+    for k in keys:
+        for row in report[k]["another zoo build"]["rows"]:
+            by.setdefault((row["setting"], row["arm"], row["stage"]), {})[k] = row
+    out = [
+        "",
+        "Another zoo build (each model fitted on the whole dataset; predicted, 90% band):",
+        "",
+        "| run | stage | measured | " + " | ".join(models[k][0].name for k in keys) + " |",
+        "|---|---|---|" + "---|" * len(keys),
+    ]
+    for (setting, arm, stage), per in by.items():
+        first = next(iter(per.values()))
+        cells = [
+            f"{100 * r['predicted']:.1f} ({100 * (r['predicted'] - Z90 * r['sd']):.1f}-"
+            f"{100 * (r['predicted'] + Z90 * r['sd']):.1f})"
+            if (r := per.get(k))
+            else "-"
+            for k in keys
+        ]
+        out.append(
+            f"| {setting.split('/')[2]} {arm} | {stage} | {100 * first['measured']:.1f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return out
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from planner.calibrate.fit_v2 import FittedV2, SecondModel
 from planner.calibrate.from_runs import CalibrationReport, calibrate_from_runs
 from planner.calibrate.records import (
     DATASET,
+    REBUILT_ZOO,
     add_records,
     finished_runs,
     load_records,
@@ -27,10 +28,12 @@ from planner.calibrate.validate import (
     leave_one_pair_out,
     pairs,
     toy_records,
+    transfer,
 )
 
 __all__ = [
     "DATASET",
+    "REBUILT_ZOO",
     "FirstModel",
     "FittedV2",
     "SecondModel",
@@ -38,6 +41,7 @@ __all__ = [
     "decisions",
     "finished_runs",
     "in_sample",
+    "transfer",
     "leave_one_arm_out",
     "leave_one_pair_out",
     "load_records",

@@ -52,6 +52,9 @@ from planner.simulator.lineage import from_scratch
 from planner.simulator.pipelines import allocation, stage_row
 
 DATASET = Path(__file__).parent.parent / "data" / "measured_runs.jsonl"
+# Runs on a toy zoo rebuilt on another CPU kind (the same build config trained other
+# models): kept out of DATASET, which is one zoo's, and scored as a transfer check.
+REBUILT_ZOO = DATASET.parent / "rebuilt_zoo_runs.jsonl"
 REQUIRED = ("setting", "arm", "world", "benchmark", "student", "labels", "stages", "measured")
 
 

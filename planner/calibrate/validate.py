@@ -187,6 +187,15 @@ def leave_one_arm_out(
     return out
 
 
+def transfer(
+    model: ResponseModel, records: Sequence[dict[str, Any]], other: Sequence[dict[str, Any]]
+) -> Scored:
+    """Fit on every record, score ``other``: runs the fit never saw, e.g. on another zoo build."""
+    out = Scored()
+    _score(model.fit(records), other, "transfer", out)
+    return out
+
+
 def in_sample(
     model: ResponseModel,
     records: Sequence[dict[str, Any]],
@@ -291,6 +300,13 @@ def _direct_of(rec: dict[str, Any], data: Sequence[dict[str, Any]]) -> dict[str,
     return found[0] if found else None
 
 
+def _is_four_stage(rec: dict[str, Any]) -> bool:
+    """A workflow run whose evals are the RL-teacher bridge and the bridge + stage 3 rows
+    (a workflow of another shape, say a raw bridge then stage 3, answers another question)."""
+    roles = tuple(s["role"] for s in rec["stages"])
+    return rec["arm"] == "workflow" and roles == ("teacher_rl", "warmup", "opd", "student_rl")
+
+
 def decisions(
     model: ResponseModel, records: Sequence[dict[str, Any]], extra: Sequence[dict[str, Any]] = ()
 ) -> list[Decision]:
@@ -302,7 +318,7 @@ def decisions(
         held = [r for r in data if _held_pair(r, pair)]
         train = _without_copies([r for r in data if not _held_pair(r, pair)], held)
         fitted = model.fit(train + list(extra))
-        for wf in (r for r in data if pair_of(r) == pair and r["arm"] == "workflow"):
+        for wf in (r for r in data if pair_of(r) == pair and _is_four_stage(r)):
             runs = {r["arm"]: r for r in data if r["setting"] == wf["setting"]}
             direct = _direct_of(wf, data)
             if direct is not None:

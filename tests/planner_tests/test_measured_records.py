@@ -170,3 +170,32 @@ def test_the_packaged_dataset_loads_and_holds_the_paper_as_the_code_states_it():
     for r in recs:
         if r["world"] == "toy":
             assert r["setting"].startswith("toy/") and R.points(r), r["setting"]
+
+
+def test_the_rebuilt_zoos_runs_stay_out_of_the_dataset_and_are_scored_as_transfer():
+    """Another zoo build trained other models under the same names: a check, not evidence."""
+    from planner.calibrate import validate as V
+
+    dataset, other = R.load_records(), R.load_records(R.REBUILT_ZOO)
+    assert other and all(r["world"] == "toy" and R.points(r) for r in other)
+    assert not {r["setting"] for r in other} & {r["setting"] for r in dataset}
+    # the models differ from the dataset's at the same names (sampled accuracy, zoo's figure)
+    seen = {r["student"]["name"]: r["student"]["accuracy"] for r in dataset if r["world"] == "toy"}
+    assert all(r["student"]["accuracy"] != seen[r["student"]["name"]] for r in other)
+
+    fits = []
+
+    class Probe:
+        name = "probe"
+
+        def fit(self, records):
+            fits.append(list(records))
+            return self
+
+        def predict(self, rec, stage):
+            return 0.5, 0.1
+
+    scored = V.transfer(Probe(), dataset, other)
+    assert fits == [dataset]  # one fit, on the dataset alone
+    assert scored.n == sum(len(R.points(r)) for r in other)
+    assert {row["setting"] for row in scored.rows} == {r["setting"] for r in other}

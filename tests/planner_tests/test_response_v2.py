@@ -256,6 +256,15 @@ def test_decisions_are_scored_against_the_workflow_measured_best():
     assert d.regret_points == pytest.approx(2.0)
     assert d.measured["direct"] == 0.12  # direct GRPO is read from the student's own setting
 
+    # a workflow run of another shape (no teacher RL: its OPD eval is a raw bridge) is no
+    # RL-teacher bridge row, so its setting asks no decision
+    raw_then_rl = copy.deepcopy(by[("toy/m-l/L400/seed0", "workflow")])
+    raw_then_rl["setting"] = "toy/m-l/raw-then-rl/seed0"
+    raw_then_rl["stages"] = [s for s in raw_then_rl["stages"] if s["role"] != "teacher_rl"]
+    raw_then_rl["measured"].pop("teacher_rl", None)
+    got = {d.setting for d in V.decisions(Favours(), [*recs, raw_then_rl])}
+    assert "toy/m-l/L400/seed0" in got and "toy/m-l/raw-then-rl/seed0" not in got
+
 
 def test_every_paper_figure_is_reproduced_within_a_point_in_sample():
     from planner.calibrate.records import paper_records
