@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,10 @@ MEASURED_PROFILE = PROFILE_DIR / "response_toy_measured.yaml"
 # handful of labels for stage 3, or never reads them all, would make that row meaningless
 MIN_STAGE3_SHARE = 0.25
 # the run of the planner's own plan when it is not the four-stage plan the table needs
+# (a run and a row of its own: no arm's run or row may share the name)
 CHOSEN_RUN = "chosen"
+assert CHOSEN_RUN not in {r.key for r in ROWS} | {r.run for r in ROWS}
+ROW_LABELS = {r.key: r.label for r in ROWS}
 
 
 @dataclass
@@ -97,7 +100,7 @@ class Choice:
         if self.ran_best:
             return ()
         kind = row_of(self.best)
-        what = {r.key: r.label for r in ROWS}[kind] if kind else self.best.name
+        what = ROW_LABELS[kind] if kind else self.best.name
         last = [s.id for s in self.best.stages if s.kind != "eval"][-1]
         sources = sorted({s.label_source for s in self.best.stages if s.label_source})
         return (
@@ -131,47 +134,46 @@ def choose_plan(scenario_path: Path, out: Path, cfg: DemoConfig) -> Choice:
     notes.append(
         f"the planner's best plan is {best.name} (predicted {predicted:.1f}%), not a four-stage plan; the demo runs it as '{CHOSEN_RUN}' beside the best four-stage plan that holds back at least {MIN_STAGE3_SHARE:.0%} of the labels for a stage 3 that reads them all, and the comparison arms built from that"
     )
+    # the two plans come from one study and share the scenario's name: tell them apart
+    workflow = replace(workflow, name=f"{workflow.name}-four-stage")
     return Choice(_with_eval_settings(workflow), best, False, notes)
 
 
 def verdict(rows: list[dict[str, Any]], choice: Choice) -> tuple[str, dict[str, Any]]:
     """Whether the planner's choice measured best of the workflows run (the replay control aside).
 
-    The planner's choice is its own run when the demo ran it beside the four-stage
-    plan (CHOSEN_RUN), else the four-stage plan's row of its kind
-    (planner.calibrate.arms.row_of).
+    The planner's choice is the four-stage plan's ``full`` row when that plan is the
+    planner's best, else its own run beside it (CHOSEN_RUN). ``planner_choice`` is that
+    row's key, so it equals ``measured_best`` exactly when the regret is 0;
+    ``planner_kind`` is which workflow the plan is (planner.calibrate.arms.row_of).
     """
-    labels = {r.key: r.label for r in ROWS}
-    labels[CHOSEN_RUN] = "planner's own plan"
+    four_stage = "" if choice.ran_best else "the four-stage plan's "
+    labels = {r.key: four_stage + r.label for r in ROWS}
+    labels[CHOSEN_RUN] = "the planner's own plan"
     measured = {
         r["key"]: float(r["measured"])
         for r in rows
         if r["key"] in (*WORKFLOW_ROWS, CHOSEN_RUN) and r["measured"] is not None
     }
     kind = row_of(choice.best)
+    mine = "full" if choice.ran_best else CHOSEN_RUN  # a best plan the demo runs is four-stage
     out: dict[str, Any] = {
         "planner_plan": choice.best.name,
-        "planner_run": "workflow" if choice.ran_best else CHOSEN_RUN,
-        "planner_choice": kind,
+        "planner_kind": kind,
+        "planner_choice": mine,
     }
     if not measured:
         return "no workflow was measured: nothing to judge the planner's choice by", out
-    mine = kind if choice.ran_best else CHOSEN_RUN
     best = max(measured, key=measured.__getitem__)
-    if mine is not None and measured.get(mine) == measured[best]:
+    if measured.get(mine) == measured[best]:
         best = mine  # on a tie the planner's choice is the one measured best
     out["measured_best"] = best
     top = f"{labels[best]} measured best ({100 * measured[best]:.1f}%)"
     if choice.ran_best:
-        what = f"the planner chose the {labels[kind]}" if kind else ""
+        what = f"the planner chose the {labels['full']}"
     else:
-        shape = f"the {labels[kind]}" if kind else "none of the paper's workflows"
+        shape = f"the {ROW_LABELS[kind]}" if kind else "none of the paper's workflows"
         what = f"the planner's own plan ({choice.best.name}: {shape}, run at its own allocation)"
-    if mine is None:
-        return (
-            f"the planner's best plan ({choice.best.name}) is none of the workflows run; {top}",
-            out,
-        )
     if mine not in measured:
         return f"{what}, which was not measured; {top}", out
     regret = 100 * (measured[best] - measured[mine])
@@ -220,8 +222,6 @@ def _best_workflow(result: Any) -> Plan | None:
 
 
 def _with_eval_settings(plan: Plan) -> Plan:
-    from dataclasses import replace
-
     from planner.contracts import EvalOptions
 
     return replace(

@@ -23,7 +23,8 @@ setting's pair, against the workflow measured best: the regret in points.
 Last, *another zoo build*: the runs of planner/data/rebuilt_zoo_runs.jsonl
 (the planners' own toy plans and one `s2d demo`, run on a zoo the same
 config built on another CPU kind, so other models) predicted by each model
-fitted on the whole dataset, and the table of those predictions.
+fitted as for its in-sample check (v1 on the toy records, v2 on them and the
+paper's figures), and the table of those predictions.
 """
 
 from __future__ import annotations
@@ -148,7 +149,8 @@ def transfer_table(report: dict, models: dict) -> list[str]:
             by.setdefault((row["setting"], row["arm"], row["stage"]), {})[k] = row
     out = [
         "",
-        "Another zoo build (each model fitted on the whole dataset; predicted, 90% band):",
+        "Another zoo build (each model fitted as for its in-sample check: v1 on the toy records, "
+        "v2 on them and the paper's figures; predicted, 90% band):",
         "",
         "| run | stage | measured | " + " | ".join(models[k][0].name for k in keys) + " |",
         "|---|---|---|" + "---|" * len(keys),
@@ -156,8 +158,8 @@ def transfer_table(report: dict, models: dict) -> list[str]:
     for (setting, arm, stage), per in by.items():
         first = next(iter(per.values()))
         cells = [
-            f"{100 * r['predicted']:.1f} ({100 * (r['predicted'] - Z90 * r['sd']):.1f}-"
-            f"{100 * (r['predicted'] + Z90 * r['sd']):.1f})"
+            f"{100 * r['predicted']:.1f} ({100 * max(r['predicted'] - Z90 * r['sd'], 0.0):.1f}-"
+            f"{100 * min(r['predicted'] + Z90 * r['sd'], 1.0):.1f})"  # accuracy bands, clipped
             if (r := per.get(k))
             else "-"
             for k in keys

@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="the whole story on the offline toy world, in minutes on a CPU",
-        description="Build or reuse the toy zoo, plan on the toy scenario, run the chosen workflow and the direct-GRPO, raw-teacher and replay arms, and print the paper's table with predicted and measured accuracy.",
+        description="Build or reuse the toy zoo, plan on the toy scenario, run the best four-stage workflow with the direct-GRPO, raw-teacher and replay arms (and the planner's own plan beside them when it is another workflow), and print the paper's table with predicted and measured accuracy and whether the planner's choice measured best.",
         epilog=examples(
             "s2d demo",
             "s2d demo --no-tui --seed 1 --budget 300",

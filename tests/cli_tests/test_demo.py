@@ -39,10 +39,11 @@ def test_demo_plans_runs_every_arm_and_prints_the_table(tiny_zoo, tmp_path, caps
     # the planner's choice is judged against the workflows measured, in print and in the summary
     assert "planner: the planner" in printed
     assert summary["measured_best"] in ("direct", "raw_bridge", "rl_bridge", "full", "chosen")
-    assert summary["planner_choice"] in ("direct", "raw_bridge", "rl_bridge", "full", None)
+    assert summary["planner_kind"] in ("direct", "raw_bridge", "rl_bridge", "full", None)
+    assert summary["planner_choice"] in ("full", "chosen")
     rows = {r["key"]: r for r in summary["rows"]}
     # the planner's own plan runs beside the four-stage plan when it is another one
-    own = {"chosen"} if summary["planner_run"] == "chosen" else set()
+    own = {"chosen"} if summary["planner_choice"] == "chosen" else set()
     assert set(rows) == {"direct", "raw_bridge", "rl_bridge", "full", "replay", *own}
     assert (out / "chosen" / "events.jsonl").exists() == bool(own)
     assert all(r["measured"] is not None for r in rows.values())
@@ -81,7 +82,7 @@ def test_the_demo_says_whether_the_planners_choice_measured_best():
     # the replay control is a control, not a workflow: the bridge measured best
     assert out == {
         "planner_plan": full.name,
-        "planner_run": "workflow",
+        "planner_kind": "full",
         "planner_choice": "full",
         "measured_best": "rl_bridge",
         "regret_points": pytest.approx(1.0),
@@ -95,15 +96,17 @@ def test_the_demo_says_whether_the_planners_choice_measured_best():
     assert out["measured_best"] == "chosen" and out["regret_points"] == 0
     assert "run at its own allocation" in line and "measured best of the workflows (33.0%)" in line
     line, out = verdict([*rows, *_rows(chosen=0.29)], Choice(full, bridge, False, []))
-    assert out["planner_choice"] == "rl_bridge" and out["regret_points"] == pytest.approx(2.0)
-    assert "2.0 points under the best; RL-teacher bridge measured best (31.0%)" in line
+    assert out["planner_kind"] == "rl_bridge" and out["planner_choice"] == "chosen"
+    assert out["measured_best"] == "rl_bridge" and out["regret_points"] == pytest.approx(2.0)
+    # the rows it lost to are the four-stage plan's, and the line says so
+    assert (
+        "2.0 points under the best; the four-stage plan's RL-teacher bridge measured best" in line
+    )
 
     raw_then_rl = replace(full, name="raw-then-rl", stages=full.stages[1:])
-    line, out = verdict(rows, Choice(full, raw_then_rl, True, []))
-    assert out["planner_choice"] is None and "raw-then-rl) is none of the workflows run" in line
-    assert "regret_points" not in out
     line, out = verdict([*rows, *_rows(chosen=0.35)], Choice(full, raw_then_rl, False, []))
-    assert "none of the paper's workflows" in line and out["measured_best"] == "chosen"
+    assert out["planner_kind"] is None and "raw-then-rl: none of the paper's workflows" in line
+    assert out["measured_best"] == out["planner_choice"] == "chosen"
 
     # a tie goes to the planner's choice; a chosen row without a measurement says so
     line, out = verdict(_rows(rl_bridge=0.31, full=0.31), Choice(full, full, True, []))
@@ -125,3 +128,64 @@ def test_a_best_plan_that_is_not_the_four_stage_plan_runs_beside_it():
     assert (row.run, row.stage) == ("chosen", "opd")
     assert row.label == "planner's choice: RL-teacher bridge, own allocation"
     assert row.labels == "stage 1"
+
+
+def test_the_demo_runs_and_tabulates_the_planners_own_plan_beside_the_comparison(
+    tmp_path, monkeypatch
+):
+    """The path taken when the planner's best plan is not four-stage, without training."""
+    from rich.console import Console
+
+    from planner.contracts import Prediction
+    from planner.contracts.runlog import EventWriter, Spend
+    from s2d import compare, demo
+
+    full = tiny_plan()
+    bridge = replace(
+        full,
+        name="bridge",
+        stages=[s for s in full.stages if s.id != "student_rl"],
+        prediction=Prediction(final_accuracy=0.33),
+    )
+    measured = {
+        "workflow": 0.30,
+        "direct": 0.10,
+        "raw_bridge": 0.20,
+        "replay": 0.29,
+        "chosen": 0.32,
+    }
+
+    def fake_execute(comp, zoo_root, lanes, on_finish=None):
+        for name, plan in comp.runs.items():
+            with EventWriter(comp.run_dir(name) / "events.jsonl") as w:
+                for stage in plan.stages:
+                    w.emit(
+                        "eval", stage=stage.id, benchmark="toy", accuracy=measured[name], n=8, k=4
+                    )
+                    w.emit("stage_end", stage=stage.id, status="ok", spent=Spend(cpu_seconds=5))
+
+    class Zoo:
+        root, reused, build_seconds = tmp_path / "zoo", True, 0.0
+
+    monkeypatch.setattr(demo, "_zoo", lambda cfg, console: Zoo())
+    monkeypatch.setattr(demo, "scenario_dict", lambda root, cfg: {"kind": "scenario"})
+    monkeypatch.setattr(
+        demo, "choose_plan", lambda path, out, cfg: Choice(full, bridge, False, ["a note"])
+    )
+    monkeypatch.setattr(compare, "predictions", lambda plan, path, rows: {"full": 0.31})
+    monkeypatch.setattr(compare, "execute", fake_execute)
+    out = tmp_path / "demo"
+    console = Console(record=True, width=200)
+    assert demo.run_demo(demo.DemoConfig(out=out, tui=False), console) == 0
+
+    assert (out / "plans" / "chosen.yaml").exists()
+    summary = yaml.safe_load((out / "summary.yaml").read_text())
+    rows = {r["key"]: r for r in summary["rows"]}
+    mine = rows["chosen"]
+    assert mine["predicted"] == 0.33 and mine["measured"] == 0.32  # the run's last stage, opd
+    assert mine["labels"] == full.labels.stage1 and mine["cpu_seconds"] == 15
+    assert summary["planner_choice"] == summary["measured_best"] == "chosen"
+    assert summary["regret_points"] == 0
+    printed = console.export_text()
+    assert "planner's choice: RL-teacher bridge, own allocation" in printed
+    assert "it measured best of the workflows (32.0%)" in printed
