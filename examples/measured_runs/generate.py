@@ -112,6 +112,8 @@ def main() -> None:
     if args.add:
         root, sid = Path(args.add[0]), args.add[1]
         new = R.records_from_comparison(root, sid)
+        if path == R.DATASET:
+            refuse_other_zoo([m for r in new for m in (r["student"], r["teacher"]) if m], path)
         R.add_records(path, new)
         print(f"{len(new)} records of {root} added to {path} as {sid}")
         return
@@ -138,6 +140,8 @@ def main() -> None:
             print(f"{'measured' if setting_id(*s) in have else 'to run  '}  {setting_id(*s)}")
         return
     zoo = build_zoo(models=sorted({m for p, _, _ in todo for m in p.split("/")}) or None)
+    if path == R.DATASET and todo[: args.max_settings]:
+        refuse_other_zoo(R.zoo_models(zoo.root), path)
     for i, (pair, labels, seed) in enumerate(todo[: args.max_settings]):
         sid = setting_id(pair, labels, seed)
         root = args.out / sid.removeprefix("toy/").replace("/", "-")
@@ -166,6 +170,21 @@ def main() -> None:
         print(
             f"  {len(new)} records added to {path} ({time.perf_counter() - t0:.0f} s)", flush=True
         )
+
+
+def refuse_other_zoo(models, path: Path) -> None:
+    """Exit 2 when the zoo's models are not the dataset's (another build, other models)."""
+    from planner import calibrate as R
+
+    other = R.other_zoo_models(models, R.load_records(path))
+    if other:
+        print(
+            f"generate.py: error: this toy zoo trained other models than the ones {path.name} was "
+            f"measured on ({'; '.join(other)}): a zoo rebuilt on another CPU kind is another zoo. "
+            f"Write its records to another file with --records (e.g. {R.REBUILT_ZOO}).",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
 
 
 if __name__ == "__main__":

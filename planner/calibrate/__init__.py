@@ -15,10 +15,12 @@ from planner.calibrate.records import (
     add_records,
     finished_runs,
     load_records,
+    other_zoo_models,
     paper_records,
     record_from_run,
     records_from_comparison,
     share_base_eval,
+    zoo_models,
 )
 from planner.calibrate.validate import (
     FirstModel,
@@ -45,6 +47,8 @@ __all__ = [
     "leave_one_arm_out",
     "leave_one_pair_out",
     "load_records",
+    "other_zoo_models",
+    "zoo_models",
     "pairs",
     "paper_records",
     "record_from_run",

@@ -44,7 +44,7 @@ from typing import Any
 
 from planner.contracts.errors import UserError
 from planner.contracts.files import atomic_write_text, read_text
-from planner.contracts.plan import load_plan
+from planner.contracts.plan import ModelRef, load_plan
 from planner.contracts.rundir import RunDir
 from planner.contracts.runlog import Spend, read_events
 from planner.scenario.zoo import ZOO_FILE, resolve_zoo
@@ -106,6 +106,39 @@ def _model(ref: Any, zoo: dict[str, Any]) -> dict[str, Any] | None:
         "accuracy": round(facts["sampled_accuracy"], 4),
         "greedy": round(facts["greedy_accuracy"], 4),
     }
+
+
+def zoo_models(zoo_root: Path | None = None) -> list[dict[str, Any]]:
+    """Every model of a toy zoo as a record describes it (name, size, the zoo's figures)."""
+    zoo = json.loads((resolve_zoo(zoo_root) / ZOO_FILE).read_text())
+    out = []
+    for size in sorted(zoo["models"]):
+        facts = _model(ModelRef(name=size, path=f"toy:{size}"), zoo)
+        assert facts is not None
+        out.append(facts)
+    return out
+
+
+def other_zoo_models(models: list[dict[str, Any]], records: list[dict[str, Any]]) -> list[str]:
+    """The toy models whose zoo figures differ from the same-named models of ``records``.
+
+    The same build config trains other models on another CPU kind: runs of such a zoo
+    are not the dataset's models, whatever their names say.
+    """
+    seen: dict[str, dict[str, Any]] = {}
+    for r in records:
+        for role in ("student", "teacher"):
+            if r["world"] == "toy" and r.get(role):
+                seen.setdefault(r[role]["name"], r[role])
+    out = []
+    for m in models:
+        have = seen.get(m["name"])
+        if have and (have["accuracy"], have["greedy"]) != (m["accuracy"], m["greedy"]):
+            out.append(
+                f"{m['name']} sampled / greedy {100 * m['accuracy']:.1f} / {100 * m['greedy']:.1f}%, "
+                f"the dataset's {100 * have['accuracy']:.1f} / {100 * have['greedy']:.1f}%"
+            )
+    return sorted(set(out))
 
 
 def record_from_run(run_dir: Path, setting: str, zoo_root: Path | None = None) -> dict[str, Any]:

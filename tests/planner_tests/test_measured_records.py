@@ -199,3 +199,15 @@ def test_the_rebuilt_zoos_runs_stay_out_of_the_dataset_and_are_scored_as_transfe
     assert fits == [dataset]  # one fit, on the dataset alone
     assert scored.n == sum(len(R.points(r)) for r in other)
     assert {row["setting"] for row in scored.rows} == {r["setting"] for r in other}
+
+
+def test_models_of_another_zoo_build_are_told_apart_from_the_datasets():
+    dataset = R.load_records()
+    same = [r["student"] for r in dataset if r["world"] == "toy"][:3]
+    assert R.other_zoo_models(same, dataset) == []
+    rebuilt = [r["student"] for r in R.load_records(R.REBUILT_ZOO)]
+    found = R.other_zoo_models(rebuilt, dataset)
+    assert found and all("the dataset's" in line for line in found)
+    assert any(line.startswith("toy:s sampled / greedy 5.8 / 21.1%") for line in found)
+    unknown = [{**same[0], "name": "toy:xl"}]
+    assert R.other_zoo_models(unknown, dataset) == []  # a model the dataset never measured
