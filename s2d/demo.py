@@ -96,6 +96,12 @@ class Choice:
         """The planner's own plan, when the four-stage comparison does not already run it."""
         return {} if self.ran_best else {CHOSEN_RUN: _with_eval_settings(self.best)}
 
+    def extra_predictions(self) -> dict[str, float]:
+        """The planner's own prediction for its run beside the comparison."""
+        if self.ran_best or self.best.prediction is None:
+            return {}
+        return {CHOSEN_RUN: self.best.prediction.final_accuracy}
+
     def extra_rows(self) -> tuple[Row, ...]:
         if self.ran_best:
             return ()
@@ -248,9 +254,10 @@ def run_demo(cfg: DemoConfig, console: Any) -> int:
     for note in choice.notes:
         console.print(Text.assemble(("planner:", "dim"), f" {note}"))
     comp = compare.prepare(plan, cfg.out, PAPER_ROWS, choice.extra_runs())
-    predicted = compare.predictions(plan, scenario_path, PAPER_ROWS)
-    if not choice.ran_best and choice.best.prediction is not None:
-        predicted[CHOSEN_RUN] = choice.best.prediction.final_accuracy
+    predicted = {
+        **compare.predictions(plan, scenario_path, PAPER_ROWS),
+        **choice.extra_predictions(),
+    }
     console.print(f"running {', '.join(comp.runs)} in {cfg.out} ({cfg.lanes} at a time)")
 
     errors: list[BaseException] = []

@@ -16,6 +16,7 @@ from planner.contracts.plan import load_plan, save_plan
 from planner.contracts.runlog import EventWriter, Spend
 from planner.simulator.plans import ROLE_OUTPUT
 from planner.simulator.response import load_profile, predict
+from tests.builders import RecordingModel
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -183,20 +184,9 @@ def test_the_rebuilt_zoos_runs_stay_out_of_the_dataset_and_are_scored_as_transfe
     seen = {r["student"]["name"]: r["student"]["accuracy"] for r in dataset if r["world"] == "toy"}
     assert all(r["student"]["accuracy"] != seen[r["student"]["name"]] for r in other)
 
-    fits = []
-
-    class Probe:
-        name = "probe"
-
-        def fit(self, records):
-            fits.append(list(records))
-            return self
-
-        def predict(self, rec, stage):
-            return 0.5, 0.1
-
-    scored = V.transfer(Probe(), dataset, other)
-    assert fits == [dataset]  # one fit, on the dataset alone
+    probe = RecordingModel()
+    scored = V.transfer(probe, dataset, other)
+    assert probe.fits == [dataset]  # one fit, on the dataset alone
     assert scored.n == sum(len(R.points(r)) for r in other)
     assert {row["setting"] for row in scored.rows} == {r["setting"] for r in other}
 

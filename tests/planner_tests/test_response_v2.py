@@ -10,6 +10,7 @@ import pytest
 from planner.calibrate import fit_v2 as F
 from planner.calibrate import validate as V
 from planner.simulator import response_v2 as M
+from tests.builders import RecordingModel
 
 SIZES = {  # params, sampled, greedy: shaped like the toy zoo's ladder
     "xs": (3.1e4, 0.03, 0.10),
@@ -179,21 +180,10 @@ def test_the_fit_finds_data_made_by_the_model_and_predicts_a_pair_it_never_saw()
 
 def test_leave_one_pair_out_holds_out_direct_grpo_with_its_student():
     recs = _synthetic()
-
-    class Probe:
-        name = "probe"
-        seen: list[set[str]] = []
-
-        def fit(self, records):
-            Probe.seen.append({r["setting"].split("/")[1] for r in records})
-            return self
-
-        def predict(self, rec, stage):
-            return 0.5, 0.1
-
-    out = V.leave_one_pair_out(Probe(), recs)
+    probe = RecordingModel()
+    out = V.leave_one_pair_out(probe, recs)
     assert V.pairs(recs) == ["m-l", "s-l", "s-m", "xs-m", "xs-s"]
-    held_sl = Probe.seen[V.pairs(recs).index("s-l")]
+    held_sl = {r["setting"].split("/")[1] for r in probe.fits[V.pairs(recs).index("s-l")]}
     assert "s-l" not in held_sl and "s" not in held_sl and "m" in held_sl
     assert {r["group"] for r in out.rows} == set(V.pairs(recs))
     # each direct run is scored once, though held out with every pair of its student
@@ -204,20 +194,9 @@ def test_leave_one_pair_out_holds_out_direct_grpo_with_its_student():
 def test_a_held_out_teacher_rl_stage_does_not_reach_the_fit_through_another_pair():
     """xs-m and s-m train the same teacher on the same labels and seed: one measurement."""
     recs = _synthetic()
-    fits = []
-
-    class Probe:
-        name = "probe"
-
-        def fit(self, records):
-            fits.append(list(records))
-            return self
-
-        def predict(self, rec, stage):
-            return 0.5, 0.1
-
-    V.leave_one_pair_out(Probe(), recs)
-    held = fits[V.pairs(recs).index("xs-m")]
+    probe = RecordingModel()
+    V.leave_one_pair_out(probe, recs)
+    held = probe.fits[V.pairs(recs).index("xs-m")]
     teacher_points = [
         r["setting"]
         for r in held
