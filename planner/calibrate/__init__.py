@@ -21,6 +21,7 @@ from planner.calibrate.records import (
     records_from_comparison,
     share_base_eval,
     zoo_models,
+    zoo_notice,
 )
 from planner.calibrate.validate import (
     FirstModel,
@@ -49,6 +50,7 @@ __all__ = [
     "load_records",
     "other_zoo_models",
     "zoo_models",
+    "zoo_notice",
     "pairs",
     "paper_records",
     "record_from_run",

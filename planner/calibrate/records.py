@@ -141,6 +141,47 @@ def other_zoo_models(models: list[dict[str, Any]], records: list[dict[str, Any]]
     return sorted(set(out))
 
 
+# The build config (``zoo.json`` key) and seed of the zoo the dataset's runs were made on.
+DATASET_ZOO = ("e47634649d74eccb", 0)
+
+
+def zoo_notice(zoo_root: Path, records: list[dict[str, Any]] | None = None) -> str | None:
+    """A warning when the zoo at ``zoo_root`` is not the one the packaged dataset was made on.
+
+    The shipped toy profiles were fitted (``toy_measured``, ``v2``) or scaled (``toy``) on
+    runs of one zoo build; in another zoo the same names are other models, and the
+    predictions miss by more than their band (the rebuilt zoo's runs, REBUILT_ZOO).
+    """
+    try:
+        zoo = json.loads((resolve_zoo(zoo_root) / ZOO_FILE).read_text())
+        models = zoo_models(zoo_root)
+    except (OSError, ValueError, KeyError, UserError):
+        return None  # not a readable zoo: whoever reads it next says why
+    key, seed = DATASET_ZOO
+    if (zoo.get("key"), zoo.get("seed")) != (key, seed):
+        what = (
+            f"was built from another config than the packaged measured runs' zoo (key "
+            f"{zoo.get('key')}, seed {zoo.get('seed')}; theirs {key}, seed {seed}, the "
+            "default preset): its models are not theirs"
+        )
+    else:
+        differ = other_zoo_models(models, load_records() if records is None else records)
+        if not differ:
+            return None
+        what = (
+            "is another build of the packaged measured runs' zoo config, and trained other "
+            f"models ({'; '.join(differ)}): the same config trains other models on another "
+            "CPU kind"
+        )
+    return (
+        f"the toy zoo at {zoo_root} {what}. The shipped toy profiles were fitted or scaled on "
+        "those runs, so the planner's predictions on this zoo can miss by more than their "
+        "band (on one rebuilt zoo the bridge measured 4.5-11.4 points under them). Calibrate "
+        "on this zoo's own runs before trusting them: `s2d pilot SCENARIO`, or `s2d "
+        "calibrate RUN_DIR...`."
+    )
+
+
 def record_from_run(run_dir: Path, setting: str, zoo_root: Path | None = None) -> dict[str, Any]:
     """One toy run directory (plan.yaml, events.jsonl) as a record; model facts from its zoo."""
     rd = RunDir(run_dir)

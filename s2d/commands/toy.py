@@ -170,7 +170,16 @@ def run_build(args: argparse.Namespace) -> int:
         console.print(f"built in {zoo.build_seconds:.0f} s (when it was built)")
     else:
         console.print(f"built in {wall:.0f} s wall time with {args.workers} worker(s)")
+    _print_zoo_notice(console, zoo.root)
     return 0
+
+
+def _print_zoo_notice(console, root: Path) -> None:
+    from planner.calibrate.records import zoo_notice
+
+    notice = zoo_notice(root)
+    if notice:
+        console.print(f"note: {notice}", soft_wrap=True)
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -190,4 +199,5 @@ def run_info(args: argparse.Namespace) -> int:
     refs = {**{name: zoo.model_dir(name) for name in zoo.models}, **zoo.data}
     for name, path in refs.items():
         console.print(f"toy:{name} -> {path}", soft_wrap=True)
+    _print_zoo_notice(console, zoo.root)
     return 0

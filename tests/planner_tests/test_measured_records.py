@@ -201,3 +201,36 @@ def test_models_of_another_zoo_build_are_told_apart_from_the_datasets():
     assert any(line.startswith("toy:s sampled / greedy 5.8 / 21.1%") for line in found)
     unknown = [{**same[0], "name": "toy:xl"}]
     assert R.other_zoo_models(unknown, dataset) == []  # a model the dataset never measured
+
+
+def test_a_zoo_other_than_the_datasets_is_named_in_a_notice_and_in_the_planners_notes(
+    fake_zoo, toy_problem_path, tmp_path
+):
+    import json
+
+    from planner.search import make_plans
+
+    doc = json.loads((fake_zoo / "zoo.json").read_text())
+    dataset_figures = {"s": (0.0766, 0.253), "m": (0.2604, 0.619)}  # the dataset's toy:s, toy:m
+    key, seed = R.DATASET_ZOO
+    for name, (sampled, greedy) in dataset_figures.items():
+        doc["models"][name].update(sampled_accuracy=sampled, greedy_accuracy=greedy)
+    fake_key = doc["key"]
+    doc.update(key=key, seed=seed)
+    (fake_zoo / "zoo.json").write_text(json.dumps(doc))
+    assert R.zoo_notice(fake_zoo) is None  # the dataset's own zoo: nothing to say
+
+    doc["models"]["s"]["sampled_accuracy"] = 0.058
+    (fake_zoo / "zoo.json").write_text(json.dumps(doc))
+    notice = R.zoo_notice(fake_zoo)
+    assert notice and "another build" in notice and "toy:s sampled / greedy 5.8 / 25.3%" in notice
+    assert "toy:m" not in notice and "s2d pilot" in notice
+
+    doc.update(key=fake_key)
+    (fake_zoo / "zoo.json").write_text(json.dumps(doc))
+    notice = R.zoo_notice(fake_zoo)
+    assert notice and f"key {fake_key}, seed 0" in notice and "another config" in notice
+
+    result = make_plans(toy_problem_path, out=tmp_path / "plans", trials=4)
+    assert notice in result.notes
+    assert R.zoo_notice(tmp_path / "no-zoo-here") is None
