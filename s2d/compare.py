@@ -8,6 +8,7 @@ this small). Arms that start from the workflow's checkpoints wait for it.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 
 from planner.calibrate import ROWS, Row, arm_plans
 from planner.contracts import Plan, RunDir, Spend, UserError, read_events, save_plan
+from planner.scenario.zoo import ZOO_FILE, resolve_zoo
 
 # Runs that read the workflow's checkpoints must start after it.
 AFTER_WORKFLOW = {"replay", "opd_only"}
@@ -44,17 +46,84 @@ class Comparison:
         return self.out / name
 
 
-def lanes_for(runs: list[str], n_lanes: int) -> list[list[str]]:
-    """Workflow first in lane 0 with the runs that need it after it; the rest spread over the lanes."""
-    lanes: list[list[str]] = [[] for _ in range(max(1, n_lanes))]
-    lanes[0] = [r for r in runs if r == "workflow"] + [r for r in runs if r in AFTER_WORKFLOW]
-    others = [r for r in runs if r != "workflow" and r not in AFTER_WORKFLOW]
-    # Lane 0 carries the long workflow chain: the other runs share the remaining lanes
-    # (all of them when there is no chain).
-    free = list(range(1 if lanes[0] else 0, len(lanes))) or [0]
-    for i, r in enumerate(others):
-        lanes[free[i % len(free)]].append(r)
-    return [lane for lane in lanes if lane]
+def planned_work(plan: Plan, params: Mapping[str, float] | None = None) -> float:
+    """A run's planned work, to order runs by: tokens each stage samples, times the parameters
+    that process them (the teacher's too where it scores the student's tokens).
+
+    ``params`` maps model paths to parameter counts (the toy zoo's); a path it lacks counts 1.
+    """
+    params = params or {}
+    total = 0.0
+    for stage in plan.stages:
+        if stage.budget is None or not stage.trains:
+            continue
+        b = stage.budget
+        tokens = b.steps * b.prompts_per_step * b.samples_per_prompt * b.max_new_tokens
+        model = plan.teacher if stage.model == "teacher" else plan.student
+        weight = params.get(model.path, 1.0) if model is not None else 1.0
+        if stage.distils and plan.teacher is not None:
+            weight += params.get(plan.teacher.path, 1.0)
+        total += tokens * weight
+    return total
+
+
+class Schedule:
+    """Which run a free lane starts next: the ready run whose chain has the most work left.
+
+    A run in AFTER_WORKFLOW is ready once the workflow has finished; a run's chain is its own
+    work plus, for the workflow, that of the runs waiting for it (the longest-first rule
+    applied to the critical path). Lanes take runs as they free up, so a lane that drew short
+    runs takes more of them. After a failure nothing new starts.
+    """
+
+    def __init__(self, work: Mapping[str, float]) -> None:
+        self.work = dict(work)
+        self.pending = list(work)
+        self.done: set[str] = set()
+        self.failed = False
+        waiting = sum(w for n, w in work.items() if n in AFTER_WORKFLOW)
+        self.chain = {n: w + (waiting if n == "workflow" else 0.0) for n, w in work.items()}
+        self._cond = threading.Condition()
+
+    def _ready(self, name: str) -> bool:
+        return name not in AFTER_WORKFLOW or "workflow" not in self.work or "workflow" in self.done
+
+    def next_ready(self) -> str | None:
+        """The run to start now, or None when none is ready (without waiting)."""
+        if self.failed:
+            return None
+        ready = [n for n in self.pending if self._ready(n)]
+        return max(ready, key=lambda n: self.chain[n]) if ready else None
+
+    def take(self, block: bool = True) -> str | None:
+        """Claim the next ready run, waiting for one unless ``block`` is False; None once
+        nothing is left to start (or, without blocking, nothing is ready now)."""
+        with self._cond:
+            while True:
+                name = self.next_ready()
+                if name is not None:
+                    self.pending.remove(name)
+                    return name
+                if self.failed or not self.pending or not block:
+                    return None
+                self._cond.wait()
+
+    def finish(self, name: str, ok: bool) -> None:
+        with self._cond:
+            if ok:
+                self.done.add(name)
+            else:
+                self.failed = True
+            self._cond.notify_all()
+
+
+def _zoo_params(zoo_root: Path | None) -> dict[str, float]:
+    """Parameter counts of the toy zoo's models by path (``toy:s``), {} without a zoo."""
+    try:
+        zoo = json.loads((resolve_zoo(zoo_root) / ZOO_FILE).read_text())
+    except (UserError, OSError, ValueError):
+        return {}
+    return {f"toy:{size}": float(m["params"]) for size, m in zoo.get("models", {}).items()}
 
 
 def prepare(
@@ -92,8 +161,11 @@ def execute(
     }
     failures: list[str] = []
 
-    def lane(names: list[str]) -> None:
-        for name in names:
+    params = _zoo_params(zoo_root)
+    schedule = Schedule({name: planned_work(p, params) for name, p in comp.runs.items()})
+
+    def lane() -> None:
+        while (name := schedule.take()) is not None:
             run_dir = comp.run_dir(name)
             outcome = RunOutcome(name, run_dir)
             t0 = time.perf_counter()
@@ -123,11 +195,11 @@ def execute(
                 failures.append(
                     f"{name} (exit {proc.returncode}, see {comp.out / (name + '.log')})"
                 )
-                return
+            schedule.finish(name, proc.returncode == 0)
 
     threads = [
-        threading.Thread(target=lane, args=(names,), daemon=True)
-        for names in lanes_for(list(comp.runs), n_lanes)
+        threading.Thread(target=lane, daemon=True)
+        for _ in range(max(1, min(n_lanes, len(comp.runs))))
     ]
     for t in threads:
         t.start()

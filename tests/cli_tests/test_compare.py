@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,13 +17,77 @@ from s2d import compare
 EXAMPLE = Path(__file__).parents[2] / "examples" / "toy_plan.yaml"
 
 
-def test_runs_that_reuse_the_workflow_wait_for_it():
-    lanes = compare.lanes_for(["direct", "raw_bridge", "workflow", "replay", "opd_only"], 2)
-    assert lanes[0] == ["workflow", "replay", "opd_only"]
-    assert sorted(lanes[1]) == ["direct", "raw_bridge"]
-    assert compare.lanes_for(["workflow", "direct"], 1) == [["workflow", "direct"]]
-    # without a workflow chain (pilots) every lane takes runs
-    assert compare.lanes_for(["a", "b", "c"], 2) == [["a", "c"], ["b"]]
+def _simulate(work: dict[str, float], seconds: dict[str, float], lanes: int):
+    """Run a Schedule against fixed run times: (makespan, start time of each run)."""
+    schedule = compare.Schedule(work)
+    running: list[tuple[float, str]] = []
+    starts: dict[str, float] = {}
+    now, free = 0.0, lanes
+    while True:
+        while free and (name := schedule.take(block=False)) is not None:
+            starts[name] = now
+            heapq.heappush(running, (now + seconds[name], name))
+            free -= 1
+        if not running:
+            return now, starts
+        now, name = heapq.heappop(running)
+        schedule.finish(name, ok=True)
+        free += 1
+
+
+# The demo's runs at the times they took on a 2-core machine (s): a static layout put
+# direct, raw bridge and the planner's own run on one lane (334 s), the workflow chain on
+# the other (209 s).
+DEMO = {"workflow": 150.0, "replay": 59.0, "direct": 84.0, "raw_bridge": 120.0, "chosen": 130.0}
+
+
+def test_free_lanes_take_the_longest_ready_run_and_the_workflows_readers_wait_for_it():
+    makespan, starts = _simulate(DEMO, DEMO, lanes=2)
+    assert starts["replay"] >= DEMO["workflow"]  # reads the workflow's checkpoints
+    assert starts["workflow"] == 0.0  # its chain (with replay) is the longest
+    assert makespan <= 300.0 < 334.0
+    assert _simulate(DEMO, DEMO, lanes=1)[0] == sum(DEMO.values())
+    # without a workflow (pilots) every lane takes runs, longest first
+    _, starts = _simulate({"a": 1.0, "b": 3.0, "c": 2.0}, {"a": 1.0, "b": 3.0, "c": 2.0}, 2)
+    assert starts == {"b": 0.0, "c": 0.0, "a": 2.0}
+
+
+def test_nothing_new_starts_after_a_failure_and_a_blocked_lane_wakes_when_the_workflow_ends():
+    schedule = compare.Schedule({"workflow": 2.0, "replay": 1.0, "direct": 1.0})
+    assert schedule.take() == "workflow"
+    assert schedule.take() == "direct"
+    got: list[str | None] = []
+    waiter = threading.Thread(target=lambda: got.append(schedule.take()))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive() and not got  # replay waits for the workflow
+    schedule.finish("workflow", ok=True)
+    waiter.join(5)
+    assert got == ["replay"]
+    failing = compare.Schedule({"a": 2.0, "b": 1.0})
+    assert failing.take() == "a"
+    failing.finish("a", ok=False)
+    assert failing.take() is None
+
+
+def test_planned_work_weighs_tokens_by_the_models_that_process_them():
+    plan = load_plan(EXAMPLE)
+    params = {plan.student.path: 1e4, plan.teacher.path: 1e5}
+    by_stage = {s.id: compare.planned_work(replace(plan, stages=[s]), params) for s in plan.stages}
+    rl = next(s for s in plan.stages if s.model == "teacher")
+    b = rl.budget
+    assert (
+        by_stage[rl.id]
+        == b.steps * b.prompts_per_step * b.samples_per_prompt * b.max_new_tokens * 1e5
+    )
+    opd = next(s for s in plan.stages if s.kind == "opd")
+    b = opd.budget
+    # the student's tokens, scored by the teacher as well
+    assert (
+        by_stage[opd.id]
+        == b.steps * b.prompts_per_step * b.samples_per_prompt * b.max_new_tokens * 1.1e5
+    )
+    assert compare.planned_work(plan, params) == pytest.approx(sum(by_stage.values()))
 
 
 def _fake_run(run_dir: Path, stages: dict[str, tuple[float, float]]) -> None:
@@ -76,7 +142,9 @@ def test_an_extra_run_is_scheduled_and_read_as_its_own_row(tmp_path):
     comp = compare.prepare(plan, tmp_path, PAPER_ROWS, {"chosen": bridge})
     assert set(comp.runs) == {"workflow", "direct", "raw_bridge", "replay", "chosen"}
     assert (tmp_path / "plans" / "chosen.yaml").exists()
-    assert "chosen" in compare.lanes_for(list(comp.runs), 2)[1]  # not after the workflow
+    schedule = compare.Schedule({n: 1.0 for n in comp.runs})
+    schedule.pending = ["workflow", "chosen"]
+    assert schedule.take() == "workflow" and schedule.take(block=False) == "chosen"  # no wait
     _fake_run(
         tmp_path / "chosen",
         {"teacher_rl": (0.5, 100), "warmup": (0.2, 50), "opd": (0.28, 20)},
