@@ -118,12 +118,23 @@ class Schedule:
 
 
 def _zoo_params(zoo_root: Path | None) -> dict[str, float]:
-    """Parameter counts of the toy zoo's models by path (``toy:s``), {} without a zoo."""
+    """Parameter counts of the toy zoo's models by path (``toy:s``), {} without a readable zoo."""
     try:
         zoo = json.loads((resolve_zoo(zoo_root) / ZOO_FILE).read_text())
-    except (UserError, OSError, ValueError):
-        return {}
-    return {f"toy:{size}": float(m["params"]) for size, m in zoo.get("models", {}).items()}
+        return {f"toy:{size}": float(m["params"]) for size, m in zoo["models"].items()}
+    except (UserError, OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}  # only the order runs start in depends on it
+
+
+def _as_trained(plan: Plan, workflow: Plan, params: Mapping[str, float]) -> dict[str, float]:
+    """``params`` with the run's models that start from the workflow's checkpoints (the
+    replay control's student, OPD only's teacher) counted as the models they were trained from."""
+    out = dict(params)
+    for role in ("student", "teacher"):
+        mine, base = getattr(plan, role), getattr(workflow, role)
+        if mine is not None and base is not None and mine.path not in out and base.path in params:
+            out[mine.path] = params[base.path]
+    return out
 
 
 def prepare(
@@ -162,40 +173,49 @@ def execute(
     failures: list[str] = []
 
     params = _zoo_params(zoo_root)
-    schedule = Schedule({name: planned_work(p, params) for name, p in comp.runs.items()})
+    schedule = Schedule(
+        {name: planned_work(p, _as_trained(p, comp.plan, params)) for name, p in comp.runs.items()}
+    )
+
+    def run_one(name: str) -> bool:
+        run_dir = comp.run_dir(name)
+        outcome = RunOutcome(name, run_dir)
+        t0 = time.perf_counter()
+        with open(comp.out / f"{name}.log", "a", encoding="utf-8") as log:
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "s2d",
+                    "run",
+                    str(comp.out / "plans" / f"{name}.yaml"),
+                    "--run-dir",
+                    str(run_dir),
+                    *(["--toy-zoo", str(zoo_root)] if zoo_root is not None else []),
+                    "--quiet",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        outcome.returncode, outcome.seconds = proc.returncode, time.perf_counter() - t0
+        comp.outcomes[name] = outcome
+        if proc.returncode != 0:
+            failures.append(f"{name} (exit {proc.returncode}, see {comp.out / (name + '.log')})")
+        if on_finish is not None:
+            on_finish(outcome)
+        return proc.returncode == 0
 
     def lane() -> None:
         while (name := schedule.take()) is not None:
-            run_dir = comp.run_dir(name)
-            outcome = RunOutcome(name, run_dir)
-            t0 = time.perf_counter()
-            with open(comp.out / f"{name}.log", "a", encoding="utf-8") as log:
-                proc = subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "s2d",
-                        "run",
-                        str(comp.out / "plans" / f"{name}.yaml"),
-                        "--run-dir",
-                        str(run_dir),
-                        *(["--toy-zoo", str(zoo_root)] if zoo_root is not None else []),
-                        "--quiet",
-                    ],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    check=False,
-                )
-            outcome.returncode, outcome.seconds = proc.returncode, time.perf_counter() - t0
-            comp.outcomes[name] = outcome
-            if on_finish is not None:
-                on_finish(outcome)
-            if proc.returncode != 0:
-                failures.append(
-                    f"{name} (exit {proc.returncode}, see {comp.out / (name + '.log')})"
-                )
-            schedule.finish(name, proc.returncode == 0)
+            ok = False
+            try:
+                ok = run_one(name)
+            except Exception as exc:  # a lane that dies must not leave the others waiting
+                failures.append(f"{name} ({type(exc).__name__}: {exc})")
+            finally:
+                schedule.finish(name, ok)
 
     threads = [
         threading.Thread(target=lane, daemon=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import subprocess
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from planner.calibrate.arms import PAPER_ROWS, ROWS, Row
+from planner.contracts.errors import UserError
 from planner.contracts.plan import load_plan
 from planner.contracts.runlog import EventWriter, Spend
 from s2d import compare
@@ -68,6 +70,68 @@ def test_nothing_new_starts_after_a_failure_and_a_blocked_lane_wakes_when_the_wo
     assert failing.take() == "a"
     failing.finish("a", ok=False)
     assert failing.take() is None
+    # a workflow that fails releases the lanes waiting for it
+    broken = compare.Schedule({"workflow": 2.0, "replay": 1.0})
+    assert broken.take() == "workflow"
+    waiter = threading.Thread(target=lambda: got.append(broken.take()))
+    waiter.start()
+    broken.finish("workflow", ok=False)
+    waiter.join(5)
+    assert not waiter.is_alive() and got[-1] is None
+
+
+def test_the_workflow_goes_first_when_its_chain_is_longest_though_it_is_not():
+    schedule = compare.Schedule({"workflow": 10.0, "replay": 10.0, "direct": 15.0})
+    assert schedule.take(block=False) == "workflow"
+
+
+def _runs_of(tmp_path, monkeypatch, on_finish=None, fail=()):
+    """execute() with `s2d run` replaced by a recorder: the order the runs started in."""
+    comp = compare.prepare(load_plan(EXAMPLE), tmp_path, PAPER_ROWS)
+    started: list[str] = []
+
+    def fake_run(cmd, **kwargs):
+        name = Path(cmd[cmd.index("--run-dir") + 1]).name
+        started.append(name)
+        return subprocess.CompletedProcess(cmd, 1 if name in fail else 0)
+
+    monkeypatch.setattr(compare.subprocess, "run", fake_run)
+    return comp, started, lambda: compare.execute(comp, None, 2, on_finish=on_finish)
+
+
+def test_execute_runs_every_plan_once_the_workflows_readers_after_it(tmp_path, monkeypatch):
+    comp, started, go = _runs_of(tmp_path, monkeypatch)
+    go()
+    assert sorted(started) == sorted(comp.runs)
+    assert started.index("replay") > started.index("workflow")
+    assert all(o.returncode == 0 for o in comp.outcomes.values())
+
+
+def test_a_lane_that_raises_or_fails_stops_the_comparison_without_a_hang(tmp_path, monkeypatch):
+    def boom(outcome):
+        if outcome.name == "workflow":
+            raise BrokenPipeError("stdout closed")
+
+    comp, started, go = _runs_of(tmp_path, monkeypatch, on_finish=boom)
+    runner = threading.Thread(target=lambda: pytest.raises(UserError, go), daemon=True)
+    runner.start()
+    runner.join(30)
+    assert not runner.is_alive()  # before, the replay lane waited for ever
+    assert "replay" not in started
+    _, started, go = _runs_of(tmp_path / "b", monkeypatch, fail={"workflow"})
+    with pytest.raises(UserError, match=r"workflow \(exit 1"):
+        go()
+    assert "replay" not in started
+
+
+def test_runs_from_the_workflows_checkpoints_weigh_as_the_models_they_were_trained_from(tmp_path):
+    comp = compare.prepare(load_plan(EXAMPLE), tmp_path, PAPER_ROWS)
+    plan, replay = comp.plan, comp.runs["replay"]
+    params = {plan.student.path: 1e4, plan.teacher.path: 1e5}
+    assert replay.student.path not in params  # a checkpoint inside the workflow's run
+    weighed = compare._as_trained(replay, plan, params)
+    assert weighed[replay.student.path] == 1e4
+    assert compare.planned_work(replay, weighed) > 1e3 * compare.planned_work(replay, {})
 
 
 def test_planned_work_weighs_tokens_by_the_models_that_process_them():
@@ -143,8 +207,8 @@ def test_an_extra_run_is_scheduled_and_read_as_its_own_row(tmp_path):
     assert set(comp.runs) == {"workflow", "direct", "raw_bridge", "replay", "chosen"}
     assert (tmp_path / "plans" / "chosen.yaml").exists()
     schedule = compare.Schedule({n: 1.0 for n in comp.runs})
-    schedule.pending = ["workflow", "chosen"]
-    assert schedule.take() == "workflow" and schedule.take(block=False) == "chosen"  # no wait
+    startable = list(iter(lambda: schedule.take(block=False), None))
+    assert "chosen" in startable and "replay" not in startable  # it does not wait
     _fake_run(
         tmp_path / "chosen",
         {"teacher_rl": (0.5, 100), "warmup": (0.2, 50), "opd": (0.28, 20)},
