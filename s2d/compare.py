@@ -8,7 +8,6 @@ this small). Arms that start from the workflow's checkpoints wait for it.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.calibrate import ROWS, Row, arm_plans
+from planner.calibrate import ROWS, Row, arm_plans, zoo_models
 from planner.contracts import Plan, RunDir, Spend, UserError, read_events, save_plan
-from planner.scenario.zoo import ZOO_FILE, resolve_zoo
 
 # Runs that read the workflow's checkpoints must start after it.
 AFTER_WORKFLOW = {"replay", "opd_only"}
@@ -120,8 +118,7 @@ class Schedule:
 def _zoo_params(zoo_root: Path | None) -> dict[str, float]:
     """Parameter counts of the toy zoo's models by path (``toy:s``), {} without a readable zoo."""
     try:
-        zoo = json.loads((resolve_zoo(zoo_root) / ZOO_FILE).read_text())
-        return {f"toy:{size}": float(m["params"]) for size, m in zoo["models"].items()}
+        return {m["name"]: float(m["params"]) for m in zoo_models(zoo_root)}
     except (UserError, OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}  # only the order runs start in depends on it
 
