@@ -20,11 +20,14 @@ fold's training pairs only, so the coverage is out of sample too;
 decision each setting asks (direct GRPO, the raw-teacher bridge, the RL-teacher
 bridge, or the bridge and stage 3), chosen by a fit that never saw the
 setting's pair, against the workflow measured best: the regret in points.
-Last, *another zoo build*: the runs of planner/data/rebuilt_zoo_runs.jsonl
-(the planners' own toy plans and one `s2d demo`, run on a zoo the same
-config built on another CPU kind, so other models) predicted by each model
+Last, two transfer checks, runs no fit saw, each predicted by each model
 fitted as for its in-sample check (v1 on the toy records, v2 on them and the
-paper's figures), and the table of those predictions.
+paper's figures), with the table of those predictions: *the planners' plans*
+(planner/data/planner_plan_runs.jsonl: the plans `s2d plan` chose for the toy
+scenario, run on the dataset's zoo) and *another zoo build*
+(planner/data/rebuilt_zoo_runs.jsonl: the planners' plans and one `s2d demo`
+run on a zoo the same config built on another CPU kind, so other models).
+`--transfer FILE ...` scores other files instead, each under its file name.
 """
 
 from __future__ import annotations
@@ -45,8 +48,10 @@ def main() -> None:
     ap.add_argument(
         "--transfer",
         type=Path,
+        nargs="+",
         default=None,
-        help="runs to score as a transfer check (default: the rebuilt zoo's)",
+        help="record files to score as transfer checks (default: the planners' plans and the "
+        "rebuilt zoo's runs)",
     )
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "validation.json")
     ap.add_argument(
@@ -62,7 +67,14 @@ def main() -> None:
     from planner.scenario import PROFILE_DIR
 
     recs = V.load_records(args.records or V.DATASET)
-    other = V.load_records(args.transfer or V.REBUILT_ZOO)
+    transfers = (
+        {path.name: V.load_records(path) for path in args.transfer}
+        if args.transfer
+        else {
+            "the planners' plans": V.load_records(V.PLANNER_PLANS),
+            "another zoo build": V.load_records(V.REBUILT_ZOO),
+        }
+    )
     paper = [r for r in recs if r["world"] == "paper"]
     toy = V.toy_records(recs)
     settings = sorted({r["setting"] for r in toy})
@@ -105,7 +117,7 @@ def main() -> None:
             "paper figures, in sample": V.in_sample(
                 paper_model, paper_fit, lambda r: r["world"] == "paper"
             ),
-            "another zoo build": V.transfer(model, [*toy, *extra], other),
+            **{name: V.transfer(model, [*toy, *extra], runs) for name, runs in transfers.items()},
         }
         report[key] = {name: {**c.summary(), "rows": c.rows} for name, c in checks.items()}
         chosen = V.decisions(decider, recs, extra) if decider is not None else []
@@ -133,24 +145,25 @@ def main() -> None:
         print(f"{key}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, default=float))
-    print("\n".join(lines + decision_lines + transfer_table(report, models)))
+    tables = [line for name in transfers for line in transfer_table(report, models, name)]
+    print("\n".join(lines + decision_lines + tables))
 
 
-def transfer_table(report: dict, models: dict) -> list[str]:
-    """Each run of the other zoo build, stage by stage: measured, and each model's prediction."""
+def transfer_table(report: dict, models: dict, check: str) -> list[str]:
+    """Each run of a transfer check, stage by stage: measured, and each model's prediction."""
     from planner.calibrate.validate import Z90
 
-    keys = [k for k in report if report[k]["another zoo build"]["rows"]]
+    keys = [k for k in report if report[k][check]["rows"]]
     if not keys:
         return []
     by: dict[tuple[str, str, str], dict[str, dict]] = {}
     for k in keys:
-        for row in report[k]["another zoo build"]["rows"]:
+        for row in report[k][check]["rows"]:
             by.setdefault((row["setting"], row["arm"], row["stage"]), {})[k] = row
     out = [
         "",
-        "Another zoo build (each model fitted as for its in-sample check: v1 on the toy records, "
-        "v2 on them and the paper's figures; predicted, 90% band):",
+        f"{check[0].upper()}{check[1:]} (each model fitted as for its in-sample check: v1 on the "
+        "toy records, v2 on them and the paper's figures; predicted, 90% band):",
         "",
         "| run | stage | measured | " + " | ".join(models[k][0].name for k in keys) + " |",
         "|---|---|---|" + "---|" * len(keys),

@@ -11,6 +11,7 @@ from planner.calibrate.fit_v2 import FittedV2, SecondModel
 from planner.calibrate.from_runs import CalibrationReport, calibrate_from_runs
 from planner.calibrate.records import (
     DATASET,
+    PLANNER_PLANS,
     REBUILT_ZOO,
     add_records,
     finished_runs,
@@ -36,6 +37,7 @@ from planner.calibrate.validate import (
 
 __all__ = [
     "DATASET",
+    "PLANNER_PLANS",
     "REBUILT_ZOO",
     "FirstModel",
     "FittedV2",

@@ -55,6 +55,9 @@ DATASET = Path(__file__).parent.parent / "data" / "measured_runs.jsonl"
 # Runs on a toy zoo rebuilt on another CPU kind (the same build config trained other
 # models): kept out of DATASET, which is one zoo's, and scored as a transfer check.
 REBUILT_ZOO = DATASET.parent / "rebuilt_zoo_runs.jsonl"
+# The planners' own toy plans run on the dataset's zoo: the plans a fit chose, so
+# not a grid the fit was built around; kept out of DATASET and scored as a transfer check.
+PLANNER_PLANS = DATASET.parent / "planner_plan_runs.jsonl"
 REQUIRED = ("setting", "arm", "world", "benchmark", "student", "labels", "stages", "measured")
 
 

@@ -191,6 +191,21 @@ def test_the_rebuilt_zoos_runs_stay_out_of_the_dataset_and_are_scored_as_transfe
     assert {row["setting"] for row in scored.rows} == {r["setting"] for r in other}
 
 
+def test_the_planners_plans_are_on_the_datasets_zoo_and_scored_as_transfer():
+    """The plans a planner chose, run on the dataset's zoo: kept out of the fit, scored."""
+    from planner.calibrate import validate as V
+
+    dataset, plans = R.load_records(), R.load_records(R.PLANNER_PLANS)
+    assert plans and all(r["world"] == "toy" and R.points(r) for r in plans)
+    assert not {r["setting"] for r in plans} & {r["setting"] for r in dataset}
+    models = [m for r in plans for m in (r["student"], r["teacher"]) if m]
+    assert R.other_zoo_models(models, dataset) == []  # the same models as the dataset's
+    probe = RecordingModel()
+    scored = V.transfer(probe, dataset, plans)
+    assert probe.fits == [dataset]
+    assert scored.n == sum(len(R.points(r)) for r in plans)
+
+
 def test_models_of_another_zoo_build_are_told_apart_from_the_datasets():
     dataset = R.load_records()
     same = [r["student"] for r in dataset if r["world"] == "toy"][:3]
