@@ -12,7 +12,9 @@ world, with the degrees of freedom the fit spent on that world's points, the
 hat matrix's trace, taken off), plus the point's own measurement noise. On
 the toy world, where the planner's question is always a pair the fit has not
 seen, the structural term is widened to what leaving one pair out asks for
-(:func:`transfer_sd`, cross-validated over the fit's own pairs).
+(:func:`transfer_sd`, cross-validated over the fit's own pairs). The fit
+keeps the largest stage budgets its points read (the evidence range); a
+prediction past it gets a wider band (planner/simulator/response_v2.py).
 The toy teacher's base accuracy and both models' greedy figures are the zoo's
 (measured at build, on other problems); the student's base is the
 comparison's own eval where the record has it (``base_eval``).
@@ -166,7 +168,7 @@ def fit(records: Sequence[dict[str, Any]], max_iter: int = 200) -> FittedV2:
         if n_w > p_w + 1:
             spread = np.sum((pred[mask] - y[mask]) ** 2) / (n_w - p_w)
             structural[wi] = math.sqrt(max(spread - np.mean(sd[mask] ** 2), 0.0))
-    fitted = FittedV2(names, z, cov, structural, shifted)
+    fitted = FittedV2(names, z, cov, structural, shifted, M.evidence_range(x))
     fitted.residuals = [
         {
             "setting": rec["setting"],
@@ -198,8 +200,18 @@ def update(start: M.Fitted, records: Sequence[dict[str, Any]], max_iter: int = 2
     if not rows:
         raise ValueError("no measured points to fit")
     names, shifted = list(start.names), list(start.shifted)
-    z, cov, _, _, _, _ = _map(rows, names, shifted, start.z, max_iter)
-    return FittedV2(names, z, cov, start.structural_sd.copy(), shifted)
+    z, cov, _, x, _, _ = _map(rows, names, shifted, start.z, max_iter)
+    seen = M.evidence_range(x)  # the user's runs widen the range they measured
+    evidence = seen if start.evidence is None else np.maximum(start.evidence, seen)
+    return FittedV2(
+        names,
+        z,
+        cov,
+        start.structural_sd.copy(),
+        shifted,
+        evidence,
+        start.widen_per_doubling,
+    )
 
 
 @dataclass
@@ -287,5 +299,6 @@ def second_profile(
             else ""
         )
     )
-    base = M.Fitted(fitted.names, fitted.z, fitted.cov, fitted.structural_sd, fitted.shifted)
-    return Profile(name="response-v2", params=M.SecondParams(base), priors={}, source=source)
+    return Profile(
+        name="response-v2", params=M.SecondParams(fitted.plain()), priors={}, source=source
+    )

@@ -190,7 +190,6 @@ def _calibrate_second(problem: Simulator, run_dirs: list[Path]) -> CalibrationRe
     """Move the second model's fit toward these runs (``fit_v2.update``), hardware scaled as for the first."""
     from planner.calibrate.fit_v2 import update
     from planner.calibrate.records import points
-    from planner.simulator import response_v2 as M
     from planner.simulator.pipelines import features
 
     start = problem.profile
@@ -225,7 +224,7 @@ def _calibrate_second(problem: Simulator, run_dirs: list[Path]) -> CalibrationRe
     refit = Profile(
         name=f"{start.name}+calibrated",
         params=SecondParams(
-            M.Fitted(fitted.names, fitted.z, fitted.cov, fitted.structural_sd, fitted.shifted),
+            fitted.plain(),
             start.params.band_z,
             start.params.interpolated_sd_factor,
         ),

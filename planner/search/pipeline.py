@@ -89,6 +89,10 @@ def notes_for(problem: Simulator, best: Plan | None) -> list[str]:
             notes.append(
                 f"{', '.join(sharded)} fit{'s' if len(sharded) == 1 else ''} in memory only with parameters, gradients and optimizer state sharded over the {hw.count} x {hw.name} (sharding: full in the plan's prediction): run {'it' if len(sharded) == 1 else 'them'} under an FSDP or ZeRO-3 launcher config, e.g. `s2d run --launcher accelerate --accelerate-config examples/accelerate/fsdp_8gpu.yaml` with num_processes set to {hw.count}."
             )
+    if best is not None:
+        from planner.simulator.plans import evidence_warnings
+
+        notes += evidence_warnings(problem, best)
     if sc.world == "toy" and sc.zoo:
         from planner.calibrate.records import zoo_notice
 

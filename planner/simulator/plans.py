@@ -177,6 +177,17 @@ def memory_warnings(problem: Simulator, plan: Plan) -> list[str]:
     return out
 
 
+def evidence_warnings(problem: Simulator, plan: Plan) -> list[str]:
+    """Where ``plan``'s stage budgets reach past what the second model's fit measured (none for the first)."""
+    params = problem.profile.params
+    if not isinstance(params, SecondParams):
+        return []
+    from planner.simulator import second
+
+    full = from_scratch(plan)
+    return second.past_evidence(problem.sc, full, _teacher_profile(problem, full), params)
+
+
 def _stage_predictions(
     problem: Simulator, full: Plan, roles: dict[str, str]
 ) -> dict[str, tuple[float, float]]:

@@ -59,11 +59,26 @@ gap, the bridge weights, signal and repetition) and a few per world (scales of
 compute, labels and samples; headroom; transfer; replay; the rollout
 penalty), fitted jointly (planner/calibrate/fit_v2.py) with log-normal priors;
 the band comes from the fit (parameter covariance plus the residual spread the
-fit leaves).
+fit leaves), widened where a prediction reaches past the fit's evidence.
+
+Evidence range. A fit knows each stage budget (labels and updates of teacher
+RL and stage 3, samples of warmup and OPD) only up to the largest its
+measured points read, per world (``evidence_range``). The curves above keep
+rising beyond it, but nothing measured says how: a point whose budgets reach
+``r`` times past that range (the largest ratio over the budgets its output
+reads) has its band's sd multiplied by ``1 + widen_per_doubling log2 r``.
+``widen_per_doubling`` is 1, a round rule and not a fit: the only runs
+measured past the toy dataset's range, the planners' two 600 CPU-second plans
+(planner/data/planner_plan_runs.jsonl; 2.3 and 2.7 doublings past it, on
+teacher-RL and stage-3 labels), missed their final accuracy by 30 and 28
+points, 6.6 and 6.1 toy structural sds; their 90% bands would have had to
+widen 3.3 and 3.2 times, 1.03 and 0.83 per doubling. So their coverage is no
+out-of-sample check of this rule.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,6 +231,45 @@ def rl_share(
     return np.where((labels > 0) & (visits > 0), ceiling * progress, 0.0)
 
 
+# The stage budgets of a point, and which of them each output (teacher, bridge, final) reads.
+BUDGETS = ("labels1", "visits1", "warmup", "opd", "labels3", "visits3")
+READS = np.array(
+    [
+        [True, True, False, False, False, False],  # teacher: its RL
+        [True, True, True, True, False, False],  # bridge: the teacher's RL, warmup, OPD
+        [True, True, True, True, True, True],  # final: every stage before it
+    ]
+)
+
+
+def _budgets(x: Points) -> np.ndarray:
+    """points x BUDGETS, a budget the point's output does not read set to 0."""
+    b = np.stack([np.asarray(getattr(x, f), dtype=float) for f in BUDGETS], axis=1)
+    return np.where(READS[x.output], b, 0.0)
+
+
+def evidence_range(x: Points) -> np.ndarray:
+    """Per world, the largest of each stage budget the points read (worlds x BUDGETS; 0: none)."""
+    b = _budgets(x)
+    out = np.zeros((len(WORLDS), len(BUDGETS)))
+    for wi in range(len(WORLDS)):
+        mask = np.asarray(x.world) == wi
+        if mask.any():
+            out[wi] = b[mask].max(axis=0)
+    return out
+
+
+def past_evidence(x: Points, evidence: np.ndarray) -> np.ndarray:
+    """points x BUDGETS: how many times past the evidence range each budget reaches (1: within).
+
+    A budget the point's world never measured says nothing either way: 1.
+    """
+    b = _budgets(x)
+    seen = np.asarray(evidence, dtype=float)[np.asarray(x.world)]
+    ratio = np.where(seen > 0, b / np.where(seen > 0, seen, 1.0), 1.0)
+    return np.maximum(ratio, 1.0)
+
+
 @dataclass
 class Points:
     """What the model reads of each measured point (one entry per point, numpy arrays)."""
@@ -343,6 +397,8 @@ class Fitted:
     cov: np.ndarray  # their covariance from the fit (zero rows for those it did not move)
     structural_sd: np.ndarray  # per world: residual spread beyond measurement noise
     shifted: list[str]  # models (and model@benchmark) with a fitted base shift
+    evidence: np.ndarray | None = None  # worlds x BUDGETS: the largest each the fit measured
+    widen_per_doubling: float = 1.0  # band sd x (1 + this x log2 r) at r times past the evidence
 
     @property
     def values(self) -> dict[str, float]:
@@ -352,7 +408,27 @@ class Fitted:
         mean = predict_points(values(self.z, self.names), x)
         grad = jacobian(lambda z: predict_points(values(z, self.names), x), self.z)
         var_par = np.einsum("ij,jk,ik->i", grad, self.cov, grad)
-        return mean, np.sqrt(np.maximum(var_par, 0.0) + self.structural_sd[x.world] ** 2)
+        sd = np.sqrt(np.maximum(var_par, 0.0) + self.structural_sd[x.world] ** 2)
+        return mean, sd * self.widening(x)
+
+    def plain(self) -> Fitted:
+        """This fit as the plain parameters a profile holds (a subclass's extras left behind)."""
+        return Fitted(
+            self.names,
+            self.z,
+            self.cov,
+            self.structural_sd,
+            self.shifted,
+            self.evidence,
+            self.widen_per_doubling,
+        )
+
+    def widening(self, x: Points) -> np.ndarray:
+        """The band's factor per point: 1 within the evidence range, more past it."""
+        if self.evidence is None:
+            return np.ones(len(x.world))
+        reach = past_evidence(x, self.evidence).max(axis=1)
+        return 1.0 + self.widen_per_doubling * np.log2(reach)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for a profile file (free values and covariance at full precision)."""
@@ -362,6 +438,17 @@ class Fitted:
             "covariance": [[float(v) for v in row] for row in self.cov],
             "structural_sd": {w: float(s) for w, s in zip(WORLDS, self.structural_sd, strict=True)},
             "shifted": list(self.shifted),
+            **(
+                {
+                    "evidence": {
+                        w: dict(zip(BUDGETS, (float(v) for v in row), strict=True))
+                        for w, row in zip(WORLDS, self.evidence, strict=True)
+                    },
+                    "widen_per_doubling": float(self.widen_per_doubling),
+                }
+                if self.evidence is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -372,6 +459,12 @@ class Fitted:
             cov = np.asarray(d["covariance"], dtype=float)
             structural = np.array([float(d["structural_sd"][w]) for w in WORLDS])
             shifted = [str(s) for s in d.get("shifted", [])]
+            evidence = (
+                np.array([[float(d["evidence"][w][b]) for b in BUDGETS] for w in WORLDS])
+                if "evidence" in d
+                else None
+            )
+            widen = float(d.get("widen_per_doubling", 1.0))
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(
                 f"{where}: not a fitted second-version response model ({e!r})"
@@ -392,7 +485,11 @@ class Fitted:
             raise ValueError(
                 f"{where}: free_values must have one finite number per name ({n}) and covariance be {n} x {n}, finite"
             )
-        return cls(order, z, cov, structural, shifted)
+        if evidence is not None and not (np.all(np.isfinite(evidence)) and np.all(evidence >= 0)):
+            raise ValueError(f"{where}: evidence: every budget must be a finite number >= 0")
+        if not (math.isfinite(widen) and widen >= 0):
+            raise ValueError(f"{where}: widen_per_doubling must be a finite number >= 0")
+        return cls(order, z, cov, structural, shifted, evidence, widen)
 
 
 @dataclass

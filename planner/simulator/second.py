@@ -231,6 +231,46 @@ def predict_stages(
     }
 
 
+BUDGET_WORDS = {
+    "labels1": "teacher-RL labels",
+    "visits1": "teacher-RL prompts visited (steps x prompts per step)",
+    "warmup": "warmup samples",
+    "opd": "OPD samples",
+    "labels3": "stage-3 labels",
+    "visits3": "stage-3 prompts visited (steps x prompts per step)",
+}
+
+
+def past_evidence(
+    sc: Scenario, plan: Plan, teacher: ModelProfile | None, params: SecondParams
+) -> list[str]:
+    """One line per stage budget of ``plan`` past what the fit measured, with how far."""
+    fitted = params.fitted
+    rec = plan_record(sc, plan, teacher)
+    last = [s["id"] for s in rec["stages"] if s["role"] in OUTPUT and "steps" in s]
+    if fitted.evidence is None or not last:
+        return []
+    x = features([(rec, last[-1])], fitted.shifted)
+    reach = M.past_evidence(x, fitted.evidence)[0]
+    seen = fitted.evidence[M.WORLDS.index(world_of(sc))]
+    asked = reach * seen
+    out = [
+        f"{BUDGET_WORDS[b]}: {asked[i]:,.0f}, {reach[i]:.1f}x the most the fit measured "
+        f"({seen[i]:,.0f})"
+        for i, b in enumerate(M.BUDGETS)
+        if reach[i] > 1.0 + 1e-9
+    ]
+    if not out:
+        return []
+    widen = float(fitted.widening(x)[0])
+    return [
+        f"{plan.name} reaches past the evidence its {sc.world}-world profile was fitted on "
+        f"({'; '.join(out)}): its predictions there are extrapolations, their bands widened "
+        f"{widen:.1f}x. Measure before committing: `s2d pilot` runs short versions of the "
+        f"candidates and re-plans on what they measure."
+    ]
+
+
 def check_benchmark(sc: Scenario, params: SecondParams, profile_source: str) -> None:
     known = params.benchmarks(world_of(sc))
     if sc.benchmark not in known:

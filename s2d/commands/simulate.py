@@ -42,12 +42,13 @@ def run(args: argparse.Namespace) -> int:
     from planner.scenario import load_scenario
     from planner.search import plan_summary, print_plan
     from planner.simulator import Simulator, simulate_plan
-    from planner.simulator.plans import memory_warnings
+    from planner.simulator.plans import evidence_warnings, memory_warnings
 
     plan = load_plan(args.plan)
     problem = Simulator.create(load_scenario(args.scenario), args.profile)
     predicted = simulate_plan(problem, plan)
-    for line in memory_warnings(problem, plan):  # a prediction still: the exit status stays 0
+    # a prediction still: the exit status stays 0
+    for line in memory_warnings(problem, plan) + evidence_warnings(problem, plan):
         print(f"warning: {line}", file=sys.stderr)
     if args.json:
         print(json.dumps(plan_summary(predicted), indent=2))

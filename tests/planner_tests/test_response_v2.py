@@ -283,3 +283,62 @@ def test_the_transfer_band_grows_with_what_held_out_pairs_miss():
     assert exact < 0.005 and shifted > 0.03
     two_pairs = [r for r in recs if r["setting"].split("/")[1] in ("xs-s", "s-m")]
     assert F.transfer_sd(two_pairs) is None  # two folds say too little about a third
+
+
+def _fitted(evidence=None, structural=0.05):
+    names = M.names()
+    z = np.array([M.to_free(n, M.prior_values()[n]) for n in names])
+    cov = np.zeros((len(names), len(names)))
+    return M.Fitted(names, z, cov, np.array([structural, 0.01]), [], evidence)
+
+
+def test_a_prediction_past_the_evidence_keeps_its_mean_and_widens_its_band_per_doubling():
+    measured = [record("s", "m", arm) for arm in ("workflow", "direct", "replay")]
+    rows = [(r, s) for r in measured for s in r["measured"]]
+    evidence = M.evidence_range(F.features(rows))
+    seen = dict(zip(M.BUDGETS, evidence[0], strict=True))
+    assert seen["visits3"] == 110 * 16 and seen["visits1"] == 60 * 16  # direct GRPO's 110 steps
+    assert (
+        seen["labels3"] == 400 and seen["labels1"] == 200
+    )  # direct's whole pool; teacher RL's half
+    assert not evidence[1].any()  # the paper world: nothing measured
+    plain, ranged = _fitted(), _fitted(evidence)
+    # every measured point is inside the range its own records set
+    assert ranged.widening(F.features(rows)) == pytest.approx(np.ones(len(rows)))
+    # stage 3 at 4 x the most stage-3 updates measured: two doublings, the band 3 x as wide
+    far = record("s", "m", "workflow")
+    far["stages"][3]["steps"] = 4 * 110
+    x = F.features([(far, "student_rl"), (far, "opd")])
+    (m0, s0), (m1, s1) = plain.predict_points(x), ranged.predict_points(x)
+    assert m1 == pytest.approx(m0)
+    assert s1[0] == pytest.approx(3.0 * s0[0]) and s1[1] == pytest.approx(
+        s0[1]
+    )  # OPD reads no stage 3
+    # a world the fit never measured is not called an extrapolation
+    assert M.past_evidence(x, np.zeros_like(evidence)) == pytest.approx(np.ones((2, 6)))
+
+
+def test_the_evidence_range_is_kept_in_the_profile_and_a_broken_one_refused():
+    evidence = np.array([[200.0, 960, 9600, 1920, 400, 1760], [1e4, 5e4, 1e4, 5e4, 1e4, 5e4]])
+    back = M.Fitted.from_dict(_fitted(evidence).to_dict(), "p")
+    assert back.evidence == pytest.approx(evidence) and back.widen_per_doubling == 1.0
+    assert M.Fitted.from_dict(_fitted().to_dict(), "p").evidence is None  # an older profile
+    bad = _fitted(evidence).to_dict()
+    bad["evidence"]["toy"]["opd"] = -1.0
+    with pytest.raises(ValueError, match="evidence"):
+        M.Fitted.from_dict(bad, "p")
+
+
+def test_a_fit_keeps_its_evidence_and_a_users_runs_extend_it():
+    recs = [record("s", "m", "workflow"), record("xs", "m", "workflow")]
+    fitted = F.fit(recs, max_iter=3)
+    assert fitted.evidence is not None and fitted.evidence[0][M.BUDGETS.index("visits3")] == 800
+    longer = record("s", "m", "workflow", seed=1)
+    longer["stages"][3]["steps"] = 200
+    moved = F.update(fitted, [longer], max_iter=3)
+    assert moved.evidence is not None
+    assert moved.evidence[0][M.BUDGETS.index("visits3")] == 200 * 16
+    assert (
+        moved.evidence[0][M.BUDGETS.index("warmup")]
+        == fitted.evidence[0][M.BUDGETS.index("warmup")]
+    )
