@@ -13,8 +13,8 @@ hat matrix's trace, taken off), plus the point's own measurement noise. On
 the toy world, where the planner's question is always a pair the fit has not
 seen, the structural term is widened to what leaving one pair out asks for
 (:func:`transfer_sd`, cross-validated over the fit's own pairs). The fit
-keeps the largest stage budgets its points read (the evidence range); a
-prediction past it gets a wider band (planner/simulator/response_v2.py).
+keeps the range of stage budgets its points read (the evidence range); a
+prediction outside it gets a wider band (planner/simulator/response_v2.py).
 The toy teacher's base accuracy and both models' greedy figures are the zoo's
 (measured at build, on other problems); the student's base is the
 comparison's own eval where the record has it (``base_eval``).
@@ -201,8 +201,12 @@ def update(start: M.Fitted, records: Sequence[dict[str, Any]], max_iter: int = 2
         raise ValueError("no measured points to fit")
     names, shifted = list(start.names), list(start.shifted)
     z, cov, _, x, _, _ = _map(rows, names, shifted, start.z, max_iter)
-    seen = M.evidence_range(x)  # the user's runs widen the range they measured
-    evidence = seen if start.evidence is None else np.maximum(start.evidence, seen)
+    evidence = M.evidence_range(x)  # the user's runs widen the range they measured
+    if start.evidence is not None:
+        (lo_a, hi_a), (lo_b, hi_b) = start.evidence.transpose(1, 0, 2), evidence.transpose(1, 0, 2)
+        both = (lo_a > 0) & (lo_b > 0)  # a 0 low: nothing nonzero measured there
+        low = np.where(both, np.minimum(lo_a, lo_b), np.maximum(lo_a, lo_b))
+        evidence = np.stack([low, np.maximum(hi_a, hi_b)], axis=1)
     return FittedV2(
         names,
         z,

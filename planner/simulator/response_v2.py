@@ -62,11 +62,13 @@ the band comes from the fit (parameter covariance plus the residual spread the
 fit leaves), widened where a prediction reaches past the fit's evidence.
 
 Evidence range. A fit knows each stage budget (labels and updates of teacher
-RL and stage 3, samples of warmup and OPD) only up to the largest its
-measured points read, per world (``evidence_range``). The curves above keep
-rising beyond it, but nothing measured says how: a point whose budgets reach
-``r`` times past that range (the largest ratio over the budgets its output
-reads) has its band's sd multiplied by ``1 + widen_per_doubling log2 r``.
+RL and stage 3, samples of warmup and OPD) only between the smallest nonzero
+and the largest figure its measured points read, per world
+(``evidence_range``). The curves run on past both ends, but nothing measured
+says how: a point whose budgets lie ``r`` times outside that range (above the
+largest, or a stage shorter than the shortest; the largest ratio over the
+budgets its output reads) has its band's sd multiplied by
+``1 + widen_per_doubling log2 r``.
 ``widen_per_doubling`` is 1, a round rule and not a fit: the only runs
 measured past the toy dataset's range, the planners' two 600 CPU-second plans
 (planner/data/planner_plan_runs.jsonl; 2.3 and 2.7 doublings past it, on
@@ -249,25 +251,35 @@ def _budgets(x: Points) -> np.ndarray:
 
 
 def evidence_range(x: Points) -> np.ndarray:
-    """Per world, the largest of each stage budget the points read (worlds x BUDGETS; 0: none)."""
+    """Per world, the smallest nonzero and the largest of each stage budget the points read.
+
+    worlds x 2 (low, high) x BUDGETS; 0 where the world has no nonzero figure.
+    """
     b = _budgets(x)
-    out = np.zeros((len(WORLDS), len(BUDGETS)))
+    out = np.zeros((len(WORLDS), 2, len(BUDGETS)))
     for wi in range(len(WORLDS)):
         mask = np.asarray(x.world) == wi
         if mask.any():
-            out[wi] = b[mask].max(axis=0)
-    return out
+            rows = b[mask]
+            out[wi, 1] = rows.max(axis=0)
+            out[wi, 0] = np.where(rows > 0, rows, np.inf).min(axis=0)
+    return np.where(np.isfinite(out), out, 0.0)
 
 
 def past_evidence(x: Points, evidence: np.ndarray) -> np.ndarray:
-    """points x BUDGETS: how many times past the evidence range each budget reaches (1: within).
+    """points x BUDGETS: how many times outside the evidence range each budget is (1: within).
 
-    A budget the point's world never measured says nothing either way: 1.
+    Above the largest figure measured, the ratio to it; between 0 and the smallest
+    (a stage shorter than any measured), the smallest's ratio to it; a stage left out
+    (0) is the arms without it, measured. A budget the world never measured says
+    nothing either way: 1.
     """
     b = _budgets(x)
-    seen = np.asarray(evidence, dtype=float)[np.asarray(x.world)]
-    ratio = np.where(seen > 0, b / np.where(seen > 0, seen, 1.0), 1.0)
-    return np.maximum(ratio, 1.0)
+    ev = np.asarray(evidence, dtype=float)[np.asarray(x.world)]
+    low, high = ev[:, 0], ev[:, 1]
+    above = np.where((high > 0) & (b > high), b / np.where(high > 0, high, 1.0), 1.0)
+    below = np.where((b > 0) & (low > 0) & (b < low), low / np.where(b > 0, b, 1.0), 1.0)
+    return np.maximum(above, below)
 
 
 @dataclass
@@ -397,7 +409,7 @@ class Fitted:
     cov: np.ndarray  # their covariance from the fit (zero rows for those it did not move)
     structural_sd: np.ndarray  # per world: residual spread beyond measurement noise
     shifted: list[str]  # models (and model@benchmark) with a fitted base shift
-    evidence: np.ndarray | None = None  # worlds x BUDGETS: the largest each the fit measured
+    evidence: np.ndarray | None = None  # worlds x (low, high) x BUDGETS the fit measured
     widen_per_doubling: float = 1.0  # band sd x (1 + this x log2 r) at r times past the evidence
 
     @property
@@ -441,8 +453,11 @@ class Fitted:
             **(
                 {
                     "evidence": {
-                        w: dict(zip(BUDGETS, (float(v) for v in row), strict=True))
-                        for w, row in zip(WORLDS, self.evidence, strict=True)
+                        w: {
+                            b: [float(lo), float(hi)]
+                            for b, lo, hi in zip(BUDGETS, *ranges, strict=True)
+                        }
+                        for w, ranges in zip(WORLDS, self.evidence, strict=True)
                     },
                     "widen_per_doubling": float(self.widen_per_doubling),
                 }
@@ -460,7 +475,12 @@ class Fitted:
             structural = np.array([float(d["structural_sd"][w]) for w in WORLDS])
             shifted = [str(s) for s in d.get("shifted", [])]
             evidence = (
-                np.array([[float(d["evidence"][w][b]) for b in BUDGETS] for w in WORLDS])
+                np.array(
+                    [
+                        [[float(d["evidence"][w][b][i]) for b in BUDGETS] for i in (0, 1)]
+                        for w in WORLDS
+                    ]
+                )
                 if "evidence" in d
                 else None
             )
@@ -485,8 +505,15 @@ class Fitted:
             raise ValueError(
                 f"{where}: free_values must have one finite number per name ({n}) and covariance be {n} x {n}, finite"
             )
-        if evidence is not None and not (np.all(np.isfinite(evidence)) and np.all(evidence >= 0)):
-            raise ValueError(f"{where}: evidence: every budget must be a finite number >= 0")
+        if evidence is not None and not (
+            np.all(np.isfinite(evidence))
+            and np.all(evidence >= 0)
+            and np.all(evidence[:, 0] <= evidence[:, 1])
+        ):
+            raise ValueError(
+                f"{where}: evidence: every budget must be a range [low, high] of finite numbers, "
+                "0 <= low <= high"
+            )
         if not (math.isfinite(widen) and widen >= 0):
             raise ValueError(f"{where}: widen_per_doubling must be a finite number >= 0")
         return cls(order, z, cov, structural, shifted, evidence, widen)

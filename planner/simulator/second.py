@@ -244,7 +244,7 @@ BUDGET_WORDS = {
 def past_evidence(
     sc: Scenario, plan: Plan, teacher: ModelProfile | None, params: SecondParams
 ) -> list[str]:
-    """One line per stage budget of ``plan`` past what the fit measured, with how far."""
+    """A line naming each stage budget of ``plan`` outside what the fit measured, and how far."""
     fitted = params.fitted
     rec = plan_record(sc, plan, teacher)
     last = [s["id"] for s in rec["stages"] if s["role"] in OUTPUT and "steps" in s]
@@ -252,11 +252,15 @@ def past_evidence(
         return []
     x = features([(rec, last[-1])], fitted.shifted)
     reach = M.past_evidence(x, fitted.evidence)[0]
-    seen = fitted.evidence[M.WORLDS.index(world_of(sc))]
-    asked = reach * seen
+    low, high = fitted.evidence[M.WORLDS.index(world_of(sc))]
+    asked = np.stack([np.asarray(getattr(x, b), dtype=float) for b in M.BUDGETS], axis=1)[0]
     out = [
-        f"{BUDGET_WORDS[b]}: {asked[i]:,.0f}, {reach[i]:.1f}x the most the fit measured "
-        f"({seen[i]:,.0f})"
+        f"{BUDGET_WORDS[b]}: {asked[i]:,.0f}, "
+        + (
+            f"{reach[i]:.1f}x the most the fit measured ({high[i]:,.0f})"
+            if asked[i] > high[i]
+            else f"1/{reach[i]:.1f} of the least the fit measured ({low[i]:,.0f})"
+        )
         for i, b in enumerate(M.BUDGETS)
         if reach[i] > 1.0 + 1e-9
     ]
@@ -264,7 +268,7 @@ def past_evidence(
         return []
     widen = float(fitted.widening(x)[0])
     return [
-        f"{plan.name} reaches past the evidence its {sc.world}-world profile was fitted on "
+        f"{plan.name} goes outside the evidence its {sc.world}-world profile was fitted on "
         f"({'; '.join(out)}): its predictions there are extrapolations, their bands widened "
         f"{widen:.1f}x. Measure before committing: `s2d pilot` runs short versions of the "
         f"candidates and re-plans on what they measure."

@@ -292,15 +292,15 @@ def _fitted(evidence=None, structural=0.05):
     return M.Fitted(names, z, cov, np.array([structural, 0.01]), [], evidence)
 
 
-def test_a_prediction_past_the_evidence_keeps_its_mean_and_widens_its_band_per_doubling():
+def test_a_prediction_outside_the_evidence_keeps_its_mean_and_widens_its_band_per_doubling():
     measured = [record("s", "m", arm) for arm in ("workflow", "direct", "replay")]
     rows = [(r, s) for r in measured for s in r["measured"]]
     evidence = M.evidence_range(F.features(rows))
-    seen = dict(zip(M.BUDGETS, evidence[0], strict=True))
-    assert seen["visits3"] == 110 * 16 and seen["visits1"] == 60 * 16  # direct GRPO's 110 steps
-    assert (
-        seen["labels3"] == 400 and seen["labels1"] == 200
-    )  # direct's whole pool; teacher RL's half
+    low = dict(zip(M.BUDGETS, evidence[0, 0], strict=True))
+    high = dict(zip(M.BUDGETS, evidence[0, 1], strict=True))
+    assert high["visits3"] == 110 * 16 and high["visits1"] == 60 * 16  # direct GRPO's 110 steps
+    assert low["visits3"] == 50 * 16 and low["warmup"] == high["warmup"] == 150 * 64
+    assert high["labels3"] == 400 and high["labels1"] == 200  # direct's whole pool; RL's half
     assert not evidence[1].any()  # the paper world: nothing measured
     plain, ranged = _fitted(), _fitted(evidence)
     # every measured point is inside the range its own records set
@@ -311,34 +311,47 @@ def test_a_prediction_past_the_evidence_keeps_its_mean_and_widens_its_band_per_d
     x = F.features([(far, "student_rl"), (far, "opd")])
     (m0, s0), (m1, s1) = plain.predict_points(x), ranged.predict_points(x)
     assert m1 == pytest.approx(m0)
-    assert s1[0] == pytest.approx(3.0 * s0[0]) and s1[1] == pytest.approx(
-        s0[1]
-    )  # OPD reads no stage 3
+    assert s1[0] == pytest.approx(3.0 * s0[0])
+    assert s1[1] == pytest.approx(s0[1])  # OPD reads no stage 3
+    # a warmup of a quarter of the shortest measured: two doublings below the range
+    short = record("s", "m", "workflow")
+    short["stages"][1]["steps"] = 150 // 4
+    x_short = F.features([(short, "warmup"), (short, "teacher_rl")])
+    assert M.past_evidence(x_short, evidence)[0, M.BUDGETS.index("warmup")] == pytest.approx(
+        150 / 37
+    )
+    assert ranged.widening(x_short)[1] == 1.0  # teacher RL reads no warmup
+    # a stage left out is what the arms without it measured: not outside the range
+    raw = record("s", "m", "raw_bridge")
+    assert ranged.widening(F.features([(raw, "opd")])) == pytest.approx([1.0])
     # a world the fit never measured is not called an extrapolation
     assert M.past_evidence(x, np.zeros_like(evidence)) == pytest.approx(np.ones((2, 6)))
 
 
 def test_the_evidence_range_is_kept_in_the_profile_and_a_broken_one_refused():
-    evidence = np.array([[200.0, 960, 9600, 1920, 400, 1760], [1e4, 5e4, 1e4, 5e4, 1e4, 5e4]])
+    high = np.array([[200.0, 960, 9600, 1920, 400, 1760], [1e4, 5e4, 1e4, 5e4, 1e4, 5e4]])
+    evidence = np.stack([high / 2, high], axis=1)
     back = M.Fitted.from_dict(_fitted(evidence).to_dict(), "p")
     assert back.evidence == pytest.approx(evidence) and back.widen_per_doubling == 1.0
     assert M.Fitted.from_dict(_fitted().to_dict(), "p").evidence is None  # an older profile
-    bad = _fitted(evidence).to_dict()
-    bad["evidence"]["toy"]["opd"] = -1.0
-    with pytest.raises(ValueError, match="evidence"):
-        M.Fitted.from_dict(bad, "p")
+    for broken in ([-1.0, 1920.0], [1920.0, 960.0]):  # negative; low above high
+        bad = _fitted(evidence).to_dict()
+        bad["evidence"]["toy"]["opd"] = broken
+        with pytest.raises(ValueError, match="evidence"):
+            M.Fitted.from_dict(bad, "p")
 
 
 def test_a_fit_keeps_its_evidence_and_a_users_runs_extend_it():
     recs = [record("s", "m", "workflow"), record("xs", "m", "workflow")]
     fitted = F.fit(recs, max_iter=3)
-    assert fitted.evidence is not None and fitted.evidence[0][M.BUDGETS.index("visits3")] == 800
+    v3, warm = M.BUDGETS.index("visits3"), M.BUDGETS.index("warmup")
+    assert fitted.evidence is not None
+    assert fitted.evidence[0, :, v3] == pytest.approx([800, 800])
     longer = record("s", "m", "workflow", seed=1)
     longer["stages"][3]["steps"] = 200
+    longer["stages"][1]["steps"] = 20
     moved = F.update(fitted, [longer], max_iter=3)
     assert moved.evidence is not None
-    assert moved.evidence[0][M.BUDGETS.index("visits3")] == 200 * 16
-    assert (
-        moved.evidence[0][M.BUDGETS.index("warmup")]
-        == fitted.evidence[0][M.BUDGETS.index("warmup")]
-    )
+    assert moved.evidence[0, :, v3] == pytest.approx([800, 200 * 16])
+    assert moved.evidence[0, :, warm] == pytest.approx([20 * 64, 150 * 64])
+    assert not moved.evidence[1].any()  # no paper point in either

@@ -219,11 +219,9 @@ def test_a_plan_past_the_profiles_evidence_is_called_an_extrapolation(
     warm = warmup_only(problem.sc, ev.pop, problem.profile.params)
     plan = plan_for(problem.sc, ev, 0, "v2", "full", 1.645, problem.profile.params, warm)
     stages = {s.id: s for s in plan.stages}
+    grid = {"teacher_rl": 60, "warmup": 150, "opd": 60, "student_rl": 50}  # the dataset's own
     inside = replace(
-        plan,
-        stages=[
-            replace(s, budget=replace(s.budget, steps=min(s.budget.steps, 40))) for s in plan.stages
-        ],
+        plan, stages=[replace(s, budget=replace(s.budget, steps=grid[s.id])) for s in plan.stages]
     )
     assert evidence_warnings(problem, inside) == []
     s3 = stages["student_rl"]
@@ -237,11 +235,20 @@ def test_a_plan_past_the_profiles_evidence_is_called_an_extrapolation(
     (line,) = evidence_warnings(problem, far)
     assert "stage-3 prompts visited" in line and "the most the fit measured (1,760)" in line
     assert "s2d pilot" in line
+    short = replace(
+        inside,
+        stages=[
+            replace(s, budget=replace(s.budget, steps=10)) if s.id == "warmup" else s
+            for s in inside.stages
+        ],
+    )
+    (line,) = evidence_warnings(problem, short)  # a warmup shorter than any measured
+    assert "warmup samples: 640, 1/10.2 of the least the fit measured (6,528)" in line
     path = save_plan(far, tmp_path / "far.yaml")
     capsys.readouterr()
     args = ["simulate", str(path), "--scenario", str(toy_problem_path), "--profile", "v2"]
     assert main(args) == 0  # a prediction still
-    assert "warning: full reaches past the evidence" in capsys.readouterr().err
+    assert "warning: full goes outside the evidence" in capsys.readouterr().err
     # the band of the far plan's final accuracy is wider than the inside plan's
     a, b = simulate_plan(problem, inside).prediction, simulate_plan(problem, far).prediction
     assert a is not None and b is not None
