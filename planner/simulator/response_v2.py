@@ -73,9 +73,9 @@ budgets its output reads) has its band's sd multiplied by
 measured past the toy dataset's range, the planners' two 600 CPU-second plans
 (planner/data/planner_plan_runs.jsonl; 2.3 and 2.7 doublings past it, on
 teacher-RL and stage-3 labels), missed their final accuracy by 30 and 28
-points, 6.6 and 6.1 toy structural sds; their 90% bands would have had to
-widen 3.3 and 3.2 times, 1.03 and 0.83 per doubling. So their coverage is no
-out-of-sample check of this rule.
+points, 6.1 and 5.7 toy structural sds; their 90% bands would have had to
+widen 3.2 and 3.1 times, 0.97 and 0.79 per doubling (the fit on 212 toy
+points). So their coverage is no out-of-sample check of this rule.
 """
 
 from __future__ import annotations
