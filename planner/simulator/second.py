@@ -8,7 +8,9 @@ space, their posterior covariance and the structural spread per world. With
 it the search scores each allocation by the same function the fit and its
 out-of-sample checks used, and the band of every prediction comes from the
 fit (covariance through the gradient plus the world's structural sd), widened
-by ``interpolated_sd_factor`` where a model's figures are estimated.
+by ``interpolated_sd_factor`` where a model's figures are estimated and, by the
+fit itself, where an allocation's stage budgets lie outside what it measured
+(``past_evidence`` names them for a plan).
 
 Two readers, one counting. ``population_points`` builds the points of a
 whole population of allocations at once (the search); ``plan_record`` writes a
@@ -268,10 +270,11 @@ def past_evidence(
         return []
     widen = float(fitted.widening(x)[0])
     return [
-        f"{plan.name} goes outside the evidence its {sc.world}-world profile was fitted on "
-        f"({'; '.join(out)}): its predictions there are extrapolations, their bands widened "
-        f"{widen:.1f}x. Measure before committing: `s2d pilot` runs short versions of the "
-        f"candidates and re-plans on what they measure."
+        f"{plan.name} goes outside the evidence the profile's {world_of(sc)} world was fitted "
+        f"on ({'; '.join(out)}): its predictions there are extrapolations, their bands widened "
+        f"{widen:.1f}x. Measure before committing: a run of the plan's longest stage at its "
+        f"length (or `s2d pilot`, whose shortened runs test the workflow, not the length) "
+        f"settles what the range cannot."
     ]
 
 

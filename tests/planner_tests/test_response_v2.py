@@ -335,11 +335,18 @@ def test_the_evidence_range_is_kept_in_the_profile_and_a_broken_one_refused():
     back = M.Fitted.from_dict(_fitted(evidence).to_dict(), "p")
     assert back.evidence == pytest.approx(evidence) and back.widen_per_doubling == 1.0
     assert M.Fitted.from_dict(_fitted().to_dict(), "p").evidence is None  # an older profile
-    for broken in ([-1.0, 1920.0], [1920.0, 960.0]):  # negative; low above high
+    # negative; low above high; one figure; a string; three figures; a flag
+    for broken in ([-1.0, 1920.0], [1920.0, 960.0], [1920.0], "19", [1, 2, 3], [True, 9]):
         bad = _fitted(evidence).to_dict()
         bad["evidence"]["toy"]["opd"] = broken
         with pytest.raises(ValueError, match="evidence"):
             M.Fitted.from_dict(bad, "p")
+    bad = _fitted(evidence).to_dict()
+    bad["widen_per_doubling"] = True
+    with pytest.raises(ValueError, match="widen_per_doubling"):
+        M.Fitted.from_dict(bad, "p")
+    empty = {**_fitted(evidence).to_dict(), "evidence": None}
+    assert M.Fitted.from_dict(empty, "p").evidence is None
 
 
 def test_a_fit_keeps_its_evidence_and_a_users_runs_extend_it():
@@ -356,3 +363,17 @@ def test_a_fit_keeps_its_evidence_and_a_users_runs_extend_it():
     assert moved.evidence[0, :, v3] == pytest.approx([800, 200 * 16])
     assert moved.evidence[0, :, warm] == pytest.approx([20 * 64, 150 * 64])
     assert not moved.evidence[1].any()  # no paper point in either
+    # a start that kept no range (an older profile) keeps none: a few runs are not its evidence
+    older = F.update(_fitted(), [longer], max_iter=3)
+    assert older.evidence is None
+
+
+def test_labels_of_an_rl_stage_that_does_not_run_are_not_outside_the_range():
+    measured = [record("s", "m", arm) for arm in ("workflow", "direct")]
+    evidence = M.evidence_range(F.features([(r, s) for r in measured for s in r["measured"]]))
+    x = F.features([(record("s", "m", "workflow"), "opd")])
+    x.labels1[:] = 3.0  # a population that dropped teacher RL still carries its labels
+    x.visits1[:] = 0.0
+    assert M.past_evidence(x, evidence) == pytest.approx(np.ones((1, 6)))
+    x.visits1[:] = 960.0  # with the stage running, 3 labels are 1/67 of the least measured (200)
+    assert M.past_evidence(x, evidence)[0, 0] == pytest.approx(200 / 3)
