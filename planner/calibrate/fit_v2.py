@@ -203,12 +203,9 @@ def update(start: M.Fitted, records: Sequence[dict[str, Any]], max_iter: int = 2
     z, cov, _, x, _, _ = _map(rows, names, shifted, start.z, max_iter)
     # the user's runs widen the range the start was fitted on; a start that kept no
     # range (an older profile) keeps none: a handful of runs is not its evidence
-    evidence = None if start.evidence is None else M.evidence_range(x)
-    if start.evidence is not None and evidence is not None:
-        (lo_a, hi_a), (lo_b, hi_b) = start.evidence.transpose(1, 0, 2), evidence.transpose(1, 0, 2)
-        both = (lo_a > 0) & (lo_b > 0)  # a 0 low: nothing nonzero measured there
-        low = np.where(both, np.minimum(lo_a, lo_b), np.maximum(lo_a, lo_b))
-        evidence = np.stack([low, np.maximum(hi_a, hi_b)], axis=1)
+    evidence = (
+        None if start.evidence is None else M.union_range(start.evidence, M.evidence_range(x))
+    )
     return FittedV2(
         names,
         z,

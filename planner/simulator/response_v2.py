@@ -246,7 +246,7 @@ READS = np.array(
 )
 
 
-def _budgets(x: Points) -> np.ndarray:
+def stage_budgets(x: Points) -> np.ndarray:
     """points x BUDGETS, a budget the point's output does not read set to 0.
 
     An RL stage's labels count only where the stage runs (a population may carry
@@ -264,7 +264,7 @@ def evidence_range(x: Points) -> np.ndarray:
 
     worlds x 2 (low, high) x BUDGETS; 0 where the world has no nonzero figure.
     """
-    b = _budgets(x)
+    b = stage_budgets(x)
     out = np.zeros((len(WORLDS), 2, len(BUDGETS)))
     for wi in range(len(WORLDS)):
         mask = np.asarray(x.world) == wi
@@ -275,6 +275,14 @@ def evidence_range(x: Points) -> np.ndarray:
     return np.where(np.isfinite(out), out, 0.0)
 
 
+def union_range(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The evidence ranges ``a`` and ``b`` (worlds x 2 x BUDGETS) measured together."""
+    (lo_a, hi_a), (lo_b, hi_b) = a.transpose(1, 0, 2), b.transpose(1, 0, 2)
+    both = (lo_a > 0) & (lo_b > 0)  # a 0 low: nothing nonzero measured there
+    low = np.where(both, np.minimum(lo_a, lo_b), np.maximum(lo_a, lo_b))
+    return np.stack([low, np.maximum(hi_a, hi_b)], axis=1)
+
+
 def past_evidence(x: Points, evidence: np.ndarray) -> np.ndarray:
     """points x BUDGETS: how many times outside the evidence range each budget is (1: within).
 
@@ -283,7 +291,7 @@ def past_evidence(x: Points, evidence: np.ndarray) -> np.ndarray:
     (0) is the arms without it, measured. A budget the world never measured says
     nothing either way: 1.
     """
-    b = _budgets(x)
+    b = stage_budgets(x)
     ev = np.asarray(evidence, dtype=float)[np.asarray(x.world)]
     low, high = ev[:, 0], ev[:, 1]
     above = np.where((high > 0) & (b > high), b / np.where(high > 0, high, 1.0), 1.0)
@@ -483,7 +491,7 @@ class Fitted:
             cov = np.asarray(d["covariance"], dtype=float)
             structural = np.array([float(d["structural_sd"][w]) for w in WORLDS])
             shifted = [str(s) for s in d.get("shifted", [])]
-            evidence = _evidence_from(d.get("evidence"), where)
+            evidence = _evidence_from(d.get("evidence"))
             widen = d.get("widen_per_doubling", 1.0)
             if isinstance(widen, bool) or not isinstance(widen, (int, float)):
                 raise ValueError(f"widen_per_doubling: expected a number, got {widen!r}")
@@ -522,7 +530,7 @@ class Fitted:
         return cls(order, z, cov, structural, shifted, evidence, widen)
 
 
-def _evidence_from(raw: Any, where: str) -> np.ndarray | None:
+def _evidence_from(raw: Any) -> np.ndarray | None:
     """A profile's ``evidence`` block: per world and budget a range ``[low, high]`` (None: absent)."""
     if raw is None:
         return None  # a profile written before the range was kept

@@ -255,7 +255,7 @@ def past_evidence(
     x = features([(rec, last[-1])], fitted.shifted)
     reach = M.past_evidence(x, fitted.evidence)[0]
     low, high = fitted.evidence[M.WORLDS.index(world_of(sc))]
-    asked = np.stack([np.asarray(getattr(x, b), dtype=float) for b in M.BUDGETS], axis=1)[0]
+    asked = M.stage_budgets(x)[0]
     out = [
         f"{BUDGET_WORDS[b]}: {asked[i]:,.0f}, "
         + (
